@@ -1,0 +1,253 @@
+"""RunConfig: the one source of truth for a run. Defaults live here; recipes are small YAML overrides.
+
+Every field carries `metadata={"help": ...}` (shown by the UI and CLI) and, where it applies, `min`, `max`
+or `choices`, which `validate()` enforces server-side whatever a widget allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+MAX_STRING = 1000  # longest string value accepted for any field
+
+
+def _f(default, help, **meta):
+    """A dataclass field with help text and validation metadata."""
+    meta["help"] = help
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DataConfig:
+    train_file: str = _f("assets/support_tickets.csv", "Training data: CSV, TSV, JSON, JSONL or Parquet.")
+    validation_file: str = _f("", "Optional validation file; empty = hold out a stratified share of the training data.")
+    text_columns: list[str] = _f([], "Column(s) holding the text; two or more are joined (e.g. title + body). Empty = detect.")
+    label_column: str = _f("", "Column holding the label. Empty = detect.")
+    validation_fraction: float = _f(0.1, "Share of the training rows held out for validation when no validation file is given.", min=0.01, max=0.5)
+    max_train_rows: int = _f(0, "Use at most this many training rows (a random sample); 0 = all.", min=0, max=10_000_000)
+
+
+@dataclass
+class ModelConfig:
+    name: str = _f("default", "'default' = the bundled all-MiniLM-L6-v2 (offline), a local folder, or a Hugging Face Hub id.")
+    max_length: int = _f(128, "Longest input in tokens; longer texts are truncated. Shorter = faster.", min=8, max=8192)
+
+
+@dataclass
+class AdapterConfig:
+    method: str = _f("lora", "Parameter-efficient method used to adapt the model.", choices=["lora"])
+    r: int = _f(16, "LoRA rank: higher = more capacity and memory.", min=1, max=1024)
+    alpha: float = _f(32.0, "LoRA scaling numerator (the update is scaled by alpha / r).", min=0.0, max=10_000.0)
+    dropout: float = _f(0.05, "Dropout on the LoRA input during training.", min=0.0, max=0.9)
+    target_modules: list[str] = _f([], "Layers that get LoRA matrices. Empty = every attention and MLP projection detected in the model.")
+
+
+@dataclass
+class TrainConfig:
+    learning_rate: float = _f(1e-3, "Peak learning rate. LoRA tolerates ~10x the rate of full finetuning.", min=1e-8, max=1.0, exclusive_min=0.0)
+    epochs: float = _f(3.0, "Passes over the training rows (fractions allowed).", min=0.01, max=1000.0)
+    max_examples: int = _f(0, "Stop after this many training examples in total (sizes the schedule for large data); 0 = no cap.", min=0, max=100_000_000)
+    batch_size: int = _f(16, "Examples per optimizer step per device.", min=1, max=4096)
+    grad_accum: int = _f(1, "Micro-batches accumulated per optimizer step (effective batch = batch_size x grad_accum x devices).", min=1, max=1024)
+    eval_batch_size: int = _f(64, "Examples per forward pass during evaluation.", min=1, max=4096)
+    warmup_fraction: float = _f(0.06, "Share of the steps spent warming the learning rate up from 0.", min=0.0, max=0.5)
+    weight_decay: float = _f(0.01, "L2-style decay on trainable weights.", min=0.0, max=1.0)
+    lr_scheduler: str = _f("linear", "Learning-rate shape after warm-up.", choices=["linear", "cosine", "constant"])
+    precision: str = _f("auto", "Number format for training: auto picks bf16 where the hardware runs it fast.", choices=["auto", "bf16", "fp16", "fp32"])
+    evals: int = _f(4, "Evaluations on the validation split during training (plus one at the end).", min=0, max=1000)
+    logging_steps: int = _f(0, "Log the training loss every N steps; 0 = about 50 points per run.", min=0, max=100_000)
+    group_by_length: bool = _f(True, "Batch texts of similar length together: less padding, faster steps.")
+    save_total_limit: int = _f(2, "Checkpoints kept on disk (the newest ones).", min=1, max=100)
+
+
+@dataclass
+class RunConfig:
+    task: str = _f("classification", "What the model learns to do (one of the registered tasks).")
+    name: str = _f("", "A display name for the run (the folder gets a server-made id).")
+    seed: int = _f(42, "Random seed for the split, initialisation and data order.", min=0, max=2**31 - 1)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    # ---- YAML in and out -------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml(), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict | None, base: "RunConfig | None" = None) -> "RunConfig":
+        cfg = _merge(base or cls(), data or {}, "")
+        validate(cfg)
+        return cfg
+
+    @classmethod
+    def from_yaml(cls, text: str, base: "RunConfig | None" = None) -> "RunConfig":
+        return cls.from_dict(parse_yaml(text), base)
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: list[str] | None = None) -> "RunConfig":
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError:
+            raise ConfigError(f"Could not read the config file '{Path(path).name}'; check that it exists.") from None
+        cfg = cls.from_yaml(text)
+        return apply_overrides(cfg, overrides or [])
+
+
+def parse_yaml(text: str) -> dict:
+    """safe_load only: tags such as !!python/object are refused, never instantiated."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"The YAML could not be read{where}; check its indentation and that it uses no special tags.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("The YAML must be a mapping of keys to values (e.g. 'train:' then indented settings).")
+    return data
+
+
+def _merge(obj, data: dict, prefix: str):
+    """Copy `obj` with the values in `data` applied; unknown keys and wrong types are refused by name."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"'{prefix.rstrip('.')}' must be a mapping of settings, got {type(data).__name__}.")
+    hints = typing.get_type_hints(type(obj))
+    known = {f.name for f in dataclasses.fields(obj)}
+    changes = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(f"Unknown setting '{path}'; known settings here are: {', '.join(sorted(known))}.")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            changes[key] = _merge(current, value, path + ".")
+        else:
+            changes[key] = _coerce(value, hints[key], path)
+    return dataclasses.replace(obj, **changes)
+
+
+def _coerce(value: Any, hint, path: str):
+    origin = typing.get_origin(hint)
+    if origin is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"'{path}' must be a list of names.")
+        if any(len(v) > MAX_STRING for v in value):
+            raise ConfigError(f"'{path}' has a name longer than {MAX_STRING} characters.")
+        return list(value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+            return value.lower() in ("true", "yes")
+        raise ConfigError(f"'{path}' must be true or false, got {value!r}.")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f"'{path}' must be a whole number, got {value!r}.")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"'{path}' must be a whole number, got {value!r}.") from None
+        if not math.isfinite(number) or number != int(number):
+            raise ConfigError(f"'{path}' must be a whole number, got {value!r}.")
+        return int(number)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f"'{path}' must be a number, got {value!r}.")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"'{path}' must be a number, got {value!r}.") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"'{path}' must be a finite number, got {value!r}.")
+        return number
+    if hint is str:
+        if value is None:
+            return ""
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ConfigError(f"'{path}' must be text, got {type(value).__name__}.")
+        value = str(value)
+        if len(value) > MAX_STRING:
+            raise ConfigError(f"'{path}' is longer than {MAX_STRING} characters.")
+        return value
+    raise ConfigError(f"'{path}' has an unsupported type.")  # pragma: no cover - programming error
+
+
+def iter_fields(obj=None, prefix: str = ""):
+    """Yield (dotted_path, dataclasses.Field, value) for every leaf setting."""
+    obj = obj if obj is not None else RunConfig()
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from iter_fields(value, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", f, value
+
+
+def field_meta(path: str) -> dict:
+    """The metadata (help, min, max, choices) of a dotted setting, e.g. 'train.learning_rate'."""
+    for p, f, _ in iter_fields():
+        if p == path:
+            return dict(f.metadata)
+    raise ConfigError(f"Unknown setting '{path}'.")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Range and choice checks from the field metadata; the first problem is raised as one sentence."""
+    from .tasks import task_names  # the registry decides which tasks exist
+
+    for path, f, value in iter_fields(cfg):
+        meta = f.metadata
+        choices = task_names() if path == "task" else meta.get("choices")
+        if choices is not None and value not in choices:
+            raise ConfigError(f"'{path}' is {value!r}; choose one of: {', '.join(choices)}.")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            lo, hi = meta.get("min"), meta.get("max")
+            if "exclusive_min" in meta and value <= meta["exclusive_min"]:
+                raise ConfigError(f"'{path}' must be greater than {meta['exclusive_min']}, got {value}.")
+            if lo is not None and value < lo:
+                raise ConfigError(f"'{path}' must be at least {lo}, got {value}.")
+            if hi is not None and value > hi:
+                raise ConfigError(f"'{path}' must be at most {hi}, got {value}.")
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply CLI-style `key.sub=value` strings (values parsed as YAML scalars)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"Override '{item}' must look like key=value, e.g. train.epochs=2.")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        nested: dict = {}
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+        cfg = RunConfig.from_dict(nested, base=cfg)
+    return cfg
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """A recipe is a YAML file of overrides on top of the RunConfig defaults."""
+    return RunConfig.load(path, overrides)

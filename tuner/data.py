@@ -1,0 +1,288 @@
+"""Read uploaded tables (csv/tsv/json/jsonl/parquet), sniff their shape, and split them.
+
+Everything here returns plain pandas DataFrames of strings plus a list of warnings. Problems are raised as
+`DataError` with one sentence that names the row, line or column and says how to fix it. Rows are counted
+from 1 below the header, as a spreadsheet user sees them; JSON Lines problems name the file line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import DataError
+
+TABLE_EXTENSIONS = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet")
+SNIFF_BYTES = 64 * 1024
+
+
+def max_upload_bytes() -> int:
+    return int(float(os.environ.get("TUNER_MAX_UPLOAD_MB", "200")) * 1024 * 1024)
+
+
+def max_rows() -> int:
+    return int(os.environ.get("TUNER_MAX_ROWS", "1000000"))
+
+
+@dataclass
+class Table:
+    df: pd.DataFrame
+    format: str
+    warnings: list[str] = field(default_factory=list)
+    header: bool = True
+
+
+def read_table(path: str | Path) -> Table:
+    """Read a table of strings from `path`, sniffing format, encoding, delimiter and header."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise DataError(f"The file '{path.name}' could not be opened; upload it again.") from None
+    limit = max_upload_bytes()
+    if size > limit:
+        raise DataError(f"The file is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB upload limit; upload a smaller sample.")
+    if size == 0:
+        raise DataError("The file is empty: 0 usable rows. Upload a file with a header and at least a few rows.")
+    ext = path.suffix.lower()
+    if ext == ".parquet":
+        table = _read_parquet(path)
+    else:
+        raw = path.read_bytes()
+        if raw[:4] == b"PAR1":
+            table = _read_parquet(path)
+        else:
+            text, warnings = decode_bytes(raw, path.name)
+            kind = ext if ext in (".json", ".jsonl", ".ndjson") else _sniff_kind(text)
+            if kind == ".json":
+                table = _read_json(text)
+            elif kind in (".jsonl", ".ndjson"):
+                table = _read_jsonl(text)
+            else:
+                table = _read_delimited(text, ext)
+            table.warnings[:0] = warnings
+    return _finish(table)
+
+
+def decode_bytes(raw: bytes, name: str = "file") -> tuple[str, list[str]]:
+    """Bytes -> text: UTF-8 (BOM stripped), UTF-16 with a BOM, else Windows-1252 with a warning."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return _normalise_newlines(raw.decode("utf-16")), []
+        except UnicodeDecodeError:
+            raise DataError(f"'{name}' starts like UTF-16 text but could not be decoded; save it as UTF-8 and upload it again.") from None
+    if raw.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        raise DataError(f"Could not read '{name}' as text: it looks like an Excel or other binary file. Save it as CSV (UTF-8) and upload that.")
+    sample = raw[:SNIFF_BYTES]
+    if sample.count(b"\x00") > len(sample) // 100 + 1:
+        raise DataError(f"Could not read '{name}' as text: it contains binary data. Upload a CSV, TSV, JSON, JSONL or Parquet file.")
+    warnings = []
+    if b"\x00" in raw:
+        raw = raw.replace(b"\x00", b"")
+        warnings.append("Removed NUL bytes from the file.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = raw.decode("cp1252", errors="replace")
+        warnings.append(f"The file is not UTF-8 (first bad byte at position {exc.start}); it was read as Windows-1252/Latin-1. Check accented characters in the preview.")
+    return _normalise_newlines(text), warnings
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _sniff_kind(text: str) -> str:
+    head = text.lstrip()[:1]
+    if head == "[":
+        return ".json"
+    if head == "{":
+        first = text.lstrip().split("\n", 1)[0].strip()
+        try:
+            json.loads(first)
+            return ".jsonl"
+        except ValueError:
+            return ".json"
+    return ".csv"
+
+
+def _read_parquet(path: Path) -> Table:
+    try:
+        df = pd.read_parquet(path)
+    except Exception:
+        raise DataError(f"Could not read '{path.name}' as Parquet; export it again or upload a CSV instead.") from None
+    return Table(df, "parquet")
+
+
+def _read_json(text: str) -> Table:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"Line {exc.lineno}: the JSON is malformed ({exc.msg}); fix that line or upload JSON Lines.") from None
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise DataError("The JSON must be a list of records (or an object holding exactly one such list).")
+        data = lists[0]
+    if not isinstance(data, list):
+        raise DataError("The JSON must be a list of records, e.g. [{\"text\": ..., \"label\": ...}, ...].")
+    for i, rec in enumerate(data, 1):
+        if not isinstance(rec, dict):
+            raise DataError(f"Record {i}: expected an object with named fields, got {type(rec).__name__}.")
+    return Table(_records_frame(data), "json")
+
+
+def _read_jsonl(text: str) -> Table:
+    records = []
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"Line {lineno}: not valid JSON ({exc.msg}); fix or remove that line.") from None
+        if not isinstance(rec, dict):
+            raise DataError(f"Line {lineno}: expected a JSON object with named fields, got {type(rec).__name__}.")
+        records.append(rec)
+        if len(records) > max_rows():
+            break
+    return Table(_records_frame(records), "jsonl")
+
+
+def _records_frame(records: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame.from_records(records)
+    # Keep nested values (lists of messages, token lists) as Python objects; scalars become strings.
+    for col in df.columns:
+        if df[col].map(lambda v: isinstance(v, (list, dict))).any():
+            continue
+        df[col] = df[col].map(_scalar_text)
+    return df
+
+
+def _scalar_text(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+KNOWN_HEADER_WORDS = {
+    "text", "label", "labels", "sentence", "content", "body", "title", "class", "category", "message",
+    "sms", "review", "target", "intent", "instruction", "input", "output", "response", "prompt", "tokens",
+    "tags", "id", "question", "answer", "sentiment", "subject", "description",
+}
+
+
+def _read_delimited(text: str, ext: str) -> Table:
+    if not text.strip():
+        raise DataError("The file has no rows: 0 usable rows. Upload a file with a header and at least a few rows.")
+    sample = text[:SNIFF_BYTES]
+    delimiter = "\t" if ext == ".tsv" else _sniff_delimiter(sample)
+    first = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
+    header = _looks_like_header(first, sample, delimiter)
+    try:
+        df = pd.read_csv(
+            io.StringIO(text), sep=delimiter, header=0 if header else None, dtype=str, keep_default_na=False,
+            skip_blank_lines=True, engine="python", nrows=max_rows() + 1, on_bad_lines="error", quotechar='"',
+        )
+    except pd.errors.ParserError as exc:
+        msg = str(exc)
+        where = msg.split("line", 1)[1].split(",")[0].strip() if " line " in msg else None
+        row = f"Line {where}" if where else "A row"
+        raise DataError(f"{row} has a different number of fields than the header; check for an unquoted delimiter or a missing quote there.") from None
+    except (UnicodeError, ValueError, csv.Error):
+        raise DataError("Could not read the file as CSV/TSV; save it as UTF-8 comma- or tab-separated text.") from None
+    if not header:
+        df.columns = [f"column_{i + 1}" for i in range(df.shape[1])]
+    df.columns = [str(c).strip() or f"column_{i + 1}" for i, c in enumerate(df.columns)]
+    if len(set(df.columns)) != len(df.columns):
+        dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+        raise DataError(f"Column '{dupes[0]}' appears twice in the header; give every column a distinct name.")
+    fmt = {"\t": "tsv", ",": "csv"}.get(delimiter, f"delimited ({delimiter!r})")
+    return Table(df, fmt, header=header)
+
+
+def _sniff_delimiter(sample: str) -> str:
+    lines = [ln for ln in sample.split("\n")[:50] if ln.strip()]
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=",\t;|").delimiter
+    except csv.Error:
+        counts = {d: sum(ln.count(d) for ln in lines) for d in ",\t;|"}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
+
+
+def _looks_like_header(first: list[str], sample: str, delimiter: str) -> bool:
+    if not first:
+        return True
+    words = [c.strip().lower() for c in first]
+    if any(w in KNOWN_HEADER_WORDS for w in words):
+        return True
+    if any(_is_number(w) for w in words):
+        return False  # a header is names, not numbers
+    if any(len(w) > 40 or len(w.split()) > 4 for w in words):
+        return False  # a sentence in the first row is data
+    try:
+        return csv.Sniffer().has_header(sample)
+    except csv.Error:
+        return True
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _finish(table: Table) -> Table:
+    df = table.df
+    if df.shape[1] == 0:
+        raise DataError("The file has no columns; it needs at least a text column and a label column.")
+    if len(df) > max_rows():
+        df = df.iloc[: max_rows()]
+        table.warnings.append(f"The file has more than {max_rows():,} rows; only the first {max_rows():,} are used.")
+    # Drop rows where every cell is blank.
+    blank = df.apply(lambda col: col.map(lambda v: isinstance(v, str) and not v.strip())).all(axis=1)
+    if blank.any():
+        df = df[~blank]
+    if len(df) == 0:
+        raise DataError("The file has a header but 0 usable rows; add data rows below the header.")
+    table.df = df.reset_index(drop=True)
+    return table
+
+
+def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (train, validation): every label with 2+ rows gets its share in validation."""
+    import random
+
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        by_label.setdefault(lab, []).append(i)
+    train, val = [], []
+    for idx in by_label.values():
+        rng.shuffle(idx)
+        n_val = int(round(len(idx) * fraction)) if len(idx) >= 2 else 0
+        n_val = max(1 if len(idx) >= 2 else 0, min(n_val, len(idx) - 1))
+        val += idx[:n_val]
+        train += idx[n_val:]
+    return sorted(train), sorted(val)
+
+
+def preview(df: pd.DataFrame, rows: int = 8, width: int = 200) -> pd.DataFrame:
+    """The first rows, every cell shortened for display (the UI renders it as inert text)."""
+    head = df.head(rows).copy()
+    for col in head.columns:
+        head[col] = head[col].map(lambda v: (str(v)[:width] + "…") if len(str(v)) > width else str(v))
+    return head

@@ -1,0 +1,203 @@
+"""Start, stop and queue training processes.
+
+A run trains in a child process started as `accelerate launch [...] -m tuner.train <run>/config.yaml`
+(an argv list, never a shell). The UI and the CLI both come through `JobManager.submit`.
+At most `TUNER_MAX_CONCURRENT` runs (default 1) train at once; the rest wait in a FIFO queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from .errors import RunError
+from .runs import Run
+
+log = logging.getLogger(__name__)
+
+
+def gpu_count() -> int:
+    """Visible CUDA devices, without importing torch in the app process."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+
+
+def launch_argv(config_path: str, num_processes: int = 1, use_gpu: bool | None = None,
+                accelerate_config: str | None = None) -> list[str]:
+    """The exact `accelerate launch` command line for a run (shown on the page as the CLI equivalent)."""
+    use_gpu = gpu_count() > 0 if use_gpu is None else use_gpu
+    argv = [sys.executable, "-m", "accelerate.commands.launch"]
+    if accelerate_config:
+        argv += ["--config_file", accelerate_config]
+    else:
+        argv += ["--num_processes", str(num_processes), "--num_machines", "1", "--dynamo_backend", "no",
+                 "--mixed_precision", "no"]
+        if not use_gpu:
+            argv += ["--cpu"]
+        elif num_processes > 1:
+            argv += ["--multi_gpu"]
+    return argv + ["-m", "tuner.train", str(config_path)]
+
+
+def child_env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.setdefault("HF_EVALUATE_OFFLINE", "1")
+    env["PYTHONUNBUFFERED"] = "1"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+class JobManager:
+    """Owns the child processes of this app/CLI process. Thread-safe; one per process."""
+
+    def __init__(self, max_concurrent: int | None = None):
+        self.max_concurrent = max_concurrent or int(os.environ.get("TUNER_MAX_CONCURRENT", "1"))
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._queue: list[Run] = []
+        self._lock = threading.RLock()
+        self._watcher: threading.Thread | None = None
+
+    # ---- public ----------------------------------------------------------------------------------
+    def submit(self, run: Run, resume: bool = False) -> int:
+        """Start `run` now or queue it; returns its queue position (0 = started)."""
+        with self._lock:
+            if run.id in self._procs or any(r.id == run.id for r in self._queue):
+                raise RunError(f"Run {run.id} is already training or queued.")
+            run.set_status(state="queued", manager_pid=os.getpid(), resume=resume, queued=time.time(),
+                           message="Waiting for a free training slot.")
+            self._queue.append(run)
+            self._pump()
+            self._ensure_watcher()
+            return self.position(run)
+
+    def position(self, run: Run) -> int:
+        with self._lock:
+            ids = [r.id for r in self._queue]
+            return ids.index(run.id) + 1 if run.id in ids else 0
+
+    def stop(self, run: Run) -> str:
+        """Ask a run to stop cleanly (adapter saved); a queued run is simply removed from the queue."""
+        with self._lock:
+            queued = [r for r in self._queue if r.id == run.id]
+            if queued:
+                self._queue.remove(queued[0])
+                run.set_status(state="stopped", message="Removed from the queue before it started.")
+                return "removed from the queue"
+        if run.state != "running":
+            raise RunError(f"Run {run.id} is not training (it is {run.state}).")
+        run.stop_path.write_text("stop requested\n")
+        return "stopping at the next step"
+
+    def kill(self, run: Run) -> None:
+        """Hard stop (used when a clean stop does not end the process in time)."""
+        with self._lock:
+            proc = self._procs.get(run.id)
+        if proc and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    def is_active(self, run: Run) -> bool:
+        with self._lock:
+            return run.id in self._procs or any(r.id == run.id for r in self._queue)
+
+    def wait(self, run: Run, timeout: float | None = None) -> int | None:
+        deadline = None if timeout is None else time.time() + timeout
+        while True:
+            with self._lock:
+                proc = self._procs.get(run.id)
+                queued = any(r.id == run.id for r in self._queue)
+            if proc is None and not queued:
+                return 0
+            if proc is not None:
+                try:
+                    return proc.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    pass
+            else:
+                time.sleep(0.5)
+            if deadline and time.time() > deadline:
+                return None
+
+    def shutdown(self) -> None:
+        with self._lock:
+            for run_id, proc in self._procs.items():
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+
+    # ---- internals -------------------------------------------------------------------------------
+    def _pump(self) -> None:
+        with self._lock:
+            self._reap()
+            while self._queue and len(self._procs) < self.max_concurrent:
+                self._start(self._queue.pop(0))
+
+    def _start(self, run: Run) -> None:
+        argv = launch_argv(str(run.config_path))
+        log.info("starting run %s: %s", run.id, argv)
+        logf = open(run.log_path, "ab")
+        try:
+            proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=child_env(), start_new_session=True, cwd=os.getcwd())
+        except OSError as exc:
+            run.set_status(state="failed", message="The training process could not be started; see the server log.")
+            log.error("could not start %s: %r", run.id, exc)
+            return
+        finally:
+            logf.close()
+        self._procs[run.id] = proc
+        run.set_status(state="running", launcher_pid=proc.pid, message="Starting…")
+
+    def _reap(self) -> None:
+        for run_id, proc in list(self._procs.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            del self._procs[run_id]
+            run = Run(proc_run_path(proc))
+            if run.state in ("queued", "running"):
+                run.set_status(state="failed", message=f"The training process exited unexpectedly (code {code}); see the run's log.")
+                run.append_event({"type": "status", "state": "failed", "message": run.status().get("message")})
+
+    def _ensure_watcher(self) -> None:
+        if self._watcher and self._watcher.is_alive():
+            return
+
+        def watch():
+            while True:
+                time.sleep(1.0)
+                with self._lock:
+                    self._pump()
+                    if not self._procs and not self._queue:
+                        self._watcher = None
+                        return
+
+        self._watcher = threading.Thread(target=watch, name="tuner-jobs", daemon=True)
+        self._watcher.start()
+
+
+def proc_run_path(proc: subprocess.Popen):
+    from pathlib import Path
+
+    return Path(proc.args[-1]).parent
+
+
+_MANAGER: JobManager | None = None
+
+
+def manager() -> JobManager:
+    global _MANAGER
+    if _MANAGER is None:
+        _MANAGER = JobManager()
+    return _MANAGER

