@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import warnings as pywarnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def read_table(path: str | Path) -> Table:
     if size > limit:
         raise DataError(f"The file is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB upload limit; upload a smaller sample.")
     if size == 0:
-        raise DataError("The file is empty: 0 usable rows. Upload a file with a header and at least a few rows.")
+        raise DataError("The file is empty (0 usable rows); upload a file with a header and at least a few rows.")
     ext = path.suffix.lower()
     if ext == ".parquet":
         table = _read_parquet(path)
@@ -80,10 +81,10 @@ def decode_bytes(raw: bytes, name: str = "file") -> tuple[str, list[str]]:
         except UnicodeDecodeError:
             raise DataError(f"'{name}' starts like UTF-16 text but could not be decoded; save it as UTF-8 and upload it again.") from None
     if raw.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-        raise DataError(f"Could not read '{name}' as text: it looks like an Excel or other binary file. Save it as CSV (UTF-8) and upload that.")
+        raise DataError(f"Could not read '{name}' as text: it looks like an Excel or other binary file; save it as CSV (UTF-8) and upload that.")
     sample = raw[:SNIFF_BYTES]
     if sample.count(b"\x00") > len(sample) // 100 + 1:
-        raise DataError(f"Could not read '{name}' as text: it contains binary data. Upload a CSV, TSV, JSON, JSONL or Parquet file.")
+        raise DataError(f"Could not read '{name}' as text: it contains binary data; upload a CSV, TSV, JSON, JSONL or Parquet file.")
     warnings = []
     if b"\x00" in raw:
         raw = raw.replace(b"\x00", b"")
@@ -119,7 +120,7 @@ def _read_parquet(path: Path) -> Table:
         df = pd.read_parquet(path)
     except Exception:
         raise DataError(f"Could not read '{path.name}' as Parquet; export it again or upload a CSV instead.") from None
-    return Table(df, "parquet")
+    return Table(_records_frame(df.to_dict("records")), "parquet")  # strings, like every other format
 
 
 def _read_json(text: str) -> Table:
@@ -184,16 +185,38 @@ KNOWN_HEADER_WORDS = {
 
 def _read_delimited(text: str, ext: str) -> Table:
     if not text.strip():
-        raise DataError("The file has no rows: 0 usable rows. Upload a file with a header and at least a few rows.")
+        raise DataError("The file has no rows (0 usable rows); upload a file with a header and at least a few rows.")
     sample = text[:SNIFF_BYTES]
     delimiter = "\t" if ext == ".tsv" else _sniff_delimiter(sample)
     first = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
     header = _looks_like_header(first, sample, delimiter)
+    names = [c.strip() for c in first]
+    if header and len(set(names)) != len(names):  # pandas would silently rename the second one 'x.1'
+        dupes = sorted({c for c in names if c and names.count(c) > 1})
+        if dupes:
+            raise DataError(f"Column '{dupes[0]}' appears twice in the header; give every column a distinct name.")
+
+    def parse(quoting):
+        with pywarnings.catch_warnings():
+            # With index_col=False pandas drops the extra fields of the first data row with only a warning.
+            pywarnings.filterwarnings("error", message="Length of header", category=pd.errors.ParserWarning)
+            try:
+                return pd.read_csv(
+                    io.StringIO(text), sep=delimiter, header=0 if header else None, dtype=str, keep_default_na=False,
+                    skip_blank_lines=True, engine="python", nrows=max_rows() + 1, on_bad_lines="error", quotechar='"',
+                    quoting=quoting, index_col=False,  # never turn extra leading fields into an index
+                )
+            except pd.errors.ParserWarning:
+                raise pd.errors.ParserError(f"Expected {len(first)} fields in line 2, saw more") from None
+
     try:
-        df = pd.read_csv(
-            io.StringIO(text), sep=delimiter, header=0 if header else None, dtype=str, keep_default_na=False,
-            skip_blank_lines=True, engine="python", nrows=max_rows() + 1, on_bad_lines="error", quotechar='"',
-        )
+        try:
+            df = parse(csv.QUOTE_MINIMAL)
+        except (pd.errors.ParserError, csv.Error):
+            if delimiter != "\t":
+                raise
+            # Plain TSV (SST-2, SMS Spam) does not quote: a text that starts with '"' is just text.
+            df = parse(csv.QUOTE_NONE)
     except pd.errors.ParserError as exc:
         msg = str(exc)
         where = msg.split("line", 1)[1].split(",")[0].strip() if " line " in msg else None
@@ -286,3 +309,34 @@ def preview(df: pd.DataFrame, rows: int = 8, width: int = 200) -> pd.DataFrame:
     for col in head.columns:
         head[col] = head[col].map(lambda v: (str(v)[:width] + "…") if len(str(v)) > width else str(v))
     return head
+
+
+def uploads_root() -> Path:
+    from .runs import runs_root
+
+    root = Path(os.environ.get("TUNER_UPLOADS_DIR", "") or runs_root() / "_uploads").resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def store_upload(src: str | Path, role: str = "train") -> Path:
+    """Copy an uploaded file into the uploads area under a server-made name (the client's name is never used
+    as a path). The size limit is checked before anything is read or copied."""
+    import secrets
+    import shutil
+
+    src = Path(src)
+    try:
+        size = src.stat().st_size
+    except OSError:
+        raise DataError("The uploaded file could not be opened; upload it again.") from None
+    limit = max_upload_bytes()
+    if size > limit:
+        raise DataError(f"The file is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB upload limit; upload a smaller sample.")
+    ext = src.suffix.lower()
+    ext = ext if ext in TABLE_EXTENSIONS else ".csv"
+    folder = uploads_root() / secrets.token_hex(8)
+    folder.mkdir()
+    dst = folder / f"{role}{ext}"
+    shutil.copyfile(src, dst)
+    return dst

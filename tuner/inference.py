@@ -80,11 +80,8 @@ class Predictor:
         from . import data as data_mod
 
         df = data_mod.read_table(path).df
-        label_col = self.meta.get("label_column") if self.meta.get("label_column") in df.columns else None
-        cols = [c for c in self.meta.get("text_columns", []) if c in df.columns]
-        proposal = self.task.propose(df)
-        texts, labels = self.task.extract(df, cols or proposal["text_columns"], label_col or proposal["label_column"],
-                                          source="evaluation file")
+        cols, label_col = self.task.matching_columns(df, self.meta.get("text_columns", []), self.meta.get("label_column", ""))
+        texts, labels = self.task.extract(df, cols, label_col, source="evaluation file")
         names = self.labels
         unknown = sorted(set(labels) - set(names))
         if unknown:

@@ -165,6 +165,9 @@ def _is_alive(pid: int | None) -> bool:
         return False
     try:  # guard against pid reuse: the process must be ours
         cmd = Path(f"/proc/{int(pid)}/cmdline").read_bytes()
+        if not cmd:  # just forked (cmdline not set yet) or a zombie awaiting its parent
+            stat = Path(f"/proc/{int(pid)}/stat").read_text()
+            return stat.rsplit(")", 1)[1].split()[0] != "Z"
         return b"tuner" in cmd or b"accelerate" in cmd
     except OSError:
         return True

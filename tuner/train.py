@@ -53,8 +53,12 @@ def train(cfg: RunConfig, run: Run) -> dict:
     source = models.resolve(cfg.model.name)
     tokenizer = models.load_tokenizer(source)
     precision = models.pick_precision(cfg.train.precision)
-    model = task.build_model(source, splits.meta)
+    # Frozen base weights in bf16 halve memory traffic (about 2x faster steps on AVX512-BF16 CPUs); the
+    # trainable adapter and head stay fp32 so the optimizer keeps full precision.
+    model = task.build_model(source, splits.meta, dtype=torch.bfloat16 if precision == "bf16" else None,
+                             attn_implementation=models.attention_for_training())
     model = models.attach_adapter(model, cfg.adapter, task.peft_task_type, task.modules_to_save(model))
+    models.trainable_to_fp32(model)
     trainable, total = models.count_parameters(model)
     train_ds = task.encode(splits.train, tokenizer, cfg.model.max_length)
     val_ds = task.encode(splits.validation, tokenizer, cfg.model.max_length)

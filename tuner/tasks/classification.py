@@ -160,8 +160,9 @@ class ClassificationTask:
             keep = sorted(rng.choice(len(texts), cfg.data.max_train_rows, replace=False).tolist())
             texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
         if cfg.data.validation_file:
-            vtable = data_mod.read_table(cfg.data.validation_file)
-            vtexts, vlabels = self.extract(vtable.df, text_columns, label_column, source="validation file")
+            vdf = data_mod.read_table(cfg.data.validation_file).df
+            vtext_cols, vlabel_col = self.matching_columns(vdf, text_columns, label_column)
+            vtexts, vlabels = self.extract(vdf, vtext_cols, vlabel_col, source="validation file")
             unseen = sorted(set(vlabels) - set(labels), key=_natural_key)
             if unseen:
                 row = vlabels.index(unseen[0]) + 1
@@ -179,14 +180,26 @@ class ClassificationTask:
             meta=meta, warnings=warnings,
         )
 
+    def matching_columns(self, df, text_columns: list[str], label_column: str) -> tuple[list[str], str]:
+        """Columns of a second file (validation, evaluation): the training names where present, else detected
+        the same way (SST-2's dev file calls its text column 'content' where train says 'sentence')."""
+        if all(c in df.columns for c in [*text_columns, label_column]):
+            return list(text_columns), label_column
+        proposal = self.propose(df)
+        texts = [c for c in text_columns if c in df.columns] or proposal["text_columns"]
+        label = label_column if label_column in df.columns else proposal["label_column"]
+        return texts, label
+
     # ---- model -----------------------------------------------------------------------------------
-    def build_model(self, source: str, meta: dict, dtype=None):
+    def build_model(self, source: str, meta: dict, dtype=None, attn_implementation: str | None = None):
         from transformers import AutoModelForSequenceClassification
 
         from ..models import load_pretrained
 
         names = meta["labels"]
         kwargs = {"dtype": dtype} if dtype is not None else {}
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
         return load_pretrained(
             AutoModelForSequenceClassification, source, num_labels=len(names),
             id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}, **kwargs,

@@ -1,0 +1,141 @@
+"""End to end through the real page: launch `python app.py`, then drive upload -> train -> evaluate -> try it
+with `gradio_client`, exactly as a browser's API calls would (the training is a real child process)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, tiny_model_dir):
+    runs_dir = tmp_path_factory.mktemp("app-runs")
+    port = _free_port()
+    env = dict(os.environ, TUNER_RUNS_DIR=str(runs_dir), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
+               TUNER_MODEL_DIRS=str(tiny_model_dir.parent))
+    log = open(runs_dir / "app.log", "wb")
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+        if proc.poll() is not None:
+            raise RuntimeError((runs_dir / "app.log").read_text()[-3000:])
+    else:
+        proc.kill()
+        raise RuntimeError("app did not answer within 120 s")
+    yield {"url": url, "runs_dir": runs_dir, "proc": proc}
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def _wait_finished(client, run_id, timeout=300):
+    deadline = time.time() + timeout
+    html = ""
+    while time.time() < deadline:
+        html = client.predict(run_id, api_name="/progress")[0]
+        if any(s in html for s in ("<b>completed</b>", "<b>failed</b>", "<b>stopped</b>")):
+            return html
+        time.sleep(1.5)
+    raise AssertionError(f"run did not finish: {html}")
+
+
+def test_upload_train_evaluate_try(app, sample_csv, tiny_model_dir, tmp_path):
+    client = Client(app["url"], verbose=False)
+    text_cols, label_col, summary, preview, counts, error = client.predict(
+        handle_file(str(sample_csv)), None, "classification", api_name="/upload")
+    assert error == ""
+    assert "**90 rows**" in summary and label_col["value"] == "label" and text_cols["value"] == ["text"]
+    assert preview["headers"], "preview has columns"
+
+    run_id, command, config_yaml = client.predict(
+        "classification", str(tiny_model_dir), [], "e2e run", 4, 8, 0.0, 5e-3, 4, 8, 32, 1, 1, 0, api_name="/train")
+    assert run_id and "python -m tuner train recipes/classification.yaml" in command
+    assert "train.learning_rate=0.005" in command and "learning_rate: 0.005" in config_yaml
+    html = _wait_finished(client, run_id)
+    assert "<b>completed</b>" in html, html
+
+    # The run folder holds a PEFT adapter in safetensors and the report.
+    run_dir = app["runs_dir"] / run_id
+    assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
+    adapter_files = {p.suffix for p in (run_dir / "adapter").iterdir()}
+    assert not adapter_files & {".bin", ".pt", ".pkl", ".pth"}, adapter_files
+
+    summary_md, headline, per_label, confusion = client.predict(run_id, api_name="/evaluation")
+    metrics = {row[0]: row for row in headline["data"]}
+    assert set(metrics) == {"accuracy", "macro_f1", "precision", "recall"}
+    assert 0.0 <= metrics["accuracy"][1] <= 1.0 and 0.0 <= metrics["accuracy"][2] <= 1.0
+    assert len(per_label["data"]) == 3
+
+    probs = client.predict(run_id, "I was charged twice on my invoice", api_name="/classify")
+    confidences = {c["label"]: c["confidence"] for c in probs["confidences"]}
+    assert set(confidences) == {"billing", "shipping", "technical"}
+    assert abs(sum(confidences.values()) - 1.0) < 1e-3
+
+    to_predict = tmp_path / "unlabelled.csv"
+    with open(to_predict, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text"])
+        w.writerows([["my parcel never arrived"], ["the app crashes on start"], ["refund the double charge"]])
+    out_path, msg = client.predict(run_id, handle_file(str(to_predict)), api_name="/predict_file")
+    rows = list(csv.DictReader(open(out_path, encoding="utf-8")))
+    assert len(rows) == 3 and all(r["predicted_label"] in confidences for r in rows)
+    assert "Predicted 3 rows" in msg
+
+
+def test_bad_inputs_get_one_sentence(app, tmp_path):
+    client = Client(app["url"], verbose=False)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("text,label\n")
+    *_, error = client.predict(handle_file(str(empty)), None, "classification", api_name="/upload")
+    assert "0 usable rows" in error and "Traceback" not in error and str(tmp_path) not in error
+
+    one_class = tmp_path / "one.csv"
+    one_class.write_text("text,label\n" + "".join(f"text number {i},same\n" for i in range(20)))
+    *_, error = client.predict(handle_file(str(one_class)), None, "classification", api_name="/upload")
+    assert "at least two different labels" in error
+
+    # Out-of-range values sent straight to the API are refused server-side, naming the setting.
+    good = tmp_path / "good.csv"
+    good.write_text("text,label\n" + "".join(f"great thing {i},pos\nawful thing {i},neg\n" for i in range(10)))
+    client.predict(handle_file(str(good)), None, "classification", api_name="/upload")
+    with pytest.raises(Exception, match=r"learning_rate|less than minimum"):
+        client.predict("classification", "default", [], "", 16, 32, 0.05, -1, 3, 16, 128, 42, 4, 0, api_name="/train")
+    with pytest.raises(Exception, match=r"batch_size|less than minimum"):
+        client.predict("classification", "default", [], "", 16, 32, 0.05, 1e-3, 3, 0, 128, 42, 4, 0, api_name="/train")
+    # A model "id" that is a path or URL is refused before anything starts; no run folder is made.
+    before = set(app["runs_dir"].iterdir())
+    for bad in ("../../etc", "/etc", "https://example.com/model", "x" * 300):
+        with pytest.raises(Exception, match=r"'\.\.'|outside the allowed|not a URL|longer than 200"):
+            client.predict("classification", bad, [], "", 16, 32, 0.05, 1e-3, 3, 16, 128, 42, 4, 0, api_name="/train")
+    assert set(app["runs_dir"].iterdir()) == before
+    assert app["proc"].poll() is None, "the app keeps running"

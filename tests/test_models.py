@@ -1,0 +1,185 @@
+"""tuner.models: resolving names safely, precision choice, LoRA target detection on a tiny BERT."""
+
+from __future__ import annotations
+
+import pathlib
+import socket
+from pathlib import Path
+
+import pytest
+
+from tuner import models
+from tuner.config import AdapterConfig
+from tuner.errors import ModelError
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture
+def no_disk(monkeypatch):
+    """Any stat/is_dir/exists on a pathlib.Path fails the test."""
+
+    def refuse(self, *a, **k):
+        raise AssertionError(f"disk access for {self!s:.60}")
+
+    for name in ("stat", "is_dir", "exists", "is_file", "glob", "iterdir", "resolve"):
+        monkeypatch.setattr(pathlib.Path, name, refuse)
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tiny_model_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    return models.load_pretrained(AutoModelForSequenceClassification, str(tiny_model_dir), num_labels=3)
+
+
+# ---- resolve ---------------------------------------------------------------------------------------
+def test_default_is_the_bundled_folder():
+    bundled = models.bundled_model_dir()
+    assert models.resolve("default") == str(bundled)
+    assert models.resolve("") == str(bundled)
+    assert models.resolve(models.DEFAULT_MODEL_LABEL) == str(bundled)
+    assert (bundled / "config.json").is_file()
+    assert any(bundled.glob("*.safetensors"))
+
+
+def test_local_model_folder(tiny_model_dir):
+    assert models.resolve(str(tiny_model_dir)) == str(tiny_model_dir.resolve())
+
+
+def test_folder_without_config_is_refused(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ModelError) as info:
+        models.resolve(str(tmp_path))
+    assert "config.json" in str(info.value)
+    assert str(tmp_path.parent) not in str(info.value)
+
+
+def test_folder_without_safetensors_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"pickled weights")
+    with pytest.raises(ModelError) as info:
+        models.resolve(str(tmp_path))
+    assert "safetensors" in str(info.value)
+
+
+@pytest.mark.parametrize("name", [
+    "https://huggingface.co/org/model", "http://evil.example/x", "file:///etc/passwd", "s3://bucket/model",
+    "a" * 500, "org/" + "m" * 300,
+])
+def test_urls_and_long_names_are_refused_before_any_disk_or_network_access(name, no_network, no_disk):
+    with pytest.raises(ModelError) as info:
+        models.resolve(name)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["../../etc", "/root/x", "a b c", "~/nothing-here", "org/model/extra",
+                                  "org//model", "-rf", "org/mo del", "..", "ab\\cd"])
+def test_bad_names_are_refused_without_network(name, no_network, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative names resolve inside an empty folder
+    with pytest.raises(ModelError) as info:
+        models.resolve(name)
+    msg = str(info.value)
+    assert "\n" not in msg and "Traceback" not in msg
+    assert "/root" not in msg and str(tmp_path) not in msg
+
+
+@pytest.mark.parametrize("name", ["bert-base-uncased", "org/model", "Org_1/model-v2.5"])
+def test_hub_ids_pass_through_unchanged(name, tmp_path, monkeypatch, no_network):
+    monkeypatch.chdir(tmp_path)
+    assert models.resolve(name) == name
+
+
+def test_hub_load_without_network_is_one_sentence(tmp_path, monkeypatch):
+    from transformers import AutoModelForSequenceClassification
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError) as info:
+        models.load_pretrained(AutoModelForSequenceClassification, "some-org/does-not-exist-xyz")
+    assert "could not load" in str(info.value).lower()
+    with pytest.raises(ModelError):
+        models.load_tokenizer("some-org/does-not-exist-xyz")
+
+
+def test_broken_local_folder_is_one_sentence(tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    (tmp_path / "model.safetensors").write_bytes(b"not really safetensors")
+    with pytest.raises(ModelError) as info:
+        models.load_pretrained(AutoModelForSequenceClassification, str(tmp_path))
+    assert tmp_path.name in str(info.value) and str(tmp_path.parent) not in str(info.value)
+
+
+# ---- precision -------------------------------------------------------------------------------------
+def test_pick_precision_explicit_choices():
+    assert models.pick_precision("fp32") == "fp32"
+    assert models.pick_precision("bf16") == "bf16"
+
+
+def test_pick_precision_auto_and_fp16_on_cpu():
+    import torch
+
+    auto = models.pick_precision("auto")
+    if torch.cuda.is_available():
+        assert auto in ("bf16", "fp16")
+    else:
+        assert auto == ("bf16" if models.cpu_has_fast_bf16() else "fp32")
+        with pytest.raises(ModelError):
+            models.pick_precision("fp16")
+
+
+# ---- adapters --------------------------------------------------------------------------------------
+def test_tiny_model_folder_is_a_base_model(tiny_model_dir):
+    import json
+
+    cfg = json.loads((tiny_model_dir / "config.json").read_text())
+    assert cfg["hidden_size"] == 32 and cfg["num_hidden_layers"] == 2
+    assert any(tiny_model_dir.glob("*.safetensors"))
+    assert not list(tiny_model_dir.glob("*.bin"))
+    assert (tiny_model_dir / "tokenizer.json").is_file() or (tiny_model_dir / "vocab.txt").is_file()
+
+
+def test_detect_target_modules(tiny_classifier):
+    found = models.detect_target_modules(tiny_classifier)
+    assert set(found) == {"query", "key", "value", "dense"}
+    assert "classifier" not in found and "pooler" not in found
+
+
+def test_target_module_paths_exclude_pooler_and_head(tiny_classifier):
+    paths = models.target_module_paths(tiny_classifier, ["query", "key", "value", "dense"])
+    assert len(paths) == 2 * 6  # per layer: q, k, v, attention output, intermediate, output
+    assert all(".layer." in p for p in paths)
+    assert not any("pooler" in p or "classifier" in p for p in paths)
+    assert "bert.encoder.layer.0.attention.self.query" in paths
+
+
+def test_target_module_paths_unknown_names(tiny_classifier):
+    with pytest.raises(ModelError) as info:
+        models.target_module_paths(tiny_classifier, ["q_proj", "v_proj"])
+    assert "q_proj" in str(info.value) and "query" in str(info.value)
+
+
+def test_attach_adapter_trains_only_lora_and_the_head(tiny_model_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    model = models.load_pretrained(AutoModelForSequenceClassification, str(tiny_model_dir), num_labels=3)
+    peft_model = models.attach_adapter(model, AdapterConfig(r=4), "SEQ_CLS", ["classifier", "pooler"])
+    trainable, total = models.count_parameters(peft_model)
+    names = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    assert all("lora_" in n or "classifier" in n or "pooler" in n for n in names), names
+    assert any("lora_A" in n for n in names) and any("classifier" in n for n in names)
+    assert not any("word_embeddings" in n for n in names)
+    assert 0 < trainable < total / 10
+    # LoRA A/B for 12 projections (r=4) + trainable copies of the pooler (32x32+32) and head (3x32+3).
+    lora = sum(4 * (m.in_features + m.out_features) for n, m in model.named_modules()
+               if n.endswith(("query", "key", "value", "dense")) and ".layer." in n and hasattr(m, "in_features"))
+    assert trainable == lora + (32 * 32 + 32) + (3 * 32 + 3)

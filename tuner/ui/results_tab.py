@@ -1,0 +1,80 @@
+"""Evaluate tab: headline metrics beside the majority-class baseline, a per-label report, a confusion matrix."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from .. import runs
+from ..errors import RunError
+from .common import finished_run_choices, friendly
+
+
+def confusion_figure(matrix, labels):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(labels)
+    size = min(2.5 + 0.6 * n, 10)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85), dpi=100)
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(n), [str(x)[:18] for x in labels], rotation=45, ha="right")
+    ax.set_yticks(range(n), [str(x)[:18] for x in labels])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    peak = max((max(r) for r in matrix), default=0) or 1
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, matrix[i][j], ha="center", va="center", color="white" if matrix[i][j] > peak / 2 else "black")
+    ax.set_title("Confusion matrix (validation)")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def report_views(report: dict):
+    if not report:
+        raise RunError("This run has no evaluation report yet.")
+    if "evaluation_error" in report:
+        raise RunError(report["evaluation_error"])
+    base = report.get("baseline", {})
+    headline = pd.DataFrame([
+        {"metric": k, "finetuned": round(report[k], 4), "majority baseline": round(base.get(k, float("nan")), 4)}
+        for k in ("accuracy", "macro_f1", "precision", "recall") if k in report
+    ])
+    per = pd.DataFrame(report["per_label"]).round(4)
+    summary = (f"**{report.get('n_examples', 0):,} validation examples** · {report.get('steps', '?')} steps in "
+               f"{report.get('train_seconds', 0):.0f} s · trainable parameters {report.get('trainable_params', 0):,} of "
+               f"{report.get('total_params', 0):,} · {report.get('train_precision', '')}. "
+               f"Baseline = always predicting {base.get('name', 'the majority class')}.")
+    return summary, headline, per, confusion_figure(report["confusion_matrix"], report["labels"])
+
+
+def build(current_run: gr.BrowserState):
+    with gr.Row():
+        run = gr.Dropdown([], label="Run", info="Finished runs (completed or stopped) with a saved adapter.", scale=4,
+                          allow_custom_value=True)
+        refresh = gr.Button("↻ Refresh", scale=1, size="sm")
+    summary = gr.Markdown()
+    with gr.Row():
+        headline = gr.Dataframe(label="Headline metrics", interactive=False)
+        per_label = gr.Dataframe(label="Per-label report", interactive=False)
+    confusion = gr.Plot(label="Confusion matrix")
+
+    @friendly
+    def show(run_id):
+        if not run_id:
+            return "Pick a finished run.", None, None, None
+        return report_views(runs.get_run(run_id).metrics() or {})
+
+    def choices(selected=None):
+        ch = finished_run_choices()
+        ids = [c[1] for c in ch]
+        return gr.Dropdown(choices=ch, value=selected if selected in ids else (ids[0] if ids else None))
+
+    refresh.click(choices, run, run)
+    run.change(show, run, [summary, headline, per_label, confusion], api_name="evaluation")
+    return {"run": run, "choices": choices}
