@@ -92,7 +92,8 @@ def test_upload_train_evaluate_try(app, sample_csv, tiny_model_dir, tmp_path):
 
     summary_md, headline, per_label, confusion = client.predict(run_id, api_name="/evaluation")
     metrics = {row[0]: row for row in headline["data"]}
-    assert set(metrics) == {"accuracy", "macro_f1", "precision", "recall"}
+    assert {"accuracy", "macro_f1", "precision", "recall"} <= set(metrics)
+    assert headline["headers"][2].startswith("majority class")
     assert 0.0 <= metrics["accuracy"][1] <= 1.0 and 0.0 <= metrics["accuracy"][2] <= 1.0
     assert len(per_label["data"]) == 3
 
@@ -137,5 +138,8 @@ def test_bad_inputs_get_one_sentence(app, tmp_path):
     for bad in ("../../etc", "/etc", "https://example.com/model", "x" * 300):
         with pytest.raises(Exception, match=r"'\.\.'|outside the allowed|not a URL|longer than 200"):
             client.predict("classification", bad, [], "", 16, 32, 0.05, 1e-3, 3, 16, 128, 42, 4, 0, api_name="/train")
+    # A Hub id without a network is one sentence at Start, not a failed run.
+    with pytest.raises(Exception, match=r"Hugging Face Hub \(no network here"):
+        client.predict("classification", "someorg/some-model", [], "", 16, 32, 0.05, 1e-3, 3, 16, 128, 42, 4, 0, api_name="/train")
     assert set(app["runs_dir"].iterdir()) == before
     assert app["proc"].poll() is None, "the app keeps running"

@@ -1,4 +1,4 @@
-"""`python -m tuner train|predict|eval|runs|stop|resume|serve ...` — the same code paths as the page."""
+"""`python -m tuner train|predict|eval|chat|runs|stop|resume|serve ...` — the same code paths as the page."""
 
 from __future__ import annotations
 
@@ -68,10 +68,13 @@ def summarize(report: dict) -> str:
         return "No evaluation report."
     if "evaluation_error" in report:
         return report["evaluation_error"]
-    lines = [f"{k:>16}: {report[k]:.4f}" for k in ("accuracy", "macro_f1", "precision", "recall") if k in report]
+    if report.get("task") == "chat":
+        return summarize_chat(report)
+    lines = [f"{k:>16}: {report[k]:.4f}" for k in ("micro_f1", "accuracy", "macro_f1", "precision", "recall") if k in report]
     if "baseline" in report:
         b = report["baseline"]
-        lines.append(f"{'baseline':>16}: accuracy {b['accuracy']:.4f}, macro_f1 {b['macro_f1']:.4f} ({b['name']})")
+        micro = f"micro_f1 {b['micro_f1']:.4f}, " if "micro_f1" in b else ""
+        lines.append(f"{'baseline':>16}: {micro}accuracy {b['accuracy']:.4f}, macro_f1 {b['macro_f1']:.4f} ({b['name']})")
     for row in report.get("per_label", []):
         lines.append(f"  {row['label'][:24]:>24}  P {row['precision']:.3f}  R {row['recall']:.3f}  F1 {row['f1']:.3f}  n={row['support']}")
     return "\n".join(lines)
@@ -114,17 +117,17 @@ def cmd_predict(args) -> int:
 
     pred = get_predictor(find_run(args.run))
     if args.file:
-        out = args.out or str(Path(args.file).with_suffix("")) + ".predictions.csv"
+        suffix = getattr(pred.task, "prediction_suffix", ".csv")  # entity tagging writes JSON Lines
+        out = args.out or str(Path(args.file).with_suffix("")) + ".predictions" + suffix
         info = pred.predict_file(args.file, out)
         print(json.dumps(info, indent=1))
         return 0
     if not args.text:
         raise TunerError("Give one or more texts to classify, or --file with a table.")
-    for text, probs in zip(args.text, pred.predict(args.text)):
-        top = next(iter(probs))
-        print(f"{top}\t{probs[top]:.4f}\t{text[:80]}")
+    for text, result in zip(args.text, pred.predict(args.text)):
+        print(pred.task.format_prediction(text, result))
         if args.all:
-            print(json.dumps(probs, indent=1))
+            print(json.dumps(result, indent=1))
     return 0
 
 
@@ -153,6 +156,86 @@ def cmd_stop(args) -> int:
         raise TunerError(f"Run {run.id} is not training (it is {run.state}).")
     run.stop_path.write_text("stop requested\n")
     print(f"Asked run {run.id} to stop at the next step.")
+    return 0
+
+
+def summarize_chat(report: dict) -> str:
+    """Held-out loss/perplexity and ROUGE-L/BLEU of generated answers, finetuned beside the base model."""
+    base = report.get("baseline", {})
+
+    def num(value, fmt):
+        return format(value, fmt) if isinstance(value, (int, float)) else "–"
+
+    lines = [f"{'':>16}  {'finetuned':>10}  {'base model':>10}"]
+    for key, fmt in (("eval_loss", ".4f"), ("perplexity", ".2f"), ("rouge_l", ".4f"), ("bleu", ".4f")):
+        lines.append(f"{key:>16}  {num(report.get(key), fmt):>10}  {num(base.get(key), fmt):>10}")
+    lines.append(f"{report.get('n_examples', 0)} conversations scored ({report.get('eval_tokens', 0):,} reply tokens); "
+                 f"{report.get('n_generated', 0)} answered by both models; template {report.get('template', '?')}.")
+    return "\n".join(lines)
+
+
+def cmd_chat(args) -> int:
+    """A terminal conversation with a chat run, streamed as it is written."""
+    from .inference import get_predictor
+
+    pred = get_predictor(find_run(args.run))
+    if not hasattr(pred, "template"):
+        raise TunerError(f"Run {pred.run.id} is a {pred.task.name} run; `chat` needs a run of the chat task (use `predict`).")
+    opts = {"system_prompt": args.system, "temperature": args.temperature, "top_p": args.top_p,
+            "max_new_tokens": args.max_new_tokens, "stop": args.stop, "base": args.base}
+    interactive = not args.message and sys.stdin.isatty()
+    queued = list(args.message or [])
+    if interactive:
+        print(f"Chatting with run {pred.run.id} ({'base model' if args.base else 'finetuned'}, template {pred.template}). "
+              "/reset clears the conversation, /retry answers the last message again, an empty line or /quit ends.",
+              file=sys.stderr)
+    history: list[dict] = []
+    while True:
+        try:
+            if args.message:
+                if not queued:
+                    break
+                line = queued.pop(0)
+            elif interactive:
+                line = input("you> ")
+            else:
+                line = sys.stdin.readline()
+                if not line:
+                    break
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            break
+        line = line.strip()
+        if interactive and line in ("", "/quit", "/exit"):
+            break
+        if not line:
+            continue
+        if line == "/reset":
+            history = []
+            print("(conversation cleared)", file=sys.stderr)
+            continue
+        if line == "/retry":
+            if len(history) < 2:
+                print("(nothing to retry yet)", file=sys.stderr)
+                continue
+            line, history = history[-2]["content"], history[:-2]
+        print("bot> " if interactive else "", end="", flush=True)
+        shown = ""
+        try:
+            for part in pred.chat_stream(history, line, **opts):
+                if part.startswith(shown):
+                    sys.stdout.write(part[len(shown):])
+                    sys.stdout.flush()
+                shown = part
+        except KeyboardInterrupt:
+            print(" (interrupted)", file=sys.stderr)
+        except TunerError as exc:
+            if not interactive:
+                raise
+            print(f"\nerror: {exc}", file=sys.stderr)
+            continue
+        print(flush=True)
+        history += [{"role": "user", "content": line}, {"role": "assistant", "content": shown}]
     return 0
 
 
@@ -193,6 +276,16 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stop", help="stop a training run cleanly")
     st.add_argument("run")
     st.set_defaults(fn=cmd_stop)
+    ch = sub.add_parser("chat", help="talk to a finished chat run in the terminal (answers stream as they are written)")
+    ch.add_argument("run", help="run id or run folder")
+    ch.add_argument("-m", "--message", action="append", help="send this message instead of reading the terminal (repeatable: one turn each)")
+    ch.add_argument("--system", help="system prompt (default: the one the run was trained with)")
+    ch.add_argument("--temperature", type=float, default=0.7, help="0 = always the most likely token (default 0.7)")
+    ch.add_argument("--top-p", type=float, default=0.9, help="sample from the smallest set of tokens with this total probability")
+    ch.add_argument("--max-new-tokens", type=int, default=None, help="longest answer in tokens (default: the run's setting)")
+    ch.add_argument("--stop", help="comma-separated strings that end an answer")
+    ch.add_argument("--base", action="store_true", help="answer with the base model (adapter disabled) to compare")
+    ch.set_defaults(fn=cmd_chat)
     sv = sub.add_parser("serve", help="start the web app")
     sv.add_argument("--port", type=int)
     sv.set_defaults(fn=cmd_serve)

@@ -36,6 +36,9 @@ class DataConfig:
     label_column: str = _f("", "Column holding the label. Empty = detect.")
     validation_fraction: float = _f(0.1, "Share of the training rows held out for validation when no validation file is given.", min=0.01, max=0.5)
     max_train_rows: int = _f(0, "Use at most this many training rows (a random sample); 0 = all.", min=0, max=10_000_000)
+    tag_scheme: str = _f("auto", "Entity tagging: how the tags are written; auto = detect BIO, IOB1, BIOES (BILOU) or IO. Every scheme is trained as BIO.", choices=["auto", "BIO", "IOB1", "BIOES", "IO"])
+    repair_tags: bool = _f(False, "Entity tagging: rewrite tags that break the scheme (an I-ORG right after O) as B- tags; off = keep them and report how many.")
+    case_feature: bool = _f(True, "Entity tagging: show the model which words start with a capital letter (through its token-type input); uncased models such as the default need it.")
 
 
 @dataclass
@@ -49,7 +52,7 @@ class AdapterConfig:
     method: str = _f("lora", "Parameter-efficient method used to adapt the model.", choices=["lora"])
     r: int = _f(16, "LoRA rank: higher = more capacity and memory.", min=1, max=1024)
     alpha: float = _f(32.0, "LoRA scaling numerator (the update is scaled by alpha / r).", min=0.0, max=10_000.0)
-    dropout: float = _f(0.05, "Dropout on the LoRA input during training.", min=0.0, max=0.9)
+    dropout: float = _f(0.0, "Dropout on the LoRA input during training; any value > 0 makes CPU steps ~1.7x slower (bench/).", min=0.0, max=0.9)
     target_modules: list[str] = _f([], "Layers that get LoRA matrices. Empty = every attention and MLP projection detected in the model.")
 
 
@@ -67,8 +70,21 @@ class TrainConfig:
     precision: str = _f("auto", "Number format for training: auto picks bf16 where the hardware runs it fast.", choices=["auto", "bf16", "fp16", "fp32"])
     evals: int = _f(4, "Evaluations on the validation split during training (plus one at the end).", min=0, max=1000)
     logging_steps: int = _f(0, "Log the training loss every N steps; 0 = about 50 points per run.", min=0, max=100_000)
+    model_dropout: bool = _f(False, "Keep the base model's own dropout during training. Off by default: under LoRA it regularises little and its random masks make CPU steps much slower.")
     group_by_length: bool = _f(True, "Batch texts of similar length together: less padding, faster steps.")
     save_total_limit: int = _f(2, "Checkpoints kept on disk (the newest ones).", min=1, max=100)
+
+
+@dataclass
+class ChatConfig:
+    shape: str = _f("auto", "How the chat data is laid out: auto = detect; messages (role/content lists), sharegpt (from/value lists), alpaca (instruction/input/output), pairs (prompt and response columns), text (plain text for continued pretraining).",
+                    choices=["auto", "messages", "sharegpt", "alpaca", "pairs", "text"])
+    template: str = _f("auto", "Prompt format: auto = the model's own chat template when its tokenizer has one, else chatml; or model, chatml, llama-3, alpaca, plain.",
+                       choices=["auto", "model", "chatml", "llama-3", "alpaca", "plain"])
+    system_prompt: str = _f("", "System turn added to every conversation that has none, in training and in the Chat tab; empty = none.")
+    packing: bool = _f(False, "Pack several short conversations into each max-length row (fewer padding tokens, faster epochs); each still attends only to itself.")
+    eval_samples: int = _f(16, "Validation conversations the base and the finetuned model answer after training, scored with ROUGE-L and BLEU; 0 = skip.", min=0, max=1000)
+    max_new_tokens: int = _f(128, "Longest generated answer in tokens, for the evaluation and as the Chat tab's default.", min=1, max=4096)
 
 
 @dataclass
@@ -80,6 +96,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
 
     # ---- YAML in and out -------------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .errors import DataError
 
-TABLE_EXTENSIONS = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet")
+TABLE_EXTENSIONS = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".conll")
 SNIFF_BYTES = 64 * 1024
 
 
@@ -340,3 +340,94 @@ def store_upload(src: str | Path, role: str = "train") -> Path:
     dst = folder / f"{role}{ext}"
     shutil.copyfile(src, dst)
     return dst
+
+
+# ---- CoNLL token-per-line files (entity tagging) -------------------------------------------------------
+CONLL_EXTENSIONS = (".conll", ".iob", ".bio")
+TAG_LIKE = r"^(O|[BIESLUM]-\S+)$"
+CONLL_HEADER_WORDS = {"token", "tokens", "word", "words", "form", "text", "tag", "tags", "ner", "ner_tag",
+                      "ner_tags", "label", "labels", "pos", "chunk", "lemma", "entity"}
+
+
+def _conll_fields(line: str) -> list[str]:
+    """A tab-separated line splits on tabs (tokens may then hold spaces), any other on runs of whitespace."""
+    line = line.strip()
+    return [f.strip() for f in line.split("\t")] if "\t" in line else line.split()
+
+
+def looks_like_conll(text: str) -> bool:
+    """Token-per-line data: most of the first lines have 2-12 fields, one of them tag-like (O, B-PER, ...)."""
+    import re
+
+    tag = re.compile(TAG_LIKE)
+    rows = [ln for ln in text.split("\n", 4000)[:4000] if ln.strip()][:500]
+    if rows and all(f.lower() in CONLL_HEADER_WORDS for f in _conll_fields(rows[0])):
+        rows = rows[1:]  # a header line such as 'token<TAB>tag'
+    if len(rows) < 2:
+        return False
+    hits = 0
+    for ln in rows:
+        f = _conll_fields(ln)
+        if f[0] == "-DOCSTART-" or (2 <= len(f) <= 12 and any(tag.match(x) for x in f[1:])):
+            hits += 1
+    return hits >= 0.8 * len(rows)
+
+
+def read_conll(text: str) -> Table:
+    """CoNLL-style text -> one row per sentence, one list-valued column per field (`tokens`, `tags`, or
+    `tokens`, `column_2`, ... when there are more than two; a header line of known names is used as names).
+
+    Blank lines end sentences; `-DOCSTART-` lines are skipped. The first file line of every sentence is kept in
+    `df.attrs["ner_lines"]`, so problems can name the line of the exact token."""
+    import re
+
+    tag = re.compile(TAG_LIKE)
+    sentences: list[list[list[str]]] = []
+    starts: list[int] = []
+    cur: list[list[str]] = []
+    header = None
+    ncols, first_line, docs = None, 0, 0
+    warnings: list[str] = []
+    limit = max_rows()
+    for lineno, line in enumerate(text.split("\n"), 1):
+        fields = _conll_fields(line) if line.strip() else []
+        if not fields or fields[0] == "-DOCSTART-":
+            docs += bool(fields)
+            if cur:
+                sentences.append(cur)
+                cur = []
+                if len(sentences) > limit:
+                    break
+            continue
+        if ncols is None and header is None and not sentences and not cur and len(fields) >= 2 \
+                and all(f.lower() in CONLL_HEADER_WORDS for f in fields) and not any(tag.match(f) for f in fields):
+            header = fields
+            continue
+        if len(fields) < 2:
+            raise DataError(f"Line {lineno} has only one column ('{fields[0][:30]}'); each line needs a token and its tag separated by a tab or space.")
+        if ncols is None:
+            ncols, first_line = len(fields), lineno
+        elif len(fields) != ncols:
+            raise DataError(f"Line {lineno} has {len(fields)} columns but line {first_line} has {ncols}; every token line needs the same columns (token, ..., tag).")
+        if not cur:
+            starts.append(lineno)
+        cur.append(fields)
+    if cur:
+        sentences.append(cur)
+    if len(sentences) > limit:
+        sentences, starts = sentences[:limit], starts[:limit]
+        warnings.append(f"The file has more than {limit:,} sentences; only the first {limit:,} are used.")
+    if not sentences:
+        raise DataError("The file has no token lines (0 usable rows); put one token and its tag per line, with a blank line between sentences.")
+    if header is not None:
+        if len(header) != ncols:
+            raise DataError(f"The header line names {len(header)} columns but the token lines have {ncols}; fix the header or remove it.")
+        names = [h.lower() for h in header]
+        if len(set(names)) != len(names):
+            raise DataError(f"Column '{next(n for n in names if names.count(n) > 1)}' appears twice in the header; give every column a distinct name.")
+    else:
+        names = ["tokens", "tags"] if ncols == 2 else ["tokens"] + [f"column_{k}" for k in range(2, ncols + 1)]
+    df = pd.DataFrame({name: [[row[k] for row in sent] for sent in sentences] for k, name in enumerate(names)})
+    df.attrs["ner_lines"] = starts
+    df.attrs["ner_line_kind"] = "conll"
+    return Table(df, "conll", warnings, header=header is not None)

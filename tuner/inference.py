@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import threading
 from pathlib import Path
@@ -13,6 +14,11 @@ from .runs import Run
 MAX_TEXT_CHARS = 10_000
 MAX_FILE_ROWS = 100_000
 CACHE_SIZE = 3
+MAX_CHAT_TURNS = 50         # past user/assistant pairs kept in a chat prompt (older ones are dropped first)
+MAX_CHAT_CONTEXT = 4096     # prompt + answer tokens, at most (or the model's own limit when smaller)
+MAX_NEW_TOKENS = 1024       # longest answer a chat request may ask for
+STREAM_TIMEOUT_S = 300      # longest wait for the next piece of a streamed answer
+LOCK_TIMEOUT_S = 120        # longest wait for another answer on the same model to finish
 
 
 class Predictor:
@@ -36,7 +42,12 @@ class Predictor:
         self.tokenizer = models.load_tokenizer(str(run.adapter_dir))
         base = self.task.build_model(source, self.meta)
         model = PeftModel.from_pretrained(base, str(run.adapter_dir))
-        self.model = model.merge_and_unload().eval()
+        if getattr(self.task, "demo", "") == "chat":
+            # Not merged: the chat compares the base model's answers (adapter disabled) with the finetuned ones.
+            self.model = model.eval()
+            self._init_chat()
+        else:
+            self.model = model.merge_and_unload().eval()
         self._lock = threading.Lock()  # one forward at a time per model keeps latency predictable
 
     @property
@@ -54,8 +65,13 @@ class Predictor:
         return self.predict([text])[0]
 
     def predict_file(self, path: str | Path, out_path: str | Path, text_columns: list[str] | None = None) -> dict:
-        """Predict every row of a table; writes a CSV with `predicted_label` and `confidence` columns."""
+        """Predict every row of a table; writes a CSV with `predicted_label` and `confidence` columns (or the
+        task's own format: entity tagging writes JSON Lines)."""
         from . import data as data_mod
+
+        hook = getattr(self.task, "predict_file", None)
+        if hook is not None:
+            return hook(self, path, out_path, text_columns)
 
         table = data_mod.read_table(path)
         df = table.df
@@ -79,6 +95,10 @@ class Predictor:
         """Score a labelled file with the same report as training's evaluation."""
         from . import data as data_mod
 
+        hook = getattr(self.task, "evaluate_file", None)
+        if hook is not None:  # tasks whose files and report differ (entity tagging: CoNLL, entity-level scores)
+            return hook(self, path)
+
         df = data_mod.read_table(path).df
         cols, label_col = self.task.matching_columns(df, self.meta.get("text_columns", []), self.meta.get("label_column", ""))
         texts, labels = self.task.extract(df, cols, label_col, source="evaluation file")
@@ -92,10 +112,190 @@ class Predictor:
         preds = [index[next(iter(p))] for p in probs]
         return self.task.report(preds, [index[x] for x in labels], self.meta)
 
+    # ---- chat (runs of the chat task) ------------------------------------------------------------
+    def _init_chat(self) -> None:
+        import torch
+
+        from . import chat_format
+
+        chat_format.ensure_pad_token(self.tokenizer)
+        if torch.cuda.is_available():
+            self.model.to("cuda")
+        self.template = chat_format.resolve_template(self.meta.get("template", "auto"), self.tokenizer)
+        self.system_prompt = str(self.meta.get("system_prompt", ""))
+        config = self.model.config
+        positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 2048
+        self.context_tokens = min(int(positions), MAX_CHAT_CONTEXT)
+
+    def chat_messages(self, history, message: str, system_prompt: str | None = None) -> list[dict]:
+        """System turn + bounded history (Gradio messages or plain dicts) + the new user message."""
+        message = _bounded(message).strip()
+        if not message:
+            raise DataError("Type a message first.")
+        system = self.system_prompt if system_prompt is None else _bounded(system_prompt).strip()
+        turns = []
+        for item in list(history or [])[-2 * MAX_CHAT_TURNS:]:
+            role = item.get("role") if isinstance(item, dict) else getattr(item, "role", None)
+            content = _message_text(item.get("content") if isinstance(item, dict) else getattr(item, "content", ""))
+            if role in ("user", "assistant") and content.strip():
+                turns.append({"role": role, "content": _bounded(content).strip()})
+        while turns and turns[0]["role"] != "user":  # a template needs the conversation to open with the user
+            turns.pop(0)
+        messages = [{"role": "system", "content": system}] if system else []
+        return messages + turns + [{"role": "user", "content": message}]
+
+    def chat_prompt_ids(self, messages: list[dict], max_new_tokens: int) -> list[int]:
+        """Prompt ids that fit the context with room for the answer: the oldest turns are dropped first."""
+        from . import chat_format
+
+        budget = self.context_tokens - max_new_tokens
+        system = messages[:1] if messages and messages[0]["role"] == "system" else []
+        rest = messages[len(system):]
+        while True:
+            ids = chat_format.prompt_ids(system + rest, self.template, self.tokenizer)
+            if len(ids) <= budget:
+                return ids
+            if len(rest) <= 1:
+                raise DataError(f"The message is about {len(ids):,} tokens with the system prompt; the limit is {budget:,} "
+                                f"tokens (context {self.context_tokens:,} minus {max_new_tokens} for the answer); shorten it.")
+            rest = rest[2:] if len(rest) > 2 else rest[-1:]
+            while rest and rest[0]["role"] != "user":
+                rest = rest[1:]
+
+    def chat_stream(self, history, message: str, *, system_prompt: str | None = None, temperature: float = 0.0,
+                    top_p: float = 1.0, max_new_tokens: int | None = None, stop=None, base: bool = False):
+        """Yield the reply so far, piece by piece, as the model writes it. `base=True` answers with the adapter
+        disabled (the model before finetuning). Closing the generator stops the generation."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        from .tasks.chat import cut_at_stop, generation_kwargs
+
+        if not hasattr(self, "template"):
+            raise RunError(f"Run {self.run.id} is not a chat run; use the Try it tab for it.")
+        max_new_tokens = _clamp_int(max_new_tokens or self.meta.get("max_new_tokens", 128), 1, MAX_NEW_TOKENS, "max new tokens")
+        temperature = _clamp_float(temperature, 0.0, 2.0, "temperature")
+        top_p = _clamp_float(top_p, 0.01, 1.0, "top-p")
+        stops = parse_stops(stop)
+        ids = self.chat_prompt_ids(self.chat_messages(history, message, system_prompt), max_new_tokens)
+        cancel = threading.Event()
+        kw, stop_strings = generation_kwargs(self.tokenizer, self.template, len(ids), max_new_tokens, temperature,
+                                             top_p, stops, cancel)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True,
+                                        timeout=STREAM_TIMEOUT_S)
+        device = next(self.model.parameters()).device
+        input_ids = torch.tensor([ids], device=device)
+        failure: list[BaseException] = []
+
+        def work():
+            try:
+                ctx = self.model.disable_adapter() if base else contextlib.nullcontext()
+                with ctx, torch.inference_mode():
+                    self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                        streamer=streamer, **kw)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the consuming thread
+                failure.append(exc)
+                streamer.end()
+
+        if not self._lock.acquire(timeout=LOCK_TIMEOUT_S):
+            raise RunError("The model is busy answering another message; try again in a moment.")
+        thread = threading.Thread(target=work, daemon=True, name=f"chat-{self.run.id}")
+        try:
+            thread.start()
+            text, shown = "", None
+            for piece in streamer:
+                text += piece
+                visible = cut_at_stop(text, stop_strings)
+                if visible != text:  # a stop string appeared: show what came before it and finish
+                    cancel.set()
+                    shown = visible.rstrip()
+                    yield shown
+                    break
+                visible = text[:len(text) - _held_back(text, stop_strings)]
+                if visible and visible != shown:
+                    shown = visible
+                    yield visible
+            if failure:
+                raise failure[0]
+            final = cut_at_stop(text, stop_strings).strip()
+            if final != shown:
+                yield final
+        finally:
+            cancel.set()
+            thread.join()
+            self._lock.release()
+
+    def chat(self, history, message: str, **kwargs) -> str:
+        """The whole reply (what `chat_stream` ends with)."""
+        reply = ""
+        for reply in self.chat_stream(history, message, **kwargs):
+            pass
+        return reply
+
+
 
 def _bounded(text) -> str:
     text = "" if text is None else str(text)
     return text[:MAX_TEXT_CHARS]
+
+
+def _message_text(content) -> str:
+    """Text of a chat message's content: a string, or Gradio's list of parts ({'type': 'text', 'text': ...})."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("content") or "")
+    if isinstance(content, (list, tuple)):
+        return "\n".join(_message_text(c) for c in content if isinstance(c, (str, dict)))
+    return ""
+
+
+def parse_stops(stop) -> list[str]:
+    """Stop strings from a list or a comma-separated string ('\\n' means a newline); at most 4, 32 characters each."""
+    if not stop:
+        return []
+    items = stop.split(",") if isinstance(stop, str) else list(stop)
+    out = []
+    for item in items:
+        s = str(item).replace("\\n", "\n")
+        if s.strip(" "):
+            out.append(s[:32])
+    if len(out) > 4:
+        raise DataError(f"Give at most 4 stop strings (got {len(out)}).")
+    return out
+
+
+def _held_back(text: str, stops: list[str]) -> int:
+    """How many characters at the end of `text` could be the start of a stop string (not shown yet)."""
+    hold = 0
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text)), hold, -1):
+            if text.endswith(s[:k]):
+                hold = k
+                break
+    return hold
+
+
+def _clamp_int(value, lo: int, hi: int, name: str) -> int:
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError):
+        raise DataError(f"The {name} must be a whole number between {lo} and {hi}.") from None
+    if not lo <= number <= hi:
+        raise DataError(f"The {name} must be between {lo} and {hi}, got {number}.")
+    return number
+
+
+def _clamp_float(value, lo: float, hi: float, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"The {name} must be a number between {lo} and {hi}.") from None
+    if not (lo <= number <= hi):
+        raise DataError(f"The {name} must be between {lo} and {hi}, got {number}.")
+    return number
 
 
 _CACHE: collections.OrderedDict[str, Predictor] = collections.OrderedDict()

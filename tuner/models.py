@@ -45,6 +45,10 @@ def resolve(name: str, local_roots: list[Path] | None = None) -> str:
     name = (name or "").strip()
     if name in ("", DEFAULT_MODEL, DEFAULT_MODEL_LABEL):
         return str(bundled_model_dir())
+    if name.lower().startswith("tiny:"):  # a tiny causal LM built in-process from a config (offline, tests)
+        from . import tiny_models
+
+        return str(tiny_models.build(name.split(":", 1)[1]))
     if len(name) > 200:
         raise ModelError("The model name is longer than 200 characters; give a Hub id like 'org/model' or a local folder.")
     if "://" in name or name.startswith(("http:", "https:", "file:")):
@@ -68,6 +72,30 @@ def resolve(name: str, local_roots: list[Path] | None = None) -> str:
     if not HUB_ID.match(name):
         raise ModelError(f"'{name}' is not a valid Hub id; use the form 'org/model'.")
     return name
+
+
+def check_available(name: str, local_roots: list[Path] | None = None) -> str:
+    """Resolve `name` and, for a Hub id, make sure its config can be fetched (or is cached) before a run
+    starts, so a missing network is one sentence on the page instead of a failed run."""
+    source = resolve(name, local_roots)
+    if Path(source).is_dir():
+        return source
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(source, "config.json"), str):
+        return source  # cached earlier: loads without a network
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+            raise OSError("HF_HUB_OFFLINE is set")
+        socket.getaddrinfo(host, 443)  # fails at once without a network, instead of minutes of retries
+        hf_hub_download(source, "config.json", etag_timeout=5)
+    except Exception as exc:  # noqa: BLE001 - offline, unknown repo, gated repo: one sentence
+        raise _hub_error(source, exc) from None
+    return source
 
 
 def _hub_error(name: str, exc: Exception) -> ModelError:
@@ -121,6 +149,17 @@ def pick_precision(choice: str) -> str:
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if cpu_has_fast_bf16() else "fp32"
+
+
+def no_dropout_overrides(source: str) -> dict:
+    """from_pretrained kwargs that set every dropout probability in the model's config to 0 (BERT's
+    hidden/attention dropout, GPT-2's *_pdrop, ...). Random masks cost real CPU time; under LoRA they add
+    little regularisation."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    return {k: 0.0 for k, v in config.to_dict().items()
+            if isinstance(v, float) and v > 0 and ("dropout" in k or k.endswith("pdrop"))}
 
 
 def attention_for_training() -> str:

@@ -47,7 +47,9 @@ def _natural_key(label: str):
 class ClassificationTask:
     name = "classification"
     title = "Text classification"
-    model_kind = "sequence-classification"
+    demo = "classifier"            # which Try-it demo the page shows for runs of this task
+    selection_metric = "macro_f1"  # picks the best checkpoint on the validation split
+    column_roles = {"text_columns": "Text column(s)", "label_column": "Label column"}
 
     # ---- columns ---------------------------------------------------------------------------------
     def propose(self, df) -> dict:
@@ -191,7 +193,7 @@ class ClassificationTask:
         return texts, label
 
     # ---- model -----------------------------------------------------------------------------------
-    def build_model(self, source: str, meta: dict, dtype=None, attn_implementation: str | None = None):
+    def build_model(self, source: str, meta: dict, dtype=None, attn_implementation: str | None = None, **config_overrides):
         from transformers import AutoModelForSequenceClassification
 
         from ..models import load_pretrained
@@ -200,6 +202,7 @@ class ClassificationTask:
         kwargs = {"dtype": dtype} if dtype is not None else {}
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
+        kwargs.update(config_overrides)
         return load_pretrained(
             AutoModelForSequenceClassification, source, num_labels=len(names),
             id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}, **kwargs,
@@ -246,6 +249,16 @@ class ClassificationTask:
             return self.headline_metrics(np.argmax(logits, axis=-1), refs, n)
 
         return fn
+
+    def report_from_output(self, output, splits: Splits) -> dict:
+        """The report for a `Trainer.predict` output on the validation split."""
+        preds = np.argmax(output.predictions, axis=-1)
+        return self.report(preds, output.label_ids, splits.meta, train_labels=splits.train["label"])
+
+    def format_prediction(self, text: str, prediction: dict) -> str:
+        """One line for the CLI: the top label, its probability, the text."""
+        top = next(iter(prediction))
+        return f"{top}\t{prediction[top]:.4f}\t{text[:80]}"
 
     def report(self, preds, refs, meta: dict, train_labels: list[int] | None = None) -> dict:
         """Headline metrics, a per-label report, the confusion matrix and the majority-class baseline."""

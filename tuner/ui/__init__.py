@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import data_tab, results_tab, runs_tab, train_tab, try_tab
+from . import chat_tab, data_tab, results_tab, runs_tab, train_tab, try_tab
 from .common import CSS
 
 TITLE = "Tuner — finetuning studio"
@@ -25,13 +25,18 @@ def build_app() -> gr.Blocks:
                 results = results_tab.build(current_run)
             with gr.Tab("4 · Try it", id="try") as try_t:
                 tryit = try_tab.build(current_run)
+            with gr.Tab("Chat", id="chat") as chat_t:
+                chat = chat_tab.build(current_run, upload_state)
             with gr.Tab("Runs", id="runs") as runs_t:
                 runs_view = runs_tab.build(current_run)
-        eval_tab.select(results["choices"], results["run"], results["run"])
-        try_t.select(tryit["choices"], tryit["run"], tryit["run"])
-        runs_t.select(runs_view["refresh"], None, runs_view["outputs"])
-        demo.load(data["on_upload"], [data["train_file"], data["val_file"], data["task"]], data["outputs"])
-        demo.load(train["on_model"], train["model"], train["targets"])
+        # Opening a tab lists the finished runs and preselects this browser's current run when it is one.
+        eval_tab.select(results["choices"], current_run, results["run"], api_visibility="private")
+        try_t.select(tryit["choices"], current_run, tryit["run"], api_visibility="private")
+        chat_t.select(chat["choices"], current_run, chat["run"], api_visibility="private")
+        runs_t.select(runs_view["refresh"], None, runs_view["outputs"], api_visibility="private")
+        demo.load(data["on_upload"], [data["train_file"], data["val_file"], data["task"]], data["outputs"],
+                  api_visibility="private")
+        demo.load(train["on_model"], train["model"], train["targets"], api_visibility="private")
     return demo
 
 

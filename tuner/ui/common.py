@@ -13,21 +13,25 @@ from ..errors import TunerError, user_message
 log = logging.getLogger("tuner.ui")
 
 
+def _as_page_error(exc: Exception, name: str) -> gr.Error:
+    """A TunerError keeps its sentence; anything else gets a generic one (the traceback goes to the log)."""
+    if isinstance(exc, gr.Error):
+        return exc
+    if isinstance(exc, TunerError):
+        return gr.Error(str(exc), print_exception=False)
+    log.exception("handler %s failed", name)
+    return gr.Error(user_message(exc), print_exception=False)
+
+
 def friendly(fn):
-    """Run a handler; a TunerError becomes its one sentence on the page, anything else a generic sentence
-    (the traceback goes to the log only). The app keeps running either way."""
+    """Run a handler so every failure is one sentence on the page and the app keeps running."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except TunerError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:  # noqa: BLE001
-            log.exception("handler %s failed", fn.__name__)
-            raise gr.Error(user_message(exc), print_exception=False) from None
+            raise _as_page_error(exc, fn.__name__) from None
 
     return wrapper
 
@@ -39,13 +43,8 @@ def friendly_gen(fn):
     def wrapper(*args, **kwargs):
         try:
             yield from fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except TunerError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:  # noqa: BLE001
-            log.exception("handler %s failed", fn.__name__)
-            raise gr.Error(user_message(exc), print_exception=False) from None
+            raise _as_page_error(exc, fn.__name__) from None
 
     return wrapper
 

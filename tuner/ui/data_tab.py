@@ -17,11 +17,18 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SAMPLE = ASSETS / "support_tickets.csv"
 
 
-def _summary_md(info: dict, table_fmt: str, warnings: list[str], val_rows: int | None) -> str:
-    lines = [f"**{info['rows']:,} rows** · format {esc(table_fmt)} · text: {esc(' + '.join(info['text_columns']))} · "
-             f"label: {esc(info['label_column'])} · {len(info['label_counts'])} labels"]
+COUNT_WORDS = {"classification": "labels", "ner": "entity types", "chat": "conversation lengths"}
+
+
+def _summary_md(info: dict, table_fmt: str, warnings: list[str], val_rows: int | None, task) -> str:
+    roles = getattr(task, "column_roles", {})
+    shape = info.get("shape_title") or (
+        f"{roles.get('text_columns', 'text').lower()}: {' + '.join(info['text_columns'])} · "
+        f"{roles.get('label_column', 'label').lower()}: {info['label_column']}")
+    lines = [f"**{info['rows']:,} rows** · format {esc(table_fmt)} · {esc(shape)} · {len(info['label_counts'])} {COUNT_WORDS.get(task.name, 'groups')}"]
+    held_out = "a stratified 10%" if task.name == "classification" else "a random 10%"
     lines.append("Validation: " + (f"separate file, {val_rows:,} rows" if val_rows is not None
-                                    else "a stratified 10% of these rows is held out"))
+                                    else f"{held_out} of these rows is held out"))
     lc, lt = info["length_chars"], info["length_tokens_approx"]
     lines.append("\n| length | min | median | 95th pct | max |\n|---|---|---|---|---|\n"
                  f"| characters | {lc['min']} | {lc['median']} | {lc['p95']} | {lc['max']} |\n"
@@ -34,7 +41,8 @@ def _summary_md(info: dict, table_fmt: str, warnings: list[str], val_rows: int |
 def inspect_files(train_path: str, val_path: str | None, task_name: str, text_columns, label_column, propose: bool):
     """Read + validate the upload; returns (state, text choices, label choices, summary, preview, counts, error)."""
     task = get_task(task_name)
-    table = data_mod.read_table(train_path)
+    read = getattr(task, "read", data_mod.read_table)
+    table = read(train_path)
     df = table.df
     columns = [str(c) for c in df.columns]
     if propose or not text_columns or not label_column:
@@ -44,13 +52,15 @@ def inspect_files(train_path: str, val_path: str | None, task_name: str, text_co
     info = task.inspect(df, cfg)
     val_rows = None
     if val_path:
-        vdf = data_mod.read_table(val_path).df
-        task.extract(vdf, info["text_columns"], info["label_column"], source="validation file")
+        vdf = read(val_path).df
+        if hasattr(task, "matching_columns"):
+            vcols, vlabel = task.matching_columns(vdf, info["text_columns"], info["label_column"])
+            task.extract(vdf, vcols, vlabel, source="validation file")
         val_rows = len(vdf)
     state = {"train_file": str(train_path), "validation_file": str(val_path or ""), "task": task_name,
              "text_columns": info["text_columns"], "label_column": info["label_column"], "rows": info["rows"]}
     counts = pd.DataFrame({"label": list(info["label_counts"]), "rows": list(info["label_counts"].values())})
-    return (state, columns, info, _summary_md(info, table.format, table.warnings + info["warnings"], val_rows),
+    return (state, columns, info, _summary_md(info, table.format, table.warnings + info["warnings"], val_rows, task),
             data_mod.preview(df), counts)
 
 

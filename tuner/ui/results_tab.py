@@ -35,22 +35,40 @@ def confusion_figure(matrix, labels):
     return fig
 
 
+HEADLINE = ["accuracy", "macro_f1", "micro_f1", "f1", "precision", "recall", "token_accuracy",
+            "eval_loss", "perplexity", "rougeL", "rouge_l", "bleu"]
+
+
 def report_views(report: dict):
+    """(summary, headline table, per-label table, confusion figure) for any task's report."""
     if not report:
         raise RunError("This run has no evaluation report yet.")
     if "evaluation_error" in report:
         raise RunError(report["evaluation_error"])
     base = report.get("baseline", {})
-    headline = pd.DataFrame([
-        {"metric": k, "finetuned": round(report[k], 4), "majority baseline": round(base.get(k, float("nan")), 4)}
-        for k in ("accuracy", "macro_f1", "precision", "recall") if k in report
-    ])
-    per = pd.DataFrame(report["per_label"]).round(4)
+    rows = []
+    for k in HEADLINE:
+        if isinstance(report.get(k), (int, float)) and not isinstance(report.get(k), bool):
+            b = base.get(k)
+            rows.append({"metric": k, "finetuned": round(float(report[k]), 4),
+                         base.get("name", "baseline"): round(float(b), 4) if isinstance(b, (int, float)) else None})
+    headline = pd.DataFrame(rows)
+    per = pd.DataFrame(report["per_label"]).round(4) if report.get("per_label") else None
     summary = (f"**{report.get('n_examples', 0):,} validation examples** · {report.get('steps', '?')} steps in "
                f"{report.get('train_seconds', 0):.0f} s · trainable parameters {report.get('trainable_params', 0):,} of "
-               f"{report.get('total_params', 0):,} · {report.get('train_precision', '')}. "
-               f"Baseline = always predicting {base.get('name', 'the majority class')}.")
-    return summary, headline, per, confusion_figure(report["confusion_matrix"], report["labels"])
+               f"{report.get('total_params', 0):,} · {report.get('train_precision', '')}.")
+    if base.get("name"):
+        summary += f" Baseline: {base['name']}."
+    if report.get("task") == "chat":
+        train_stats = (report.get("data") or {}).get("training", {})
+        summary += (f" {report.get('eval_tokens', 0):,} reply tokens scored; {report.get('n_generated', 0)} prompts answered "
+                    f"by both models (greedy); template {report.get('template', '?')}; "
+                    f"{train_stats.get('truncated', 0)} of {train_stats.get('conversations', '?')} training conversations truncated.")
+        if report.get("samples"):
+            per = pd.DataFrame(report["samples"])[["prompt", "reference", "finetuned", "base"]]
+    figure = (confusion_figure(report["confusion_matrix"], report.get("confusion_labels", report["labels"]))
+              if report.get("confusion_matrix") else None)
+    return summary, headline, per, figure
 
 
 def build(current_run: gr.BrowserState):
@@ -61,7 +79,7 @@ def build(current_run: gr.BrowserState):
     summary = gr.Markdown()
     with gr.Row():
         headline = gr.Dataframe(label="Headline metrics", interactive=False)
-        per_label = gr.Dataframe(label="Per-label report", interactive=False)
+        per_label = gr.Dataframe(label="Per-label report (chat: sample answers)", interactive=False, wrap=True)
     confusion = gr.Plot(label="Confusion matrix")
 
     @friendly
@@ -75,6 +93,6 @@ def build(current_run: gr.BrowserState):
         ids = [c[1] for c in ch]
         return gr.Dropdown(choices=ch, value=selected if selected in ids else (ids[0] if ids else None))
 
-    refresh.click(choices, run, run)
+    refresh.click(choices, run, run, api_visibility="private")
     run.change(show, run, [summary, headline, per_label, confusion], api_name="evaluation")
     return {"run": run, "choices": choices}

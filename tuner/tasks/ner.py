@@ -1,0 +1,761 @@
+"""Named-entity tagging: tokens -> one BIO tag per token (token classification).
+
+Data: CoNLL files (token ... tag per line, blank line between sentences), JSON/JSONL records with `tokens` +
+`tags` lists, JSON/JSONL records with `text` + character spans ({start, end, label} or [start, end, label]),
+and tables whose token and tag columns hold space-joined strings. Tag schemes are detected and converted to
+BIO (`tuner.tag_schemes`).
+
+Model: a token-classification head on the base model; the first sub-token of every word carries the word's
+label, the other sub-tokens are ignored in the loss (-100). Decoding is Viterbi under the BIO constraints (no
+I-X after O or after another type), used alike during training, evaluation and prediction.
+
+Case feature: uncased models (the bundled MiniLM lowercases everything) cannot see capital letters, the
+strongest single clue for names. Where the model has a two-row token-type embedding (BERT family) and
+`data.case_feature` is on, words that start with a capital letter get token type 1 and the embedding is
+trained with the head; the flag is saved with the adapter so prediction does the same.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import data as data_mod
+from .. import tag_schemes as ts
+from ..errors import DataError, ModelError
+from . import register
+from .classification import Splits, _stats
+
+TOKEN_NAMES = ["tokens", "words", "token", "word", "forms", "form"]
+TAG_NAMES = ["tags", "ner_tags", "ner", "labels", "tag", "label", "bio", "iob"]
+TEXT_NAMES = ["text", "sentence", "content", "body", "document", "paragraph"]
+SPAN_NAMES = ["spans", "entities", "labels", "label", "ner", "annotations"]
+TAG_LIKE = re.compile(data_mod.TAG_LIKE)
+JSON_EXTENSIONS = (".json", ".jsonl", ".ndjson")
+MAX_TYPES = 200
+FEW_SENTENCES = 200
+FEW_PER_TYPE = 5
+BASELINE_MAX_WORDS = 8
+
+
+@dataclass
+class Sentences:
+    """Tagged sentences read from one file, tags already in BIO."""
+
+    tokens: list[list[str]]
+    tags: list[list[str]]
+    scheme: str
+    problems: int = 0
+    first_problem: str = ""
+    repaired: bool = False
+    dropped: int = 0
+    texts: list[str] | None = None  # the original texts (span format)
+    notes: list[str] = field(default_factory=list)
+
+    def types(self) -> Counter:
+        return Counter(t for tags in self.tags for t, _, _ in ts.bio_to_spans(tags))
+
+
+# ---- column kinds ------------------------------------------------------------------------------------------
+def _sample(series, n=200):
+    return [v for v in series.head(n * 4).tolist() if v is not None and not (isinstance(v, float) and v != v)][:n]
+
+
+def _kind(series) -> str:
+    """'taglist', 'tokens', 'spans', 'tagstr', 'str' or 'other' for a column, from a sample of its cells."""
+    values = _sample(series)
+    if not values:
+        return "other"
+    if all(isinstance(v, (list, tuple)) for v in values):
+        items = [x for v in values for x in v][:2000]
+        if not items:
+            return "spans"  # only empty lists: records without entities
+        if any(isinstance(x, dict) for x in items) or all(isinstance(x, (list, tuple)) and len(x) == 3 for x in items):
+            return "spans"
+        if all(isinstance(x, str) for x in items):
+            tagged = sum(bool(TAG_LIKE.match(x.strip())) for x in items)
+            return "taglist" if tagged >= 0.95 * len(items) else "tokens"
+        return "other"
+    if all(isinstance(v, str) for v in values):
+        items = [x for v in values for x in v.split()][:2000]
+        if items and sum(bool(TAG_LIKE.match(x)) for x in items) >= 0.95 * len(items):
+            return "tagstr"
+        return "str"
+    return "other"
+
+
+def _by_name(columns, names):
+    lower = {str(c).lower().strip(): c for c in columns}
+    return next((lower[n] for n in names if n in lower), None)
+
+
+def _cell_list(value, what: str, where: str) -> list:
+    """A cell as a list: lists as they are (tokens become strings), strings split on whitespace."""
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, (list, tuple)):
+        out = []
+        for x in value:
+            if x is None or isinstance(x, (dict, list)):
+                raise DataError(f"{where}: the {what} list holds {type(x).__name__} values; it must be a list of strings.")
+            out.append(x if isinstance(x, str) or what == "tags" else str(x))
+        return out
+    if value is None or (isinstance(value, float) and value != value):
+        return []
+    raise DataError(f"{where}: the {what} cell is {type(value).__name__}; it must be a list of strings.")
+
+
+class NerTask:
+    name = "ner"
+    title = "Named-entity tagging"
+    demo = "tagger"
+    selection_metric = "f1"  # entity-level micro F1 on the validation split picks the best checkpoint
+    column_roles = {"text_columns": "Tokens column", "label_column": "Tags column"}
+    peft_task_type = "TOKEN_CLS"
+    prediction_suffix = ".jsonl"  # `predict --file` writes JSON Lines {text, entities, tokens, tags}
+
+    # ---- reading -------------------------------------------------------------------------------------------
+    def read(self, path) -> data_mod.Table:
+        """CoNLL (by extension or by content), else the generic table reader (JSON/JSONL keep list cells)."""
+        path = Path(path)
+        if not str(path).strip() or path.is_dir():
+            raise DataError("No data file given; choose a CoNLL, JSONL or table file with tagged sentences.")
+        try:
+            size = path.stat().st_size
+        except OSError:
+            raise DataError(f"The file '{path.name}' could not be opened; upload it again.") from None
+        limit = data_mod.max_upload_bytes()
+        if size > limit:
+            raise DataError(f"The file is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB upload limit; upload a smaller sample.")
+        if size == 0:
+            raise DataError("The file is empty (0 usable rows); upload a CoNLL, JSONL or table file with tagged sentences.")
+        ext = path.suffix.lower()
+        if ext == ".parquet":
+            return data_mod.read_table(path)
+        raw = path.read_bytes()
+        if raw[:4] == b"PAR1":
+            return data_mod.read_table(path)
+        text, warnings = data_mod.decode_bytes(raw, path.name)
+        if ext in data_mod.CONLL_EXTENSIONS or (ext not in JSON_EXTENSIONS and text.lstrip()[:1] not in ("{", "[")
+                                                and data_mod.looks_like_conll(text)):
+            table = data_mod.read_conll(text)
+            table.warnings[:0] = warnings
+            return table
+        table = data_mod.read_table(path)
+        if table.format == "jsonl":  # JSON Lines records skip blank lines: map record -> file line
+            lines = [i for i, ln in enumerate(text.split("\n"), 1) if ln.strip()]
+            if len(lines) >= len(table.df):
+                table.df.attrs["ner_lines"] = lines[: len(table.df)]
+                table.df.attrs["ner_line_kind"] = "jsonl"
+        return table
+
+    def propose(self, df) -> dict:
+        cols = list(df.columns)
+        kinds = {c: _kind(df[c]) for c in cols}
+        tag_cols = [c for c in cols if kinds[c] in ("taglist", "tagstr")]
+        span_cols = [c for c in cols if kinds[c] == "spans"]
+        if tag_cols:
+            label = _by_name(tag_cols, TAG_NAMES) or tag_cols[-1]  # CoNLL puts the entity tags last
+            want = "tokens" if kinds[label] == "taglist" else "str"
+            cands = [c for c in cols if c != label and kinds[c] == want] or \
+                    [c for c in cols if c != label and kinds[c] in ("tokens", "str", "taglist")]
+            text = _by_name(cands, TOKEN_NAMES) or _by_name(cands, TEXT_NAMES) or (cands[0] if cands else None)
+        elif span_cols:
+            label = _by_name(span_cols, SPAN_NAMES) or span_cols[0]
+            cands = [c for c in cols if kinds[c] == "str"]
+            text = _by_name(cands, TEXT_NAMES) or (max(cands, key=lambda c: df[c].astype(str).str.len().mean()) if cands else None)
+        else:
+            label = _by_name(cols, TAG_NAMES) or _by_name(cols, SPAN_NAMES)
+            text = _by_name([c for c in cols if c != label], TOKEN_NAMES + TEXT_NAMES)
+        return {"text_columns": [text] if text else [], "label_column": label or ""}
+
+    def matching_columns(self, df, text_columns: list[str], label_column: str) -> tuple[list[str], str]:
+        """Columns of a second file: the training names where present, else detected the same way."""
+        if all(c in df.columns for c in [*text_columns, label_column]):
+            return list(text_columns), label_column
+        proposal = self.propose(df)
+        texts = [c for c in text_columns if c in df.columns] or proposal["text_columns"]
+        label = label_column if label_column in df.columns else proposal["label_column"]
+        return texts, label
+
+    def extract(self, df, text_columns: list[str], label_column: str, source: str = "training file",
+                scheme: str = "auto", repair: bool = False) -> Sentences:
+        """Tagged sentences in BIO from a table; one sentence naming the line/row for each blocking problem."""
+        if not text_columns:
+            raise DataError(f"No tokens column chosen for the {source}; pick the column that holds the words (or the text).")
+        if len(text_columns) > 1:
+            raise DataError(f"Pick one tokens column for entity tagging, not {len(text_columns)} ({', '.join(text_columns)}).")
+        if not label_column:
+            raise DataError(f"No tags column chosen for the {source}; pick the column that holds the entity tags (or spans).")
+        text_col = text_columns[0]
+        for col in (text_col, label_column):
+            if col not in df.columns:
+                raise DataError(f"The {source} has no column '{col}'; its columns are: {', '.join(map(str, df.columns))}.")
+        if text_col == label_column:
+            raise DataError(f"Column '{label_column}' is chosen as both tokens and tags; pick different columns.")
+        lines = df.attrs.get("ner_lines")
+        line_kind = df.attrs.get("ner_line_kind")
+
+        def where(i: int, j: int | None = None) -> str:
+            if lines and line_kind == "conll":
+                return f"Line {lines[i] + (j or 0)} of the {source}"
+            head = f"Line {lines[i]}" if lines else f"Row {i + 1}"
+            return f"{head} of the {source}" + (f" (token {j + 1})" if j is not None else "")
+
+        spans_format = _kind(df[label_column]) == "spans"
+        tokens_all, raw_tags, texts, row_of = [], [], [], []
+        dropped = 0
+        for i, (tv, lv) in enumerate(zip(df[text_col].tolist(), df[label_column].tolist())):
+            if spans_format:
+                if not isinstance(tv, str):
+                    raise DataError(f"{where(i)}: with character spans the '{text_col}' field must be the text as one string.")
+                spans = self._read_spans(lv, tv, where(i))
+                toks, _, tags = ts.char_spans_to_tokens(tv, spans)
+                texts.append(tv)
+            else:
+                toks = _cell_list(tv, "tokens", where(i))
+                tags = _cell_list(lv, "tags", where(i))
+                if len(toks) != len(tags):
+                    raise DataError(f"{where(i)}: {len(toks)} tokens but {len(tags)} tags; give exactly one tag per token.")
+                for j, tok in enumerate(toks):
+                    if not tok.strip():
+                        raise DataError(f"{where(i, j)}: a token is empty; remove it or fill it in.")
+            if not toks:
+                dropped += 1
+                continue
+            tokens_all.append(toks)
+            raw_tags.append(tags)
+            row_of.append(i)
+        if not tokens_all:
+            raise DataError(f"The {source} has no tagged sentences (0 usable rows); check that the tokens column '{text_col}' is filled in.")
+        for k, tags in enumerate(raw_tags):  # every tag readable before the scheme is guessed
+            for j, tag in enumerate(tags):
+                try:
+                    ts.split_tag(tag)
+                except ts.TagError as exc:
+                    raise DataError(f"{where(row_of[k], j)}: {exc}; use O, B-TYPE and I-TYPE tags (or BIOES/IOB1/IO).") from None
+        detected = ts.detect_scheme(raw_tags) if scheme == "auto" else scheme
+        bio, problems, first = [], 0, ""
+        for k, tags in enumerate(raw_tags):
+            norm = ts.to_bio(tags, detected, repair)
+            if norm.problems:
+                if not problems:
+                    p = norm.problems[0]
+                    at = where(row_of[k], p.index)
+                    first = f"{at[0].lower()}{at[1:]}: {p.message}"
+                problems += len(norm.problems)
+            bio.append(norm.tags)
+        out = Sentences(tokens_all, bio, detected, problems, first, repair and problems > 0, dropped,
+                        texts if spans_format else None)
+        types = out.types()
+        if not types:
+            raise DataError(f"The tags column '{label_column}' of the {source} has no entities (every tag is O); tag some entities or pick the right column.")
+        if len(types) > MAX_TYPES:
+            raise DataError(f"The tags column '{label_column}' has {len(types)} entity types (over {MAX_TYPES}); is it really the tag column?")
+        return out
+
+    @staticmethod
+    def _read_spans(value, text: str, where: str) -> list[tuple[int, int, str]]:
+        if value is None or (isinstance(value, float) and value != value):
+            return []
+        if not isinstance(value, (list, tuple)):
+            raise DataError(f"{where}: the spans must be a list of {{start, end, label}} objects.")
+        spans = []
+        for k, sp in enumerate(value, 1):
+            if isinstance(sp, dict):
+                s, e = sp.get("start"), sp.get("end")
+                label = sp.get("label", sp.get("type", sp.get("entity")))
+            elif isinstance(sp, (list, tuple)) and len(sp) == 3:
+                s, e, label = sp
+            else:
+                raise DataError(f"{where}: span {k} must be an object with start, end and label (or a [start, end, label] list).")
+            if not all(isinstance(x, int) and not isinstance(x, bool) for x in (s, e)):
+                raise DataError(f"{where}: span {k} needs whole-number start and end character offsets.")
+            if not 0 <= s < e <= len(text):
+                raise DataError(f"{where}: span {k} ({s}-{e}) lies outside the text of {len(text)} characters (or ends before it starts); fix its offsets.")
+            if not isinstance(label, str) or not label.strip() or any(ch.isspace() for ch in label.strip()):
+                raise DataError(f"{where}: span {k} needs a label without spaces, such as PER.")
+            if not text[s:e].strip():
+                raise DataError(f"{where}: span {k} ({s}-{e}) covers only spaces; fix its offsets.")
+            spans.append((s, e, label.strip()))
+        spans.sort()
+        for (s1, e1, _), (s2, e2, _) in zip(spans, spans[1:]):
+            if s2 < e1:
+                raise DataError(f"{where}: spans {s1}-{e1} and {s2}-{e2} overlap; nested or overlapping entities are not supported, keep one of them.")
+        return spans
+
+    # ---- statistics and warnings ---------------------------------------------------------------------------
+    def _warnings(self, sents: Sentences, max_length: int, source: str = "training file") -> list[str]:
+        out = []
+        if sents.problems:
+            if sents.repaired:
+                out.append(f"Repaired {sents.problems} tag(s) that broke the {sents.scheme} scheme (first at {sents.first_problem}): each now starts an entity.")
+            else:
+                out.append(f"{sents.problems} tag(s) in the {source} break the {sents.scheme} scheme (first at {sents.first_problem}); "
+                           "they are read as the start of an entity, or set data.repair_tags=true to rewrite them as B- tags.")
+        if sents.dropped:
+            out.append(f"Skipped {sents.dropped} empty row(s) with no tokens.")
+        n = len(sents.tokens)
+        if n < FEW_SENTENCES:
+            out.append(f"Only {n} sentences: expect weak results; a few thousand tagged sentences help.")
+        types = sents.types()
+        rare = [t for t, c in types.items() if c < FEW_PER_TYPE]
+        if rare:
+            out.append(f"{len(rare)} entity type(s) have fewer than {FEW_PER_TYPE} examples (e.g. '{rare[0]}'); the model will rarely find them.")
+        too_long = sum(1 for toks in sents.tokens if int(len(toks) * 1.3) + 2 > max_length)
+        if too_long:
+            out.append(f"About {too_long} sentences are longer than the max length of {max_length} tokens; training sees only their start (prediction splits long texts, so nothing is lost there).")
+        return out
+
+    def inspect(self, df, cfg) -> dict:
+        proposal = self.propose(df)
+        text_columns = list(cfg.data.text_columns) or proposal["text_columns"]
+        label_column = cfg.data.label_column or proposal["label_column"]
+        sents = self.extract(df, text_columns, label_column, scheme=cfg.data.tag_scheme, repair=cfg.data.repair_tags)
+        types = sents.types()
+        chars = np.array([len(t) for t in sents.texts] if sents.texts else [len(" ".join(t)) for t in sents.tokens])
+        words = np.array([len(t) for t in sents.tokens])
+        return {
+            "task": self.name, "rows": len(sents.tokens), "text_columns": text_columns, "label_column": label_column,
+            "label_counts": dict(sorted(types.items(), key=lambda kv: -kv[1])),
+            "length_chars": _stats(chars), "length_tokens_approx": _stats(words),
+            "warnings": self._warnings(sents, cfg.model.max_length),
+            "scheme": sents.scheme, "tokens": int(words.sum()), "entities": sum(types.values()),
+            "inconsistent_tags": sents.problems,
+        }
+
+    # ---- splits --------------------------------------------------------------------------------------------
+    def load_splits(self, cfg) -> Splits:
+        table = self.read(cfg.data.train_file)
+        warnings = list(table.warnings)
+        proposal = self.propose(table.df)
+        text_columns = list(cfg.data.text_columns) or proposal["text_columns"]
+        label_column = cfg.data.label_column or proposal["label_column"]
+        train = self.extract(table.df, text_columns, label_column, scheme=cfg.data.tag_scheme, repair=cfg.data.repair_tags)
+        warnings += self._warnings(train, cfg.model.max_length)
+        tokens, tags = train.tokens, train.tags
+        rng = np.random.default_rng(cfg.seed)
+        if cfg.data.max_train_rows and len(tokens) > cfg.data.max_train_rows:
+            keep = sorted(rng.choice(len(tokens), cfg.data.max_train_rows, replace=False).tolist())
+            tokens, tags = [tokens[i] for i in keep], [tags[i] for i in keep]
+        if cfg.data.validation_file:
+            vdf = self.read(cfg.data.validation_file).df
+            vcols, vlabel = self.matching_columns(vdf, text_columns, label_column)
+            val = self.extract(vdf, vcols, vlabel, source="validation file", scheme=cfg.data.tag_scheme,
+                               repair=cfg.data.repair_tags)
+            self._check_types(val, set(train.types()), "validation file", "the training file")
+            vtokens, vtags = val.tokens, val.tags
+        else:
+            order = rng.permutation(len(tokens)).tolist()
+            n_val = max(1, int(round(len(tokens) * cfg.data.validation_fraction))) if len(tokens) >= 2 else 0
+            va, tr = sorted(order[:n_val]), sorted(order[n_val:])
+            vtokens, vtags = [tokens[i] for i in va], [tags[i] for i in va]
+            tokens, tags = [tokens[i] for i in tr], [tags[i] for i in tr]
+        # Shortest first: the Trainer's evaluation batches are then padded to similar lengths (about 3x less
+        # work than file order); every score is order-free.
+        by_length = sorted(range(len(vtokens)), key=lambda i: len(vtokens[i]))
+        vtokens, vtags = [vtokens[i] for i in by_length], [vtags[i] for i in by_length]
+        types = sorted(train.types())
+        labels = ts.label_list(types)
+        index = {n: i for i, n in enumerate(labels)}
+        case = bool(cfg.data.case_feature)
+        meta = {"task": self.name, "labels": labels, "types": types, "scheme": train.scheme,
+                "text_columns": text_columns, "label_column": label_column, "case_feature": case}
+
+        def ids(seqs):  # an entity type seen only in the dropped/sampled-out rows cannot happen: types come from all rows
+            return [[index[t] for t in s] for s in seqs]
+
+        return Splits(
+            train={"tokens": tokens, "tags": ids(tags), "case_feature": case},
+            validation={"tokens": vtokens, "tags": ids(vtags), "case_feature": case},
+            meta=meta, warnings=warnings,
+        )
+
+    @staticmethod
+    def _check_types(sents: Sentences, known: set, source: str, origin: str) -> None:
+        for i, tags in enumerate(sents.tags):
+            for t, s, _ in ts.bio_to_spans(tags):
+                if t not in known:
+                    raise DataError(f"Sentence {i + 1} of the {source} has entity type '{t}' (word {s + 1}), which never occurs in {origin}; fix the tag or add examples of it.")
+
+    # ---- model ---------------------------------------------------------------------------------------------
+    def build_model(self, source: str, meta: dict, dtype=None, attn_implementation: str | None = None, **config_overrides):
+        from transformers import AutoModelForTokenClassification
+
+        from ..models import load_pretrained
+
+        names = meta["labels"]
+        kwargs = {"dtype": dtype} if dtype is not None else {}
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
+        kwargs.update(config_overrides)  # e.g. dropout probabilities set to 0 by train.py
+        model = load_pretrained(
+            AutoModelForTokenClassification, source, num_labels=len(names),
+            id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}, **kwargs,
+        )
+        _no_dropout(model)
+        return model
+
+    def modules_to_save(self, model) -> list[str]:
+        """The new head is trained in full. (The token-type embedding that carries the case feature stays
+        frozen: trained in fp32 it would feed fp32 into the bf16 LayerNorm after it; its two pretrained rows
+        already differ, and LoRA learns to read the difference.)"""
+        names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+        return [m for m in ("classifier", "score") if m in names]
+
+    @staticmethod
+    def _case_ids(words: list[str], word_ids: list) -> list[int]:
+        return [0 if w is None else int(words[w][:1].isupper()) for w in word_ids]
+
+    def encode(self, split: dict, tokenizer, max_length: int):
+        """Sub-word tokens; the first sub-token of each word gets the word's tag id, the rest -100."""
+        from datasets import Dataset
+
+        _check_fast(tokenizer)
+        enc = tokenizer(split["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
+        case = split.get("case_feature") and "token_type_ids" in enc
+        labels, types = [], []
+        for i, tags in enumerate(split["tags"]):
+            word_ids = enc.word_ids(i)
+            labels.append(first_subtoken_labels(word_ids, tags))
+            if case:
+                types.append(self._case_ids(split["tokens"][i], word_ids))
+        columns = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
+        if "token_type_ids" in enc:
+            columns["token_type_ids"] = types if case else enc["token_type_ids"]
+        return Dataset.from_dict(columns)
+
+    def collator(self, tokenizer):
+        from transformers import DataCollatorForTokenClassification
+
+        # No pad_to_multiple_of: on a CPU every padded position costs time and buys nothing.
+        return DataCollatorForTokenClassification(tokenizer)
+
+    # ---- metrics -------------------------------------------------------------------------------------------
+    def compute_metrics(self, meta: dict):
+        labels = meta["labels"]
+        start_ok, ok = ts.allowed_transitions(labels)
+
+        def fn(eval_pred):
+            logits, label_ids = eval_pred
+            preds, refs = [], []
+            for lg, lab in zip(logits, label_ids):
+                mask = lab != -100
+                path = ts.viterbi(_log_softmax(np.asarray(lg[mask], dtype=np.float32)), start_ok, ok)
+                preds.append([labels[j] for j in path])
+                refs.append([labels[j] for j in lab[mask]])
+            s = entity_scores(preds, refs)
+            return {"f1": s["overall_f1"], "precision": s["overall_precision"], "recall": s["overall_recall"],
+                    "macro_f1": s["macro_f1"], "accuracy": s["overall_accuracy"]}
+
+        return fn
+
+    def evaluate(self, trainer, val_ds, splits: Splits, cfg) -> dict:
+        """Score the validation sentences whole (long ones in pieces) with the trained model."""
+        from .. import models
+
+        tokenizer = models.load_tokenizer(models.resolve(cfg.model.name))
+        labels = splits.meta["labels"]
+        model = trainer.model
+        model.eval()
+        preds = [tags for tags, _ in tag_words(model, tokenizer, splits.validation["tokens"], splits.meta,
+                                               cfg.model.max_length, cfg.train.eval_batch_size)]
+        refs = [[labels[j] for j in s] for s in splits.validation["tags"]]
+        train_tags = [[labels[j] for j in s] for s in splits.train["tags"]]
+        baseline = DictionaryBaseline(splits.train["tokens"], train_tags)
+        report = self.report(refs, preds, splits.meta, splits.validation["tokens"], baseline)
+        losses = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
+        report["eval_loss"] = losses[-1] if losses else None
+        return report
+
+    def report(self, refs: list[list[str]], preds: list[list[str]], meta: dict, tokens=None, baseline=None) -> dict:
+        """Entity-level scores (exact match), per-type rows, a word-level type confusion matrix, a baseline."""
+        s = entity_scores(preds, refs)
+        types = list(meta["types"])
+        out = headline(s)
+        out["per_label"] = [
+            {"label": t, **{m: s.get(t, {}).get(m, 0.0) for m in ("precision", "recall", "f1")},
+             "support": s.get(t, {}).get("number", 0)} for t in types
+        ]
+        axis = types + ["O"]
+        pos = {t: i for i, t in enumerate(axis)}
+        matrix = np.zeros((len(axis), len(axis)), dtype=int)
+        for r_seq, p_seq in zip(refs, preds):
+            for r, p in zip(r_seq, p_seq):
+                matrix[pos.get(r[2:] if r != "O" else "O", len(axis) - 1), pos.get(p[2:] if p != "O" else "O", len(axis) - 1)] += 1
+        out["confusion_matrix"] = matrix.tolist()
+        out["confusion_note"] = "words by entity type (B- and I- merged), O = outside any entity"
+        if baseline is not None and tokens is not None:
+            out["baseline"] = {"name": baseline.name, **headline(entity_scores([baseline.tag(t) for t in tokens], refs))}
+        else:
+            out["baseline"] = {"name": "no entities (every word O)", **headline(entity_scores([["O"] * len(r) for r in refs], refs))}
+        out["labels"] = axis
+        out["n_examples"] = len(refs)
+        out["n_tokens"] = int(sum(len(r) for r in refs))
+        out["n_entities"] = int(sum(row["support"] for row in out["per_label"]))
+        out["scoring"] = "entity-level exact match (seqeval default mode); accuracy = share of words tagged exactly right"
+        return out
+
+    # ---- inference -----------------------------------------------------------------------------------------
+    def predict(self, model, tokenizer, texts: list[str], meta: dict, max_length: int, batch_size: int = 64):
+        """Entities of each text: {"text", "entities": [{start, end, label, text, score}], "tokens", "tags"}."""
+        words, offsets = [], []
+        for text in texts:
+            offs = ts.word_offsets(text)
+            offsets.append(offs)
+            words.append([text[a:b] for a, b in offs])
+        tagged = tag_words(model, tokenizer, words, meta, max_length, batch_size)
+        return [_result(text, w, offs, tags, probs) for text, w, offs, (tags, probs) in zip(texts, words, offsets, tagged)]
+
+    def format_prediction(self, text: str, prediction: dict) -> str:
+        """The text, then one line per entity: character span, type, confidence, the entity's words."""
+        lines = [text[:200]]
+        for e in prediction["entities"]:
+            lines.append(f"  {e['start']}-{e['end']}\t{e['label']}\t{e['score']:.4f}\t{e['text']}")
+        if not prediction["entities"]:
+            lines.append("  (no entities)")
+        return "\n".join(lines)
+
+    def predict_file(self, predictor, path, out_path, text_columns=None) -> dict:
+        """Tag every sentence/text of a file; writes JSON Lines {text, entities[, tokens, tags]}.
+
+        Accepts CoNLL or token-list files (tags, if present, are ignored), tables/JSONL with a text column,
+        and plain text with one text per line."""
+        from ..inference import MAX_FILE_ROWS, _bounded
+
+        path = Path(path)
+        rows = self._file_inputs(path, predictor.meta, text_columns)
+        if len(rows) > MAX_FILE_ROWS:
+            raise DataError(f"The file has {len(rows):,} rows; tagging takes at most {MAX_FILE_ROWS:,} per file.")
+        pretok = [r for r in rows if isinstance(r, list)]
+        with predictor._lock:  # one forward at a time per loaded model
+            if pretok:
+                tagged = tag_words(predictor.model, predictor.tokenizer, rows, predictor.meta, predictor.max_length)
+            else:
+                texts = [_bounded(r) for r in rows]
+                results = self.predict(predictor.model, predictor.tokenizer, texts, predictor.meta, predictor.max_length)
+        counts: Counter = Counter()
+        out_path = Path(out_path)
+        with open(out_path, "w", encoding="utf-8") as fh:
+            for k in range(len(rows)):
+                if pretok:
+                    text, offs = ts.join_tokens(rows[k])
+                    res = _result(text, rows[k], offs, *tagged[k])
+                else:
+                    res = results[k]
+                counts.update(e["label"] for e in res["entities"])
+                fh.write(json.dumps(res, ensure_ascii=False) + "\n")
+        return {"rows": len(rows), "path": str(out_path), "label_counts": dict(counts.most_common())}
+
+    def _file_inputs(self, path: Path, meta: dict, text_columns=None) -> list:
+        """Token lists (CoNLL / token-list data) or texts (a text column, or one text per line)."""
+        if path.suffix.lower() not in (".parquet", *JSON_EXTENSIONS, *data_mod.CONLL_EXTENSIONS, ".csv", ".tsv"):
+            raw = path.read_bytes()[: data_mod.max_upload_bytes() + 1]
+            text, _ = data_mod.decode_bytes(raw, path.name)
+            if not data_mod.looks_like_conll(text) and text.lstrip()[:1] not in ("{", "["):
+                lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+                if not lines:
+                    raise DataError("The file has no text (0 usable rows); put one text per line.")
+                return lines
+        df = self.read(path).df
+        cols = list(text_columns or [])
+        if not cols:
+            cols = [c for c in meta.get("text_columns", []) if c in df.columns]
+        if not cols:
+            cols = self.propose(df)["text_columns"]
+        if not cols:
+            kinds = {c: _kind(df[c]) for c in df.columns}
+            cols = [next((c for c in df.columns if kinds[c] in ("tokens", "str")), None)]
+        col = cols[0]
+        if col is None or col not in df.columns:
+            raise DataError(f"The file has no column '{col or 'text'}'; it needs a text column (or a tokens column) like the training data.")
+        values = df[col].tolist()
+        if _kind(df[col]) in ("tokens", "taglist"):
+            return [_cell_list(v, "tokens", f"Row {i + 1}") for i, v in enumerate(values)]
+        return ["" if v is None else str(v) for v in values]
+
+    def evaluate_file(self, predictor, path) -> dict:
+        """Score a tagged file (CoNLL, JSONL, table) with the same report as training's evaluation."""
+        meta = predictor.meta
+        df = self.read(path).df
+        cols, label_col = self.matching_columns(df, meta.get("text_columns", []), meta.get("label_column", ""))
+        sents = self.extract(df, cols, label_col, source="evaluation file")
+        self._check_types(sents, set(meta["types"]), "evaluation file", "the model's training data")
+        with predictor._lock:
+            preds = [tags for tags, _ in tag_words(predictor.model, predictor.tokenizer, sents.tokens, meta,
+                                                   predictor.max_length)]
+        return self.report(sents.tags, preds, meta, sents.tokens, self._run_baseline(predictor))
+
+    def _run_baseline(self, predictor):
+        """The dictionary baseline from the run's own training file, when it is still there."""
+        from ..errors import TunerError
+
+        try:
+            cfg = predictor.run.config()
+            table = self.read(cfg.data.train_file)
+            sents = self.extract(table.df, list(predictor.meta.get("text_columns", [])),
+                                 predictor.meta.get("label_column", ""), scheme=cfg.data.tag_scheme,
+                                 repair=cfg.data.repair_tags)
+        except (TunerError, OSError):
+            return None
+        return DictionaryBaseline(sents.tokens, sents.tags)
+
+
+# ---- helpers shared by training, evaluation and prediction ----------------------------------------------------
+def _check_fast(tokenizer) -> None:
+    if not getattr(tokenizer, "is_fast", True):
+        raise ModelError("Entity tagging needs a fast tokenizer (one with word alignment); pick a model whose tokenizer.json is included.")
+
+
+def _no_dropout(model) -> None:
+    """Switch the base model's dropout off: on a CPU the random masks make each step ~1.4x slower, and within
+    a fixed time budget the extra epochs are worth more than the regularisation (bench/ner_quality.py)."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+
+
+def first_subtoken_labels(word_ids: list, tags: list[int]) -> list[int]:
+    """The word's label on its first sub-token; -100 (ignored by the loss) on special tokens and the rest."""
+    out, prev = [], None
+    for w in word_ids:
+        out.append(-100 if w is None or w == prev else tags[w])
+        prev = w
+    return out
+
+
+def _log_softmax(x):
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def entity_scores(preds, refs) -> dict:
+    from .. import metrics
+
+    return metrics.load("seqeval").compute(predictions=preds, references=refs)
+
+
+def headline(s: dict) -> dict:
+    return {"accuracy": s["overall_accuracy"], "precision": s["overall_precision"], "recall": s["overall_recall"],
+            "f1": s["overall_f1"], "micro_f1": s["overall_f1"], "macro_f1": s["macro_f1"],
+            "macro_precision": s["macro_precision"], "macro_recall": s["macro_recall"]}
+
+
+def _pieces(lengths: list[int], budget: int) -> list[tuple[int, int]]:
+    """Split a sentence's words (sub-token counts `lengths`) into consecutive pieces of at most `budget` sub-tokens."""
+    out, start, used = [], 0, 0
+    for k, n in enumerate(lengths):
+        if used and used + n > budget:
+            out.append((start, k))
+            start, used = k, 0
+        used += n
+    out.append((start, len(lengths)))
+    return out
+
+
+def tag_words(model, tokenizer, sentences: list[list[str]], meta: dict, max_length: int, batch_size: int = 64):
+    """(BIO tags, per-word probability of its tag) for each pre-split sentence.
+
+    Sentences longer than `max_length` sub-tokens are cut into pieces at word boundaries, so every word gets a
+    prediction; decoding is Viterbi under the BIO constraints."""
+    import contextlib
+
+    import torch
+
+    _check_fast(tokenizer)
+    labels = meta["labels"]
+    start_ok, ok = ts.allowed_transitions(labels)
+    budget = max(1, max_length - tokenizer.num_special_tokens_to_add(pair=False))
+    pieces = []  # (sentence, first word, words)
+    filled = [si for si, words in enumerate(sentences) if words]
+    for k0 in range(0, len(filled), 1024):
+        chunk = filled[k0:k0 + 1024]
+        enc = tokenizer([sentences[si] for si in chunk], is_split_into_words=True, add_special_tokens=False)
+        for b, si in enumerate(chunk):
+            words = sentences[si]
+            counts = [0] * len(words)
+            for w in enc.word_ids(b):
+                if w is not None:
+                    counts[w] += 1
+            for a, e in _pieces(counts, budget):
+                pieces.append((si, a, words[a:e]))
+    word_lp = [np.full((len(w), len(labels)), -1e4, dtype=np.float32) for w in sentences]
+    for lp in word_lp:
+        lp[:, 0] = 0.0  # a word the tokenizer drops (no sub-token) is tagged O
+    case = meta.get("case_feature")
+    device = next(model.parameters()).device
+    low = next((p.dtype for p in model.parameters() if p.dtype in (torch.bfloat16, torch.float16)), None)
+    autocast = torch.autocast(device.type, dtype=low) if low is not None else contextlib.nullcontext()
+    order = sorted(range(len(pieces)), key=lambda k: len(pieces[k][2]))
+    with torch.inference_mode(), autocast:
+        for start in range(0, len(order), batch_size):
+            batch = [pieces[k] for k in order[start:start + batch_size]]
+            enc = tokenizer([p[2] for p in batch], is_split_into_words=True, truncation=True, max_length=max_length,
+                            padding=True, return_tensors="pt")
+            inputs = {k: v.to(device) for k, v in enc.items()}
+            if case and "token_type_ids" in inputs:
+                inputs["token_type_ids"] = torch.tensor(
+                    [NerTask._case_ids(p[2], enc.word_ids(b)) for b, p in enumerate(batch)], device=device)
+            logits = model(**inputs).logits.float()
+            lps = torch.log_softmax(logits, dim=-1).cpu().numpy()
+            for b, (si, first, words) in enumerate(batch):
+                prev = None
+                for pos, w in enumerate(enc.word_ids(b)):
+                    if w is not None and w != prev:
+                        word_lp[si][first + w] = lps[b, pos]
+                    prev = w
+    out = []
+    for lp in word_lp:
+        path = ts.viterbi(lp, start_ok, ok)
+        out.append(([labels[j] for j in path], [float(math.exp(lp[k, j])) for k, j in enumerate(path)]))
+    return out
+
+
+def _result(text: str, words: list[str], offsets, tags: list[str], probs: list[float]) -> dict:
+    entities = []
+    for t, s, e in ts.bio_to_spans(tags):
+        a, b = offsets[s][0], offsets[e - 1][1]
+        entities.append({"start": a, "end": b, "label": t, "text": text[a:b],
+                         "score": round(float(np.mean(probs[s:e])), 4)})
+    return {"text": text, "entities": entities, "tokens": words, "tags": tags}
+
+
+class DictionaryBaseline:
+    """Tag every word sequence that was an entity in the training data with its most frequent type (longest
+    match first, case-sensitive): the classic CoNLL baseline, no model involved."""
+
+    name = "dictionary of training entities (longest match)"
+
+    def __init__(self, tokens: list[list[str]], tags: list[list[str]]):
+        counts: dict[tuple, Counter] = {}
+        for toks, tg in zip(tokens, tags):
+            for t, s, e in ts.bio_to_spans(tg):
+                if e - s <= BASELINE_MAX_WORDS:
+                    counts.setdefault(tuple(toks[s:e]), Counter())[t] += 1
+        self.table = {k: c.most_common(1)[0][0] for k, c in counts.items()}
+        self.longest = max((len(k) for k in self.table), default=0)
+
+    def tag(self, tokens: list[str]) -> list[str]:
+        out = ["O"] * len(tokens)
+        i = 0
+        while i < len(tokens):
+            for n in range(min(self.longest, len(tokens) - i), 0, -1):
+                t = self.table.get(tuple(tokens[i:i + n]))
+                if t is not None:
+                    out[i:i + n] = [f"B-{t}"] + [f"I-{t}"] * (n - 1)
+                    i += n
+                    break
+            else:
+                i += 1
+        return out
+
+
+TASK = register(NerTask())
