@@ -45,7 +45,9 @@ def main() -> None:
     argv = [sys.executable, "-m", "tuner", "train", args.recipe, "--name", "bench-conll2003"]
     for item in sets:
         argv += ["--set", item]
+    load_before = os.getloadavg()[0]
     proc, wall = run(argv, env)
+    load_after = os.getloadavg()[1]  # 5-minute average at the end: other work on the machine slows training
     run_line = next((ln for ln in proc.stderr.splitlines() if ln.startswith("run ")), "")
     if proc.returncode != 0 or not run_line:
         print(proc.stderr[-3000:], file=sys.stderr)
@@ -62,7 +64,8 @@ def main() -> None:
     per_type = " ".join(f"{r['label']} {r['f1']:.3f}" for r in test["per_label"])
     ok = test["f1"] >= BAR_F1 and val["train_seconds"] <= BAR_SECONDS
 
-    print(f"\nrecipe {args.recipe} {' '.join(args.set)}  (run {run_dir.name})")
+    print(f"\nrecipe {args.recipe} {' '.join(args.set)}  (run {run_dir.name}; {os.cpu_count()} CPUs, load average "
+          f"{load_before:.1f} before / {load_after:.1f} over the last 5 min of training)")
     print("| train sents | val sents | test sents | steps | train s | wall s | eval s | val F1 | test F1 | "
           "test macro-F1 | token acc | per-type test F1 | baseline test F1 | bar | pass |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")

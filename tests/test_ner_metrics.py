@@ -8,7 +8,7 @@ import pytest
 
 from tuner import metrics
 from tuner.tasks import get_task
-from tuner.tasks.ner import DictionaryBaseline, _pieces, first_subtoken_labels, tag_words
+from tuner.tasks.ner import DictionaryBaseline, _pieces, first_subtoken_labels, tag_words, word_shape
 
 TASK = get_task("ner")
 LABELS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-PER", "I-PER"]
@@ -93,12 +93,30 @@ def test_encode_aligns_labels_and_marks_capitals(tiny_model_dir):
     assert [lab for _, lab in labelled] == [5, 0, 3, 0]
     assert [p for p, _ in labelled] == [p for p in pieces if p not in ("[CLS]", "[SEP]") and not p.startswith("##")]
     enc = tok(split["tokens"], is_split_into_words=True)
-    expected_types = [0 if w is None else int(split["tokens"][0][w][0].isupper()) for w in enc.word_ids(0)]
-    assert row["token_type_ids"] == expected_types and sum(expected_types) >= 2
+    shapes = {"Washingtonians": 1, "visited": 0, "EU": 2, "headquarters": 0}  # Capitalised, lower, ALL CAPS
+    expected_types = [0 if w is None else shapes[split["tokens"][0][w]] for w in enc.word_ids(0)]
+    assert row["token_type_ids"] == expected_types
     plain = TASK.encode({**split, "case_feature": False}, tok, max_length=32)[0]
     assert set(plain["token_type_ids"]) == {0}
     short = TASK.encode(split, tok, max_length=4)[0]  # truncated: the cut words simply carry no label
     assert len(short["input_ids"]) == 4 and short["labels"][0] == -100 and short["labels"][1] == 5
+
+
+@pytest.mark.parametrize("word, shape", [("the", 0), ("1996-08-22", 0), (",", 0), ("iPhone", 0), ("Paris", 1),
+                                         ("McDonald", 1), ("A", 1), ("EU", 2), ("U.S.", 2), ("JAPAN", 2)])
+def test_word_shape(word, shape):
+    assert word_shape(word) == shape
+
+
+def test_case_rows_are_added_and_trained(tiny_model_dir):
+    model = TASK.build_model(str(tiny_model_dir), META)
+    emb = model.bert.embeddings.token_type_embeddings
+    assert emb.weight.shape[0] == 3 and model.config.type_vocab_size == 3
+    assert (emb.weight[2] == emb.weight[1]).all()  # the ALL CAPS row starts as the Capitalised one
+    assert "token_type_embeddings" in TASK.modules_to_save(model)
+    plain = TASK.build_model(str(tiny_model_dir), {**META, "case_feature": False})
+    assert plain.bert.embeddings.token_type_embeddings.weight.shape[0] == 2
+    assert TASK.modules_to_save(plain) == ["classifier"]
 
 
 def test_pieces_split_long_sentences_at_word_boundaries():

@@ -10,9 +10,10 @@ label, the other sub-tokens are ignored in the loss (-100). Decoding is Viterbi 
 I-X after O or after another type), used alike during training, evaluation and prediction.
 
 Case feature: uncased models (the bundled MiniLM lowercases everything) cannot see capital letters, the
-strongest single clue for names. Where the model has a two-row token-type embedding (BERT family) and
-`data.case_feature` is on, words that start with a capital letter get token type 1 and the embedding is
-trained with the head; the flag is saved with the adapter so prediction does the same.
+strongest single clue for names. Where the model has a token-type embedding (BERT family) and
+`data.case_feature` is on, every sub-token carries its word's shape as its token type (0 lower case or no
+letters, 1 Capitalised, 2 ALL CAPS); the embedding gets a third row and is trained with the head. The flag
+is saved with the adapter, and prediction rebuilds the same model and inputs.
 """
 
 from __future__ import annotations
@@ -399,19 +400,22 @@ class NerTask:
             AutoModelForTokenClassification, source, num_labels=len(names),
             id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}, **kwargs,
         )
-        _no_dropout(model)
+        if meta.get("case_feature"):
+            _add_case_rows(model)
         return model
 
     def modules_to_save(self, model) -> list[str]:
-        """The new head is trained in full. (The token-type embedding that carries the case feature stays
-        frozen: trained in fp32 it would feed fp32 into the bf16 LayerNorm after it; its two pretrained rows
-        already differ, and LoRA learns to read the difference.)"""
+        """The new head is trained in full, and so is the token-type embedding that carries the case feature
+        (CASE_TYPES x hidden values) when the model has one."""
         names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-        return [m for m in ("classifier", "score") if m in names]
+        keep = [m for m in ("classifier", "score") if m in names]
+        if getattr(model.config, "type_vocab_size", 0) >= CASE_TYPES and "token_type_embeddings" in names:
+            keep.append("token_type_embeddings")
+        return keep
 
     @staticmethod
     def _case_ids(words: list[str], word_ids: list) -> list[int]:
-        return [0 if w is None else int(words[w][:1].isupper()) for w in word_ids]
+        return [0 if w is None else word_shape(words[w]) for w in word_ids]
 
     def encode(self, split: dict, tokenizer, max_length: int):
         """Sub-word tokens; the first sub-token of each word gets the word's tag id, the rest -100."""
@@ -613,14 +617,34 @@ def _check_fast(tokenizer) -> None:
         raise ModelError("Entity tagging needs a fast tokenizer (one with word alignment); pick a model whose tokenizer.json is included.")
 
 
-def _no_dropout(model) -> None:
-    """Switch the base model's dropout off: on a CPU the random masks make each step ~1.4x slower, and within
-    a fixed time budget the extra epochs are worth more than the regularisation (bench/ner_quality.py)."""
+CASE_TYPES = 3  # token types of the case feature: 0 lower case / no letters, 1 Capitalised, 2 ALL CAPS
+
+
+def word_shape(word: str) -> int:
+    """0 for 'the', '1996', ','; 1 for 'Paris', 'McDonald', 'A'; 2 for 'EU', 'IBM', 'JAPAN', 'U.S.'."""
+    letters = [c for c in word if c.isalpha()]
+    if not letters or not letters[0].isupper():
+        return 0
+    return 2 if len(letters) > 1 and all(c.isupper() for c in letters) else 1
+
+
+def _add_case_rows(model) -> None:
+    """Grow a two-row token-type embedding to CASE_TYPES rows (the new row starts as a copy of row 1), and make
+    the embedding LayerNorm accept the fp32 output of the trained copy when the frozen model is in bf16."""
     import torch
 
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
+    emb = next((m for n, m in model.named_modules() if n.endswith("embeddings.token_type_embeddings")), None)
+    if emb is None or emb.num_embeddings < 2:
+        return  # no token types (RoBERTa-style): the tokenizer sends none either, so the feature is off
+    if emb.num_embeddings < CASE_TYPES:
+        with torch.no_grad():
+            extra = emb.weight[1:2].repeat(CASE_TYPES - emb.num_embeddings, 1)
+            emb.weight = torch.nn.Parameter(torch.cat([emb.weight, extra]), requires_grad=emb.weight.requires_grad)
+        emb.num_embeddings = CASE_TYPES
+        model.config.type_vocab_size = CASE_TYPES
+    norm = next((m for n, m in model.named_modules() if n.endswith("embeddings.LayerNorm")), None)
+    if norm is not None and getattr(norm, "weight", None) is not None:
+        norm.register_forward_pre_hook(lambda mod, args: (args[0].to(mod.weight.dtype), *args[1:]))
 
 
 def first_subtoken_labels(word_ids: list, tags: list[int]) -> list[int]:

@@ -29,6 +29,7 @@ def demo_kind(run_id) -> tuple[str, str]:
         task = get_task(meta["task"])
     except Exception:  # noqa: BLE001 - a missing or odd run simply shows the default demo
         return "classifier", ""
+
     def listed(names) -> str:
         names = [str(n) for n in names]
         return ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
@@ -37,7 +38,7 @@ def demo_kind(run_id) -> tuple[str, str]:
         return "tagger", f"Entity tagger · types: {listed(meta.get('types', []))}"
     if task.demo == "classifier":
         return "classifier", f"Classifier · labels: {listed(meta.get('labels', []))}"
-    return task.demo, task.title
+    return task.demo, f"{task.title} · this run has its own tab ({task.demo.title()})"
 
 
 def highlighted(result: dict, types: list[str]) -> tuple[dict, dict]:
@@ -92,7 +93,7 @@ def build(current_run: gr.BrowserState):
         predictor = get_predictor(runs.get_run(run_id))
         if predictor.task.demo != demo:
             what = {"classifier": "a classifier", "tagger": "an entity tagger"}.get(predictor.task.demo, predictor.task.title)
-            raise RunError(f"Run {run_id} is {what} ({predictor.task.title}); use its own demo on this tab.")
+            raise RunError(f"Run {run_id} is {what} ({predictor.task.title}); use the demo for that task.")
         return predictor
 
     @friendly
@@ -135,7 +136,7 @@ def build(current_run: gr.BrowserState):
 
     def on_run(run_id):
         kind, note = demo_kind(run_id)
-        return gr.Column(visible=kind != "tagger"), gr.Column(visible=kind == "tagger"), esc(note)
+        return gr.Column(visible=kind == "classifier"), gr.Column(visible=kind == "tagger"), esc(note)
 
     def choices(selected=None):
         ch = finished_run_choices()
