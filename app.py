@@ -16,8 +16,11 @@ def main() -> None:
     os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+    from tuner import cleanup, secrets
     from tuner.ui import build_app, launch_kwargs
 
+    secrets.install_log_filter()  # tokens and passwords never reach the log
+    cleanup.start_cleaner()  # stale uploads and temporary prediction files (TUNER_CLEAN_AFTER_HOURS)
     demo = build_app()
     demo.queue(default_concurrency_limit=1).launch(server_name=args.host, server_port=args.port, **launch_kwargs())
 

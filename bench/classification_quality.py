@@ -60,7 +60,7 @@ def main() -> None:
         raise SystemExit(f"shared datasets not found at {SHARED}")
     rows = [run_one(n, args.set, args.recipe) for n in (args.only or list(DATASETS))]
     print(f"\nrecipe {args.recipe} {' '.join(args.set)}")
-    print(f"| dataset | train rows | val rows | steps | train s | wall s | accuracy | macro-F1 | bar | pass |")
+    print("| dataset | train rows | val rows | steps | train s | wall s | accuracy | macro-F1 | bar | pass |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['dataset']} | {r['train_rows']:,} | {r['val_rows']:,} | {r['steps']} | {r['train_s']:.0f} | {r['wall_s']:.0f} | "

@@ -4,12 +4,7 @@ with `gradio_client`, exactly as a browser's API calls would (the training is a 
 from __future__ import annotations
 
 import csv
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,45 +12,18 @@ import pytest
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
+from apphelpers import running_app  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, tiny_model_dir):
     runs_dir = tmp_path_factory.mktemp("app-runs")
-    port = _free_port()
-    env = dict(os.environ, TUNER_RUNS_DIR=str(runs_dir), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
-               TUNER_MODEL_DIRS=str(tiny_model_dir.parent))
-    log = open(runs_dir / "app.log", "wb")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(url, timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-        if proc.poll() is not None:
-            raise RuntimeError((runs_dir / "app.log").read_text()[-3000:])
-    else:
-        proc.kill()
-        raise RuntimeError("app did not answer within 120 s")
-    yield {"url": url, "runs_dir": runs_dir, "proc": proc}
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    env = {"TUNER_RUNS_DIR": str(runs_dir), "TUNER_MODEL_DIRS": str(tiny_model_dir.parent)}
+    with running_app(runs_dir / "app.log", env, timeout=120) as (url, proc):
+        yield {"url": url, "runs_dir": runs_dir, "proc": proc}
 
 
 def _wait_finished(client, run_id, timeout=300):

@@ -9,15 +9,13 @@ import math
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from apphelpers import running_app
 from tuner import jobs, runs
 from tuner.config import RunConfig
 
@@ -184,41 +182,12 @@ def test_cli_predict_prints_the_spans(ner_run, ner_root):
 
 
 # ---- the page -----------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ner_app(ner_root, ner_run, tiny_model_dir):
     pytest.importorskip("gradio_client")
-    port = _free_port()
-    env = dict(os.environ, TUNER_RUNS_DIR=str(ner_root / "runs"), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
-               TUNER_MODEL_DIRS=str(tiny_model_dir.parent))
-    log = open(ner_root / "app.log", "wb")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(url, timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-        if proc.poll() is not None:
-            raise RuntimeError((ner_root / "app.log").read_text()[-3000:])
-    else:
-        proc.kill()
-        raise RuntimeError("app did not answer within 120 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    env = {"TUNER_RUNS_DIR": str(ner_root / "runs"), "TUNER_MODEL_DIRS": str(tiny_model_dir.parent)}
+    with running_app(ner_root / "app.log", env, timeout=120) as (url, _proc):
+        yield url
 
 
 def test_tagger_demo_through_gradio_client(ner_app, ner_run, tmp_path):

@@ -13,23 +13,29 @@ from .runs import Run
 class EventsCallback(TrainerCallback):
     """Append start/progress/train/eval events to the run's events.jsonl (main process only)."""
 
-    def __init__(self, run: Run, info: dict, tokens_per_example: float = 0.0):
+    def __init__(self, run: Run, info: dict, speed=None):
         self.run, self.info = run, info
-        self.tokens_per_example = tokens_per_example
+        self.speed = speed  # a tuner.throughput.SpeedMeter: live tokens/s and utilisation, or None
         self._last_progress = 0.0
+        self._last_speed = 0.0
         self._t0 = None
 
     def on_train_begin(self, args, state, control, **kw):
         self._t0 = time.time()
         if state.is_world_process_zero:
+            if self.speed is not None:
+                self.speed.start()
             self.run.append_event({"type": "start", "total_steps": state.max_steps, **self.info})
 
     def on_step_end(self, args, state, control, **kw):
         now = time.time()
         if state.is_world_process_zero and now - self._last_progress >= 1.0:
             self._last_progress = now
-            self.run.append_event({"type": "progress", "step": state.global_step, "total_steps": state.max_steps,
-                                   "epoch": state.epoch})
+            event = {"type": "progress", "step": state.global_step, "total_steps": state.max_steps, "epoch": state.epoch}
+            if self.speed is not None and now - self._last_speed >= 5.0:  # a 5 s window smooths batch-length noise
+                self._last_speed = now
+                event.update(self.speed.reading())
+            self.run.append_event(event)
 
     def on_log(self, args, state, control, logs=None, **kw):
         if not state.is_world_process_zero or not logs:

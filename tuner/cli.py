@@ -84,7 +84,20 @@ def cmd_train(args) -> int:
     from . import jobs, runs
     from .config import load_recipe
 
-    cfg = load_recipe(recipe_path(args.recipe), args.set)
+    overrides = list(args.set)
+    if getattr(args, "gpus", None):
+        overrides.append(f"train.gpus={args.gpus}")
+    if getattr(args, "processes", None):
+        overrides.append(f"train.processes={args.processes}")
+    if getattr(args, "accelerate_config", None):
+        # multi-node / DeepSpeed ZeRO-2/3 / FSDP: the file is passed to `accelerate launch --config_file` as is
+        overrides.append(f"train.accelerate_config={Path(args.accelerate_config).expanduser().resolve()}")
+    cfg = load_recipe(recipe_path(args.recipe), overrides)
+    if getattr(args, "estimate", False):
+        from . import memory
+
+        print(memory.estimate(cfg).sentence(cfg))
+        return 0
     run = runs.create_run(cfg, name=args.name or "")
     print(f"run {run.id} -> {run.path}", file=sys.stderr)
     mgr = jobs.manager()
@@ -239,6 +252,30 @@ def cmd_chat(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """Zip the adapter, merge it, write a demo Space folder, or push to the Hub (one or more at once)."""
+    import os
+
+    from . import export
+
+    run = find_run(args.run)
+    if not (args.zip or args.merge or args.space or args.push):
+        args.zip = f"tuner-adapter-{run.id}.zip"
+    if args.zip:
+        print(f"adapter zip: {export.zip_adapter(run, args.zip)}")
+    if args.merge:
+        print(f"merged model: {export.merge(run, args.merge)}")
+    if args.space:
+        print(f"demo Space folder: {export.space_folder(run, args.space)}")
+    if args.push:
+        token = os.environ.get(args.token_env) if args.token_env else None
+        what = "space" if args.push_space else ("merged" if args.merged else "adapter")
+        url = export.push(run, args.push, token=token, merged=what == "merged", space=what == "space",
+                          private=not args.public)
+        print(f"pushed the {what} to {url}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     import runpy
 
@@ -255,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting, e.g. train.epochs=2")
     t.add_argument("--name", help="display name for the run")
     t.add_argument("--no-wait", action="store_true", help="start (or queue) and return the run id")
+    t.add_argument("--gpus", help="GPUs to train on: all (default), none, or ids such as 0,1 (one process each)")
+    t.add_argument("--processes", type=int, help="training processes; on the CPU N > 1 = data parallel over gloo")
+    t.add_argument("--accelerate-config", metavar="FILE", help="an accelerate config file (multi-node, DeepSpeed, FSDP) passed through to accelerate launch")
+    t.add_argument("--estimate", action="store_true", help="print the memory estimate for this run and exit")
     t.set_defaults(fn=cmd_train)
     r = sub.add_parser("resume", help="resume an interrupted run from its newest complete checkpoint")
     r.add_argument("run")
@@ -286,6 +327,17 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--stop", help="comma-separated strings that end an answer")
     ch.add_argument("--base", action="store_true", help="answer with the base model (adapter disabled) to compare")
     ch.set_defaults(fn=cmd_chat)
+    ex = sub.add_parser("export", help="zip the adapter, merge it into the base model, write a demo Space, or push to the Hub")
+    ex.add_argument("run", help="run id or run folder")
+    ex.add_argument("--zip", metavar="FILE", help="write the PEFT adapter folder as a zip (the default when nothing else is asked)")
+    ex.add_argument("--merge", metavar="DIR", help="merge the adapter into the base (reloaded in full precision) and save it as safetensors")
+    ex.add_argument("--space", metavar="DIR", help="write a ready-to-push Hugging Face Space folder with a demo of this run")
+    ex.add_argument("--push", metavar="USER/NAME", help="push to the Hugging Face Hub (HF_ENDPOINT is honoured)")
+    ex.add_argument("--merged", action="store_true", help="with --push: push the merged model instead of the adapter")
+    ex.add_argument("--push-space", action="store_true", help="with --push: push the demo Space instead of the adapter")
+    ex.add_argument("--public", action="store_true", help="with --push: make the new repository public (default private)")
+    ex.add_argument("--token-env", default="HF_TOKEN", metavar="VAR", help="environment variable holding the write token (default HF_TOKEN)")
+    ex.set_defaults(fn=cmd_export)
     sv = sub.add_parser("serve", help="start the web app")
     sv.add_argument("--port", type=int)
     sv.set_defaults(fn=cmd_serve)

@@ -49,11 +49,18 @@ class ModelConfig:
 
 @dataclass
 class AdapterConfig:
-    method: str = _f("lora", "Parameter-efficient method used to adapt the model.", choices=["lora"])
+    method: str = _f("lora", "How the model is adapted: lora, adalora, ia3, loha, lokr, vera, prefix_tuning, prompt_tuning, p_tuning (peft), or full / freeze (baselines that train the base weights).",
+                     choices=["lora", "adalora", "ia3", "loha", "lokr", "vera", "prefix_tuning", "prompt_tuning", "p_tuning", "full", "freeze"])
     r: int = _f(16, "LoRA rank: higher = more capacity and memory.", min=1, max=1024)
     alpha: float = _f(32.0, "LoRA scaling numerator (the update is scaled by alpha / r).", min=0.0, max=10_000.0)
     dropout: float = _f(0.0, "Dropout on the LoRA input during training; any value > 0 makes CPU steps ~1.7x slower (bench/).", min=0.0, max=0.9)
     target_modules: list[str] = _f([], "Layers that get LoRA matrices. Empty = every attention and MLP projection detected in the model.")
+    use_rslora: bool = _f(False, "LoRA: rank-stabilised scaling (alpha / sqrt(r) instead of alpha / r); helps at high ranks.")
+    use_dora: bool = _f(False, "LoRA: DoRA, which learns each weight's magnitude apart from its direction; better at low ranks, slower steps.")
+    loraplus_lr_ratio: float = _f(0.0, "LoRA+: the B matrices learn this many times faster than A (16 is typical); 0 = off.", min=0.0, max=1000.0)
+    adalora_init_r: int = _f(12, "AdaLoRA: starting rank of every layer; the budget is pruned down to r as training goes.", min=1, max=1024)
+    num_virtual_tokens: int = _f(20, "Prefix / prompt / P-tuning: learned virtual tokens added to every input; more = more capacity, longer inputs.", min=1, max=512)
+    freeze_layers: int = _f(0, "Freeze: also train the last N transformer layers; 0 = train only the head.", min=0, max=1000)
 
 
 @dataclass
@@ -73,6 +80,14 @@ class TrainConfig:
     model_dropout: bool = _f(False, "Keep the base model's own dropout during training. Off by default: under LoRA it regularises little and its random masks make CPU steps much slower.")
     group_by_length: bool = _f(True, "Batch texts of similar length together: less padding, faster steps.")
     save_total_limit: int = _f(2, "Checkpoints kept on disk (the newest ones).", min=1, max=100)
+    quantization: str = _f("none", "Load the frozen base weights in 8-bit (LLM.int8) or 4-bit (QLoRA) through bitsandbytes to save memory; adapter methods only.", choices=["none", "8bit", "4bit"])
+    quant_type: str = _f("nf4", "4-bit: number format, nf4 (normal float, best for weights) or fp4.", choices=["nf4", "fp4"])
+    double_quant: bool = _f(True, "4-bit: also quantize the quantization constants (saves ~0.4 bit per weight).")
+    compute_dtype: str = _f("auto", "4-bit: number format of the matrix multiplications; auto = bf16 where fast, else fp32.", choices=["auto", "bf16", "fp16", "fp32"])
+    gpus: str = _f("all", "GPUs to train on: all, none (the CPU) or a list of ids such as 0,1; one process per GPU (data parallel).")
+    processes: int = _f(0, "Training processes: 0 = one per selected GPU (1 on the CPU); N > 1 on the CPU = data parallel over gloo.", min=0, max=64)
+    accelerate_config: str = _f("", "An accelerate config file (multi-node, DeepSpeed ZeRO-2/3, FSDP) passed to accelerate launch as is; empty = built from gpus/processes.")
+    oom_backoff: bool = _f(True, "On an out-of-memory error halve the batch size and double gradient accumulation (same effective batch) and try again.")
 
 
 @dataclass
@@ -246,6 +261,12 @@ def validate(cfg: RunConfig) -> None:
                 raise ConfigError(f"'{path}' must be at least {lo}, got {value}.")
             if hi is not None and value > hi:
                 raise ConfigError(f"'{path}' must be at most {hi}, got {value}.")
+    from .methods import check_supported  # task x method x quantization combinations peft can train
+
+    check_supported(cfg.task, cfg.adapter.method, cfg.train.quantization)
+    gpus = cfg.train.gpus.replace(" ", "")
+    if gpus not in ("all", "none") and not all(g.isdigit() for g in gpus.split(",")):
+        raise ConfigError(f"'train.gpus' is {cfg.train.gpus!r}; use all, none, or GPU ids separated by commas such as 0,1.")
 
 
 def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:

@@ -83,7 +83,15 @@ def decode_bytes(raw: bytes, name: str = "file") -> tuple[str, list[str]]:
     if raw.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
         raise DataError(f"Could not read '{name}' as text: it looks like an Excel or other binary file; save it as CSV (UTF-8) and upload that.")
     sample = raw[:SNIFF_BYTES]
-    if sample.count(b"\x00") > len(sample) // 100 + 1:
+    utf16 = _bomless_utf16(sample)
+    if utf16:
+        try:
+            return _normalise_newlines(raw.decode(utf16)), [f"The file is UTF-16 without a byte-order mark; it was read as {utf16.upper()}."]
+        except UnicodeDecodeError:
+            pass
+    # Text has (almost) no control characters besides tab, newline, form feed and carriage return.
+    controls = sum(sample.count(bytes([c])) for c in range(32) if c not in (9, 10, 12, 13))
+    if sample.count(b"\x00") > len(sample) // 100 + 1 or controls > len(sample) // 100 + 1:
         raise DataError(f"Could not read '{name}' as text: it contains binary data; upload a CSV, TSV, JSON, JSONL or Parquet file.")
     warnings = []
     if b"\x00" in raw:
@@ -95,6 +103,19 @@ def decode_bytes(raw: bytes, name: str = "file") -> tuple[str, list[str]]:
         text = raw.decode("cp1252", errors="replace")
         warnings.append(f"The file is not UTF-8 (first bad byte at position {exc.start}); it was read as Windows-1252/Latin-1. Check accented characters in the preview.")
     return _normalise_newlines(text), warnings
+
+
+def _bomless_utf16(sample: bytes) -> str | None:
+    """'utf-16-le' / 'utf-16-be' when the bytes look like mostly-ASCII UTF-16 text with no BOM (a NUL in
+    almost every odd / even position), else None."""
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) >= 0.9 * len(odd) and even.count(0) <= 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) >= 0.9 * len(even) and odd.count(0) <= 0.1 * len(odd):
+        return "utf-16-be"
+    return None
 
 
 def _normalise_newlines(text: str) -> str:
@@ -195,6 +216,9 @@ def _read_delimited(text: str, ext: str) -> Table:
         dupes = sorted({c for c in names if c and names.count(c) > 1})
         if dupes:
             raise DataError(f"Column '{dupes[0]}' appears twice in the header; give every column a distinct name.")
+
+    # One cell may be as large as the upload limit (the csv module's default cap is 128 KB per field).
+    csv.field_size_limit(max(csv.field_size_limit(), max_upload_bytes()))
 
     def parse(quoting):
         with pywarnings.catch_warnings():
@@ -309,6 +333,22 @@ def preview(df: pd.DataFrame, rows: int = 8, width: int = 200) -> pd.DataFrame:
     for col in head.columns:
         head[col] = head[col].map(lambda v: (str(v)[:width] + "…") if len(str(v)) > width else str(v))
     return head
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells (and column names) that a spreadsheet would run as a formula (=, +, -, @, tab,
+    CR first) start with an apostrophe instead (OWASP CSV injection advice). For CSVs we write for people."""
+    def safe(value):
+        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+    out = df.copy()
+    out.columns = [safe(str(c)) for c in out.columns]
+    for col in out.columns:
+        out[col] = out[col].map(safe)
+    return out
 
 
 def uploads_root() -> Path:

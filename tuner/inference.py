@@ -19,15 +19,14 @@ MAX_CHAT_CONTEXT = 4096     # prompt + answer tokens, at most (or the model's ow
 MAX_NEW_TOKENS = 1024       # longest answer a chat request may ask for
 STREAM_TIMEOUT_S = 300      # longest wait for the next piece of a streamed answer
 LOCK_TIMEOUT_S = 120        # longest wait for another answer on the same model to finish
+BF16_MIN_ROWS = 64          # batches this large run under bf16 autocast on CPUs with native bf16
 
 
 class Predictor:
     """A finetuned model ready to answer: base + adapter merged, eval mode, on the CPU or first GPU."""
 
     def __init__(self, run: Run):
-        from peft import PeftModel
-
-        from . import models
+        from . import methods, models
         from .tasks import get_task
 
         if run.status().get("state") == "failed":
@@ -41,14 +40,79 @@ class Predictor:
         source = models.resolve(self.meta["base_model"])
         self.tokenizer = models.load_tokenizer(str(run.adapter_dir))
         base = self.task.build_model(source, self.meta)
-        model = PeftModel.from_pretrained(base, str(run.adapter_dir))
-        if getattr(self.task, "demo", "") == "chat":
+        method = self.meta.get("method", "lora")  # every peft method, or full/freeze trained tensors
+        is_chat = getattr(self.task, "demo", "") == "chat"
+        model = methods.load(base, run.adapter_dir, method, keep_base=is_chat)
+        if is_chat:
             # Not merged: the chat compares the base model's answers (adapter disabled) with the finetuned ones.
             self.model = model.eval()
             self._init_chat()
-        else:
+        elif methods.mergeable(method):
             self.model = model.merge_and_unload().eval()
+        else:  # prompt learning keeps its virtual tokens; full/freeze are plain models already
+            self.model = model.eval()
         self._lock = threading.Lock()  # one forward at a time per model keeps latency predictable
+        self._prepare_for_speed()
+
+    # ---- speed (bench/demo_latency.py measures each choice) -------------------------------------------
+    def _prepare_for_speed(self) -> None:
+        """Bounded CPU threads, bf16 autocast for large batches on CPUs with native bf16, and (chat) the adapter folded into
+        the weights so each generated token is one plain forward; the base weights it replaced are kept
+        aside for the chat's 'before finetuning' answers."""
+        import os
+
+        import torch
+
+        self._base_swap: list = []
+        on_cpu = next(self.model.parameters()).device.type == "cpu"
+        if on_cpu:
+            bound_threads()
+        if hasattr(self, "template") and getattr(self.model, "peft_config", None) is not None:
+            self._fold_chat_adapter()
+        # Weights stay fp32 (exact answers for a sentence, and token-by-token generation is slower in bf16 on
+        # the CPU); large batches run under bf16 autocast instead (`predict`). TUNER_INFER_DTYPE=bf16 casts.
+        self.dtype = torch.bfloat16 if on_cpu and os.environ.get("TUNER_INFER_DTYPE", "").strip().lower() == "bf16" else None
+        self._batch_dtype = inference_dtype(self.model, generation=hasattr(self, "template")) if on_cpu else None
+        if self.dtype is not None:
+            self.model.to(self.dtype)
+            self._base_swap = [(p, w.to(self.dtype)) for p, w in self._base_swap]
+
+    def _fold_chat_adapter(self) -> None:
+        """Merge a LoRA-style adapter of a chat run into its base weights (peft merge_and_unload), keeping a
+        copy of each replaced base weight so `base=True` answers can swap them back in."""
+        from . import methods
+
+        peft_model = self.model
+        if not methods.mergeable(self.meta.get("method", "lora")):
+            return
+        if any(getattr(c, "modules_to_save", None) for c in peft_model.peft_config.values()):
+            return  # whole trained modules: the unmerged model's disable_adapter() handles those
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        swap = []
+        for module in peft_model.modules():
+            if isinstance(module, BaseTunerLayer):
+                param = getattr(module.get_base_layer(), "weight", None)  # the methods fold into weights only
+                if param is not None:
+                    swap.append((param, param.detach().clone()))
+        self.model = peft_model.merge_and_unload().eval()  # the base layers stay the same objects
+        self._base_swap = swap
+
+    @contextlib.contextmanager
+    def base_weights(self):
+        """Inside: the model answers as before finetuning."""
+        if not self._base_swap:
+            with self.model.disable_adapter():
+                yield
+            return
+        merged = [(p, p.data) for p, _ in self._base_swap]
+        for p, w in self._base_swap:
+            p.data = w
+        try:
+            yield
+        finally:
+            for p, w in merged:
+                p.data = w
 
     @property
     def labels(self) -> list[str]:
@@ -56,8 +120,17 @@ class Predictor:
 
     def predict(self, texts: list[str]) -> list[dict]:
         texts = [_bounded(t) for t in texts]
-        with self._lock:
+        with self._lock, self._batch_precision(len(texts)):
             return self.task.predict(self.model, self.tokenizer, texts, self.meta, self.max_length)
+
+    def _batch_precision(self, rows: int):
+        """bf16 autocast for a file's worth of rows on CPUs with native bf16 (~1.6x faster batched matmuls,
+        the same labels: bench/demo_latency.py); fp32 for a few sentences, so the Try-it answer is exact."""
+        if self._batch_dtype is None or rows < BF16_MIN_ROWS:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast("cpu", dtype=self._batch_dtype)
 
     def predict_one(self, text: str) -> dict:
         if not (text or "").strip():
@@ -88,7 +161,7 @@ class Predictor:
         out = df.copy()
         out["predicted_label"] = [next(iter(p)) for p in probs]
         out["confidence"] = [round(next(iter(p.values())), 4) for p in probs]
-        out.to_csv(out_path, index=False, quoting=csv.QUOTE_MINIMAL)
+        data_mod.neutralise_formulas(out).to_csv(out_path, index=False, quoting=csv.QUOTE_MINIMAL)
         return {"rows": len(out), "path": str(out_path), "label_counts": out["predicted_label"].value_counts().to_dict()}
 
     def evaluate_file(self, path: str | Path) -> dict:
@@ -189,7 +262,7 @@ class Predictor:
 
         def work():
             try:
-                ctx = self.model.disable_adapter() if base else contextlib.nullcontext()
+                ctx = self.base_weights() if base else contextlib.nullcontext()
                 with ctx, torch.inference_mode():
                     self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                                         streamer=streamer, **kw)
@@ -232,6 +305,50 @@ class Predictor:
             pass
         return reply
 
+
+
+def inference_threads() -> int:
+    """CPU threads a forward may use: TUNER_INFER_THREADS, else half the cores (at least 1, at most 8), so a
+    training child running beside the app cannot make the demo oversubscribe the cores (bench/demo_latency.py)."""
+    import os
+
+    raw = os.environ.get("TUNER_INFER_THREADS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+_THREADS_SET = False
+
+
+def bound_threads() -> None:
+    """Set torch's CPU thread pool once per process (it is process-wide)."""
+    global _THREADS_SET
+    if not _THREADS_SET:
+        import torch
+
+        torch.set_num_threads(inference_threads())
+        _THREADS_SET = True
+
+
+def inference_dtype(model, generation: bool = False):
+    """The dtype large CPU batches compute in: bf16 for fp32 models where the CPU computes bf16 natively
+    (AVX512-BF16/AMX: ~1.6x faster batched matmuls, same labels, bench/demo_latency.py), else None (as the
+    weights are). Generation (`generation=True`) keeps fp32: one-row matmuls are slower in bf16 on the CPU.
+    TUNER_INFER_DTYPE=fp32 keeps fp32; =bf16 forces bf16."""
+    import os
+
+    import torch
+
+    from .models import cpu_has_fast_bf16
+
+    choice = os.environ.get("TUNER_INFER_DTYPE", "auto").strip().lower()
+    params = list(model.parameters())
+    if choice == "fp32" or not params or any(p.dtype != torch.float32 for p in params):
+        return None  # quantized or already reduced weights stay as they are
+    if choice == "bf16" or (cpu_has_fast_bf16() and not generation):
+        return torch.bfloat16
+    return None
 
 
 def _bounded(text) -> str:

@@ -34,8 +34,13 @@ def gpu_count() -> int:
 
 
 def launch_argv(config_path: str, num_processes: int = 1, use_gpu: bool | None = None,
-                accelerate_config: str | None = None) -> list[str]:
-    """The exact `accelerate launch` command line for a run (shown on the page as the CLI equivalent)."""
+                accelerate_config: str | None = None, gpu_ids: str | None = None,
+                port: int | None = None) -> list[str]:
+    """The exact `accelerate launch` command line for a run (shown on the page as the CLI equivalent).
+
+    Several processes go through accelerate's torchrun launcher (`--multi_gpu`), on GPUs (NCCL) and on the
+    CPU alike: there each rank's Trainer runs with use_cpu, so accelerate sets up MULTI_CPU over gloo.
+    (`--cpu --num_processes N`, or a MULTI_CPU config file without mpirun, starts only ONE process.)"""
     use_gpu = gpu_count() > 0 if use_gpu is None else use_gpu
     argv = [sys.executable, "-m", "accelerate.commands.launch"]
     if accelerate_config:
@@ -43,11 +48,58 @@ def launch_argv(config_path: str, num_processes: int = 1, use_gpu: bool | None =
     else:
         argv += ["--num_processes", str(num_processes), "--num_machines", "1", "--dynamo_backend", "no",
                  "--mixed_precision", "no"]
-        if not use_gpu:
+        if num_processes > 1:
+            argv += ["--multi_gpu", "--main_process_port", str(port or free_port())]
+            if use_gpu and gpu_ids:
+                argv += ["--gpu_ids", gpu_ids]
+        elif not use_gpu:
             argv += ["--cpu"]
-        elif num_processes > 1:
-            argv += ["--multi_gpu"]
+        elif gpu_ids:
+            argv += ["--gpu_ids", gpu_ids]
     return argv + ["-m", "tuner.train", str(config_path)]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def selected_gpus(gpus: str) -> list[int]:
+    """GPU ids for a `train.gpus` setting ('all', 'none', '0,1'), limited to the visible ones."""
+    visible = list(range(gpu_count()))
+    gpus = (gpus or "all").replace(" ", "").lower()
+    if gpus == "none":
+        return []
+    if gpus == "all":
+        return visible
+    wanted = [int(g) for g in gpus.split(",") if g.isdigit()]
+    missing = [g for g in wanted if g not in visible]
+    if missing:
+        raise RunError(f"GPU {missing[0]} is not visible here ({len(visible)} GPU(s) found); choose from: "
+                       f"{', '.join(map(str, visible)) or 'none (train on the CPU)'}.")
+    return wanted
+
+
+def run_launch(train_cfg) -> dict:
+    """How a run's TrainConfig is launched: processes, GPU or CPU, which GPUs, any accelerate config file."""
+    gpus = selected_gpus(train_cfg.gpus)
+    use_gpu = bool(gpus)
+    processes = train_cfg.processes or (len(gpus) if use_gpu else 1)
+    if use_gpu and processes > len(gpus):
+        raise RunError(f"{processes} processes need {processes} GPUs, but {len(gpus)} are selected; select more GPUs or lower train.processes.")
+    ids = ",".join(map(str, gpus)) if use_gpu and len(gpus) < gpu_count() else None
+    return {"num_processes": processes, "use_gpu": use_gpu, "gpu_ids": ids,
+            "accelerate_config": train_cfg.accelerate_config or None}
+
+
+def run_argv(run: Run) -> list[str]:
+    from .config import RunConfig
+
+    cfg = RunConfig.load(run.config_path)
+    return launch_argv(str(run.config_path), **run_launch(cfg.train))
 
 
 def child_env() -> dict:
@@ -144,12 +196,21 @@ class JobManager:
                 self._start(self._queue.pop(0))
 
     def _start(self, run: Run) -> None:
-        argv = launch_argv(str(run.config_path))
+        try:
+            argv = run_argv(run)
+        except Exception as exc:  # noqa: BLE001 - a bad GPU choice or config: the run fails with one sentence
+            from .errors import user_message
+
+            run.set_status(state="failed", message=user_message(exc))
+            return
         log.info("starting run %s: %s", run.id, argv)
         logf = open(run.log_path, "ab")
         try:
             proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=child_env(), start_new_session=True, cwd=os.getcwd())
+                                    env=child_env(), process_group=0, cwd=os.getcwd())
+            # Its own process group (stop/kill reach the whole launcher tree) but the app's session: the kernel's
+            # per-session CPU groups would otherwise give the child an equal share against the page, and the
+            # child's lower priority (TUNER_TRAIN_NICE) could not keep the demo responsive during training.
         except OSError as exc:
             run.set_status(state="failed", message="The training process could not be started; see the server log.")
             log.error("could not start %s: %r", run.id, exc)
@@ -167,8 +228,10 @@ class JobManager:
             del self._procs[run_id]
             run = Run(proc_run_path(proc))
             if run.state in ("queued", "running"):
-                run.set_status(state="failed", message=f"The training process exited unexpectedly (code {code}); see the run's log.")
-                run.append_event({"type": "status", "state": "failed", "message": run.status().get("message")})
+                # The child records every failure it can see itself; dying silently (killed, out of memory,
+                # power) leaves a run that can resume from its newest complete checkpoint.
+                run.set_status(state="interrupted", message=f"The training process stopped unexpectedly (code {code}); resume it from the newest checkpoint.")
+                run.append_event({"type": "status", "state": "interrupted", "message": run.status().get("message")})
 
     def _ensure_watcher(self) -> None:
         if self._watcher and self._watcher.is_alive():

@@ -200,19 +200,14 @@ def target_module_paths(model, leaves: list[str]) -> list[str]:
     return paths
 
 
-def attach_adapter(model, adapter_cfg, task_type: str, modules_to_save: list[str] | None = None):
-    """Wrap `model` with the configured PEFT method."""
-    from peft import LoraConfig, get_peft_model
+def attach_adapter(model, adapter_cfg, task_type: str, modules_to_save: list[str] | None = None, total_steps: int = 0):
+    """Wrap `model` with the configured method (`tuner.methods`: every peft method, full finetuning, freeze).
+    `task_type` is the peft task type (SEQ_CLS / TOKEN_CLS / CAUSAL_LM) or a task name."""
+    from . import methods
 
-    leaves = adapter_cfg.target_modules or detect_target_modules(model)
-    if adapter_cfg.method == "lora":
-        peft_cfg = LoraConfig(
-            task_type=task_type, r=adapter_cfg.r, lora_alpha=adapter_cfg.alpha, lora_dropout=adapter_cfg.dropout,
-            target_modules=target_module_paths(model, leaves), modules_to_save=modules_to_save or None,
-        )
-    else:  # pragma: no cover - config validation only admits the methods above
-        raise ModelError(f"Adapter method '{adapter_cfg.method}' is not supported.")
-    return get_peft_model(model, peft_cfg)
+    by_type = {v: k for k, v in methods.PEFT_TYPE.items()}
+    task = by_type.get(task_type, task_type)
+    return methods.attach(model, adapter_cfg, task, modules_to_save, total_steps=total_steps)
 
 
 def trainable_to_fp32(model) -> None:
@@ -222,6 +217,18 @@ def trainable_to_fp32(model) -> None:
     for param in model.parameters():
         if param.requires_grad and param.dtype != torch.float32:
             param.data = param.data.float()
+
+
+def keep_adapter_inputs_in_base_dtype(model) -> int:
+    """Under autocast, peft's LoRA layers cast each bf16 activation to the fp32 adapter dtype and autocast casts
+    it straight back: two copies per adapted layer per pass. Turning that cast off keeps the math identical
+    (autocast runs the adapter matmul in bf16 either way) and saves ~5% of a CPU step."""
+    count = 0
+    for module in model.modules():
+        if hasattr(module, "cast_input_dtype_enabled"):
+            module.cast_input_dtype_enabled = False
+            count += 1
+    return count
 
 
 def count_parameters(model) -> tuple[int, int]:

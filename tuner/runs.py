@@ -33,8 +33,17 @@ FINISHED = ("completed", "stopped")
 STATES = ("created", "queued", "running", "completed", "stopped", "failed", "interrupted")
 
 
+def default_runs_dir() -> str:
+    """`runs` beside the app, or `/data/tuner-runs` where a writable /data exists (Hugging Face Spaces'
+    persistent storage), so runs survive a Space restart."""
+    data = Path("/data")
+    if data.is_dir() and os.access(data, os.W_OK):
+        return str(data / "tuner-runs")
+    return "runs"
+
+
 def runs_root() -> Path:
-    root = Path(os.environ.get("TUNER_RUNS_DIR", "runs")).resolve()
+    root = Path(os.environ.get("TUNER_RUNS_DIR") or default_runs_dir()).resolve()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -132,7 +141,7 @@ class Run:
                 step = int(ckpt.name.split("-", 1)[1])
             except ValueError:
                 continue
-            if (ckpt / "trainer_state.json").is_file() and step > best_step:
+            if step > best_step and _checkpoint_complete(ckpt):
                 best, best_step = ckpt, step
         return best
 
@@ -153,7 +162,19 @@ class Run:
             "train": [e for e in events if e.get("type") == "train"],
             "eval": [e for e in events if e.get("type") == "eval"],
             "info": next((e for e in reversed(events) if e.get("type") == "start"), {}),
+            "speed": next(({k: e[k] for k in ("tokens_per_s", "mfu", "padding_efficiency") if k in e}
+                           for e in reversed(events) if e.get("type") == "progress" and "tokens_per_s" in e), {}),
         }
+
+
+def _checkpoint_complete(ckpt: Path) -> bool:
+    """A checkpoint folder counts only when fully written: the Trainer writes the weights, optimizer, scheduler
+    and RNG state first and trainer_state.json last, so that file must be there and parse as JSON (a kill
+    in the middle of writing it leaves a truncated file)."""
+    try:
+        return isinstance(json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8")), dict)
+    except (OSError, ValueError):
+        return False
 
 
 def _is_alive(pid: int | None) -> bool:

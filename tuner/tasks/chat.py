@@ -243,7 +243,7 @@ class ChatTask:
         sample = generation_sample(convs, EVAL_FILE_GENERATIONS, 0)
         with predictor._lock:
             report = compare_with_base(predictor.model, predictor.tokenizer, ds, sample, predictor.template, max_length,
-                                       int(meta.get("max_new_tokens", 128)), 8)
+                                       int(meta.get("max_new_tokens", 128)), 8, base=predictor.base_weights)
         report.update(n_examples=len(convs), data={"evaluation": split.get("stats", {})})
         return report
 
@@ -316,18 +316,20 @@ def text_scores(predictions: list[str], references: list[str]) -> dict:
 
 
 def compare_with_base(model, tokenizer, dataset, sample: list[list[dict]], template: str, max_input: int,
-                      max_new_tokens: int, batch_size: int) -> dict:
+                      max_new_tokens: int, batch_size: int, base=None) -> dict:
     """Loss on `dataset` and answers to `sample` (each conversation's last reply is the reference), with the
-    adapter and with it disabled. `model` is a PeftModel."""
+    adapter and without. `model` is a PeftModel, or a merged model with `base`: a context manager factory
+    inside which it answers as the base model (Predictor.base_weights)."""
+    base = base or model.disable_adapter
     collate = ChatTask().collator(tokenizer)
     tuned_loss, n_tokens = heldout_loss(model, dataset, collate, batch_size)
-    with model.disable_adapter():
+    with base():
         base_loss, _ = heldout_loss(model, dataset, collate, batch_size)
     prompts = [conv[:-1] for conv in sample]
     refs = [conv[-1]["content"] for conv in sample]
     gen = dict(template=template, max_new_tokens=max_new_tokens, max_input=max_input, batch_size=min(8, batch_size))
     tuned = generate_replies(model, tokenizer, prompts, **gen) if sample else []
-    with model.disable_adapter():
+    with base():
         base = generate_replies(model, tokenizer, prompts, **gen) if sample else []
     report = {"task": "chat", "template": template, "eval_tokens": n_tokens, "n_generated": len(sample),
               "max_new_tokens": max_new_tokens, "eval_loss": tuned_loss, "perplexity": _ppl(tuned_loss),
@@ -364,6 +366,7 @@ def heldout_loss(model, dataset, collate, batch_size: int) -> tuple[float | None
             batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in collate(rows[start:start + batch_size]).items()}
             labels = batch.pop("labels")
             logits = model(**batch).logits.float()
+            logits = logits[:, -labels.shape[1]:]  # prompt/P-tuning prepend virtual tokens to the outputs
             shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
             mask = shift_labels != cf.IGNORE
             if mask.any():

@@ -225,9 +225,12 @@ class ClassificationTask:
         return Dataset.from_dict(columns)
 
     def collator(self, tokenizer):
+        import torch
         from transformers import DataCollatorWithPadding
 
-        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
+        # Multiples of 8 feed GPU tensor cores; on a CPU every padded position is paid for (81% -> 98% real
+        # tokens on SST-2 batches, ~1.2x faster steps: bench/train_throughput.py).
+        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
 
     # ---- metrics ---------------------------------------------------------------------------------
     def headline_metrics(self, preds, refs, n_labels: int) -> dict:
@@ -287,25 +290,43 @@ class ClassificationTask:
         return out
 
     # ---- inference -------------------------------------------------------------------------------
-    def predict(self, model, tokenizer, texts: list[str], meta: dict, max_length: int, batch_size: int = 64):
-        """Label probabilities for each text: a list of {label: probability}, highest first."""
+    def predict(self, model, tokenizer, texts: list[str], meta: dict, max_length: int, batch_size: int = 256,
+                token_budget: int = 8192):
+        """Label probabilities for each text: a list of {label: probability}, highest first.
+
+        All texts are tokenized in one call (the fast tokenizer's batch path), sorted by token length and cut
+        into batches of at most `batch_size` rows and `token_budget` padded tokens, so short texts go in
+        large batches, long ones in small batches, and hardly any padding is computed."""
         import torch
+        from transformers.data.data_collator import pad_without_fast_tokenizer_warning
 
         names = meta["labels"]
-        out = []
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # length-sorted batches pad less
-        results: dict[int, dict] = {}
+        if not texts:
+            return []
+        enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+        lengths = [len(ids) for ids in enc["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        results: list = [None] * len(texts)
+        device = model.device
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start:start + batch_size]
-                enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length,
-                                padding=True, return_tensors="pt")
-                enc = {k: v.to(model.device) for k, v in enc.items()}
-                probs = torch.softmax(model(**enc).logits.float(), dim=-1).cpu().numpy()
+            start = 0
+            while start < len(order):
+                end = start + 1  # lengths ascend, so the last row of a batch sets its padded width
+                while end < len(order) and end - start < batch_size and (end - start + 1) * (lengths[order[end]] + 7) <= token_budget:
+                    end += 1
+                idx = order[start:end]
+                # widths rounded up to a multiple of 8: fewer distinct shapes, so the CPU kernels oneDNN builds
+                # per shape are reused from one file to the next
+                batch = pad_without_fast_tokenizer_warning(tokenizer, {k: [enc[k][i] for i in idx] for k in keys},
+                                                           pad_to_multiple_of=8 if len(idx) > 1 else None,
+                                                           return_tensors="pt")
+                batch = {k: v.to(device) for k, v in batch.items()}
+                probs = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
                 for i, row in zip(idx, probs):
                     results[i] = {names[j]: float(row[j]) for j in np.argsort(-row)}
-        out = [results[i] for i in range(len(texts))]
-        return out
+                start = end
+        return results
 
 
 def _cell_text(value) -> str:

@@ -4,36 +4,53 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import chat_tab, data_tab, results_tab, runs_tab, train_tab, try_tab
-from .common import CSS
+from . import chat_tab, data_tab, export_tab, i18n, results_tab, runs_tab, train_tab, try_tab
+from .common import CSS, demo_run_ids
 
 TITLE = "Tuner — finetuning studio"
 
 
 def build_app() -> gr.Blocks:
-    with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(f"## 🎛️ {TITLE}\nUpload a dataset, train a LoRA adapter, read an honest evaluation, try the result. "
-                    "Everything here can be reproduced with `python -m tuner`.")
+    from .. import auth, cleanup
+
+    age = max(int(cleanup.max_age_seconds()), 60)
+    with gr.Blocks(title=TITLE, delete_cache=(min(age, 3600), age)) as demo:  # Gradio's upload cache, like ours
+        with gr.Row():
+            gr.Markdown(f"## 🎛️ {TITLE}\nUpload a dataset, train a LoRA adapter, read an honest evaluation, try the result. "
+                        "Everything here can be reproduced with `python -m tuner`.")
+            language = gr.Radio(i18n.LANGUAGES, value=i18n.DEFAULT, label="Language", scale=0, min_width=180)
+        if auth.mode() == "oauth":  # a Space with `hf_oauth: true`: sign in with Hugging Face
+            gr.LoginButton()
         upload_state = gr.State(None)
         current_run = gr.BrowserState(None, storage_key="tuner-current-run")
+        demo_ids = demo_run_ids()  # TUNER_DEMO_RUNS: a stakeholder demo of chosen runs, no data/training tabs
         with gr.Tabs():
-            with gr.Tab("1 · Data", id="data"):
-                data = data_tab.build(upload_state)
-            with gr.Tab("2 · Train", id="train"):
-                train = train_tab.build(upload_state, current_run)
+            if not demo_ids:
+                with gr.Tab("1 · Data", id="data"):
+                    data = data_tab.build(upload_state)
+                with gr.Tab("2 · Train", id="train"):
+                    train = train_tab.build(upload_state, current_run)
             with gr.Tab("3 · Evaluate", id="evaluate") as eval_tab:
                 results = results_tab.build(current_run)
             with gr.Tab("4 · Try it", id="try") as try_t:
                 tryit = try_tab.build(current_run)
             with gr.Tab("Chat", id="chat") as chat_t:
                 chat = chat_tab.build(current_run, upload_state)
-            with gr.Tab("Runs", id="runs") as runs_t:
-                runs_view = runs_tab.build(current_run)
+            if not demo_ids:
+                with gr.Tab("Runs", id="runs") as runs_t:
+                    runs_view = runs_tab.build(current_run)
+                with gr.Tab("Export", id="export") as export_t:
+                    exporter = export_tab.build(current_run)
         # Opening a tab lists the finished runs and preselects this browser's current run when it is one.
         eval_tab.select(results["choices"], current_run, results["run"], api_visibility="private")
         try_t.select(tryit["choices"], current_run, tryit["run"], api_visibility="private")
         chat_t.select(chat["choices"], current_run, chat["run"], api_visibility="private")
+        i18n.wire(demo, language)  # English / 中文: re-labels the page and translates error sentences
+        if demo_ids:  # the demo opens on Try it with the first chosen run
+            demo.load(tryit["choices"], current_run, tryit["run"], api_visibility="private")
+            return demo
         runs_t.select(runs_view["refresh"], None, runs_view["outputs"], api_visibility="private")
+        export_t.select(exporter["choices"], current_run, exporter["run"], api_visibility="private")
         demo.load(data["on_upload"], [data["train_file"], data["val_file"], data["task"]], data["outputs"],
                   api_visibility="private")
         demo.load(train["on_model"], train["model"], train["targets"], api_visibility="private")
@@ -41,4 +58,18 @@ def build_app() -> gr.Blocks:
 
 
 def launch_kwargs() -> dict:
-    return {"css": CSS, "theme": gr.themes.Soft(primary_hue="indigo"), "show_error": False, "enable_monitoring": False}
+    """Safe launch settings: unexpected errors show a generic sentence (show_error off), no /monitoring
+    endpoint, strict CORS, the repository's own files blocked, and Gradio's login when TUNER_AUTH is set."""
+    from pathlib import Path
+
+    from .. import auth
+
+    repo = Path(__file__).resolve().parents[2]
+    kwargs = {"css": CSS, "theme": gr.themes.Soft(primary_hue="indigo"), "show_error": False,
+              "enable_monitoring": False, "strict_cors": True,
+              "blocked_paths": [str(repo / ".env"), str(repo / "tuner"), str(repo / "app.py"), str(repo / ".git")]}
+    users = auth.password_users()
+    if users:
+        kwargs["auth"] = auth.check_password(users)
+        kwargs["auth_message"] = "Log in to Tuner; your runs are visible only to you."
+    return kwargs

@@ -16,16 +16,16 @@ from ..config import field_meta
 from ..errors import DataError, RunError
 from ..inference import MAX_NEW_TOKENS, MAX_TEXT_CHARS, get_predictor
 from ..tasks import get_task
-from .common import friendly, friendly_gen, run_label
+from .common import friendly, friendly_gen, owned_run, run_label, visible_owner
 
 CHAT_LIMIT = 2            # chat answers computed at once (each model also answers one message at a time)
 PREVIEW_MODEL = "tiny:llama"
 
 
-def chat_run_choices() -> list[tuple[str, str]]:
-    """(label, run id) for finished chat runs with a saved adapter."""
+def chat_run_choices(owner: str | None = None) -> list[tuple[str, str]]:
+    """(label, run id) for finished chat runs with a saved adapter (of `owner` when given)."""
     out = []
-    for r in runs.list_runs():
+    for r in runs.list_runs(owner):
         if r.state not in ("completed", "stopped") or not r.has_adapter():
             continue
         try:
@@ -148,17 +148,19 @@ def build(current_run: gr.BrowserState, upload_state: gr.State | None = None):
         fmt_tokens = gr.HighlightedText(label="Tokens (highlighted = trained on)", combine_adjacent=False,
                                         show_legend=True, color_map={"trained (loss)": "#7ee0a1"})
 
-    def choices(selected=None):
-        ch = chat_run_choices()
+    def choices(selected=None, request: gr.Request = None):
+        ch = chat_run_choices(visible_owner(request))
         ids = [c[1] for c in ch]
         return gr.Dropdown(choices=ch, value=selected if selected in ids else (ids[0] if ids else None))
 
     @friendly_gen
-    def on_send(run_id, msg, history, history_base, sys_prompt, temp, tp, mx, stops, cmp):
+    def on_send(run_id, msg, history, history_base, sys_prompt, temp, tp, mx, stops, cmp, request: gr.Request = None):
+        owned_run(run_id, request) if run_id else None  # another user's run reads as missing
         yield from stream_pair(run_id, msg, history, history_base, sys_prompt or None, temp, tp, mx, stops, cmp)
 
     @friendly_gen
-    def on_retry(run_id, history, history_base, sys_prompt, temp, tp, mx, stops, cmp):
+    def on_retry(run_id, history, history_base, sys_prompt, temp, tp, mx, stops, cmp, request: gr.Request = None):
+        owned_run(run_id, request) if run_id else None  # another user's run reads as missing
         history, history_base = _plain(history), _plain(history_base)
         users = [i for i, m in enumerate(history) if m["role"] == "user"]
         if not users:

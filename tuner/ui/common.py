@@ -15,12 +15,14 @@ log = logging.getLogger("tuner.ui")
 
 def _as_page_error(exc: Exception, name: str) -> gr.Error:
     """A TunerError keeps its sentence; anything else gets a generic one (the traceback goes to the log)."""
+    from .i18n import current_lang, translate_error  # the sentence in this browser session's language
+
     if isinstance(exc, gr.Error):
         return exc
     if isinstance(exc, TunerError):
-        return gr.Error(str(exc), print_exception=False)
+        return gr.Error(translate_error(str(exc), current_lang()), print_exception=False)
     log.exception("handler %s failed", name)
-    return gr.Error(user_message(exc), print_exception=False)
+    return gr.Error(translate_error(user_message(exc), current_lang()), print_exception=False)
 
 
 def friendly(fn):
@@ -49,6 +51,33 @@ def friendly_gen(fn):
     return wrapper
 
 
+def user_of(request) -> str | None:
+    """The logged-in user's name from a `gr.Request` (None with login off or no request)."""
+    name = getattr(request, "username", None) if request is not None else None
+    return str(name) if name else None
+
+
+def visible_owner(request) -> str | None:
+    """The owner filter for run lists: None = every run (login off, one local user), else the user's own runs."""
+    from .. import auth
+
+    return auth.visible_owner(user_of(request))
+
+
+def owned_run(run_id, request):
+    """The run `run_id` if this request's user may use it (the one server-side ownership check every handler
+    that takes a run id goes through); another user's run reads as missing."""
+    from .. import auth, runs
+    from ..errors import RunError
+
+    if not run_id:
+        raise RunError("Pick a run from the list first.")
+    shown = demo_run_ids()
+    if shown and run_id not in shown:  # demo-only mode: other runs read as missing
+        raise RunError(f"Run {run_id} does not exist; pick a run from the list.")
+    return auth.check_owner(runs.get_run(run_id), user_of(request))
+
+
 def esc(text) -> str:
     return html.escape(str(text), quote=True)
 
@@ -61,11 +90,21 @@ def run_label(run) -> str:
     return f"{name + ' · ' if name else ''}{run.id} · {st.get('state', '')}{score}"
 
 
+def demo_run_ids() -> list[str]:
+    """TUNER_DEMO_RUNS=<id>,<id>: demo-only mode (no data, training, runs or export tabs; only these runs)."""
+    import os
+
+    return [r.strip() for r in os.environ.get("TUNER_DEMO_RUNS", "").split(",") if r.strip()]
+
+
 def finished_run_choices(owner: str | None = None) -> list[tuple[str, str]]:
-    """(label, run id) for runs whose adapter can be used: completed or stopped, not failed."""
+    """(label, run id) for runs whose adapter can be used: completed or stopped, not failed (in demo-only mode,
+    only the chosen runs)."""
     from ..runs import list_runs
 
-    return [(run_label(r), r.id) for r in list_runs(owner) if r.state in ("completed", "stopped") and r.has_adapter()]
+    shown = demo_run_ids()
+    return [(run_label(r), r.id) for r in list_runs(owner) if r.state in ("completed", "stopped") and r.has_adapter()
+            and (not shown or r.id in shown)]
 
 
 def all_run_choices(owner: str | None = None) -> list[tuple[str, str]]:
@@ -87,10 +126,14 @@ def progress_html(prog: dict) -> str:
     pct = 100.0 if state in ("completed",) else (100.0 * step / total if total else 0.0)
     colour = {"failed": "#d9534f", "interrupted": "#f0ad4e", "stopped": "#f0ad4e"}.get(state, "#4f7cff")
     eta = fmt_duration(prog.get("eta")) if state == "running" and prog.get("eta") is not None else "–"
+    speed = prog.get("speed") or {}
+    rate = f' · {speed["tokens_per_s"]:,.0f} tokens/s' if speed.get("tokens_per_s") else ""
+    if speed.get("mfu"):
+        rate += f' · MFU {speed["mfu"]:.0%}'  # model FLOPs / the device's measured bf16 matmul peak
     return (
         f'<div class="tuner-progress"><div class="tuner-bar" style="width:{pct:.1f}%;background:{colour}"></div></div>'
         f'<div class="tuner-progress-text"><b>{esc(state or "idle")}</b> · step {step}/{total or "?"} · '
-        f'elapsed {fmt_duration(prog.get("elapsed"))} · ETA {eta}</div>'
+        f'elapsed {fmt_duration(prog.get("elapsed"))} · ETA {eta}{rate}</div>'
         f'<div class="tuner-progress-msg">{esc(prog.get("message", ""))}</div>'
     )
 

@@ -11,6 +11,7 @@ from .. import data as data_mod
 from ..config import RunConfig
 from ..errors import TunerError
 from ..tasks import get_task, task_names
+from .i18n import current_lang, translate_error
 from .common import esc, log
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -90,7 +91,7 @@ def build(upload_state: gr.State):
                 val_path = str(data_mod.store_upload(val_path, "validation")) if val_path else None
             state, columns, info, md, prev, cnt = inspect_files(train_path, val_path, task_name, tcols, lcol, propose)
         except TunerError as exc:
-            return None, gr.Dropdown(), gr.Dropdown(), "", None, None, f"⛔ {esc(exc)}"
+            return None, gr.Dropdown(), gr.Dropdown(), "", None, None, f"⛔ {esc(translate_error(str(exc), current_lang()))}"
         except Exception:  # noqa: BLE001
             log.exception("inspecting upload failed")
             return None, gr.Dropdown(), gr.Dropdown(), "", None, None, "⛔ The file could not be read; check that it is a CSV, TSV, JSON, JSONL or Parquet table."

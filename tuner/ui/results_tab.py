@@ -5,9 +5,8 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from .. import runs
 from ..errors import RunError
-from .common import finished_run_choices, friendly
+from .common import finished_run_choices, friendly, owned_run, visible_owner
 
 
 def confusion_figure(matrix, labels):
@@ -83,13 +82,13 @@ def build(current_run: gr.BrowserState):
     confusion = gr.Plot(label="Confusion matrix")
 
     @friendly
-    def show(run_id):
+    def show(run_id, request: gr.Request = None):
         if not run_id:
             return "Pick a finished run.", None, None, None
-        return report_views(runs.get_run(run_id).metrics() or {})
+        return report_views(owned_run(run_id, request).metrics() or {})
 
-    def choices(selected=None):
-        ch = finished_run_choices()
+    def choices(selected=None, request: gr.Request = None):
+        ch = finished_run_choices(visible_owner(request))
         ids = [c[1] for c in ch]
         return gr.Dropdown(choices=ch, value=selected if selected in ids else (ids[0] if ids else None))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -13,7 +12,7 @@ from ..cli import RECIPES
 from ..config import RunConfig, field_meta, load_recipe
 from ..errors import ConfigError, RunError
 from ..models import DEFAULT_MODEL
-from .common import friendly, progress_html
+from .common import friendly, owned_run, progress_html, user_of
 
 # (dotted config path, widget factory) for the settings shown on the page; help text comes from the metadata.
 NUMERIC = [
@@ -31,6 +30,14 @@ TASK_FIELDS = {
     "ner": ["data.tag_scheme", "data.repair_tags", "data.case_feature"],
 }
 TASK_FIELD_PATHS = [p for paths in TASK_FIELDS.values() for p in paths]
+
+# Method, quantization and hardware settings (the "Method and hardware" accordion); a method's own fields are
+# shown only while that method is chosen (tuner.methods.METHODS lists them).
+METHOD_FIELDS = ["adapter.method", "adapter.use_rslora", "adapter.use_dora", "adapter.loraplus_lr_ratio",
+                 "adapter.adalora_init_r", "adapter.num_virtual_tokens", "adapter.freeze_layers"]
+HARDWARE_FIELDS = ["train.quantization", "train.quant_type", "train.double_quant", "train.compute_dtype",
+                   "train.gpus", "train.processes"]
+EXTRA_FIELDS = METHOD_FIELDS + HARDWARE_FIELDS
 
 
 def _meta_or_none(path):
@@ -72,7 +79,7 @@ def _widget(path, kind, lo, hi, step, value):
 
 
 def build_config(state: dict | None, recipe: str, model_name: str, targets: list[str], values: list,
-                 task_values: dict | None = None) -> RunConfig:
+                 task_values: dict | None = None, extra_values: dict | None = None) -> RunConfig:
     """The RunConfig for the page's current choices; every value is validated server-side."""
     if recipe not in recipe_choices():
         raise ConfigError(f"Unknown recipe '{recipe}'; choose one from the list.")
@@ -98,7 +105,47 @@ def build_config(state: dict | None, recipe: str, model_name: str, targets: list
             continue
         section, key = path.split(".")
         overrides.setdefault(section, {})[key] = value
+    for path, value in (extra_values or {}).items():  # method / quantization / GPU settings (None = recipe's)
+        if path in EXTRA_FIELDS and value is not None and value != "":
+            section, key = path.split(".")
+            overrides.setdefault(section, {})[key] = value
     return RunConfig.from_dict(overrides, base=cfg)
+
+
+def method_visibility(method: str) -> dict:
+    """{dotted path: visible} for the method-specific widgets."""
+    from .. import methods
+
+    try:
+        fields = set(methods.get_method(method).fields)
+    except ConfigError:
+        fields = set()
+    shown = {p: p in fields for p in methods.ALL_FIELDS}
+    return shown
+
+
+def params_line(status: dict) -> str:
+    """'Trainable 1.2M of 22.7M parameters (5.3%) · adapter 4.6 MB on disk · batch 16 x 1' for the run page."""
+    trainable, total = status.get("trainable_params"), status.get("total_params")
+    if not trainable or not total:
+        return ""
+    parts = [f"Trainable {_count(trainable)} of {_count(total)} parameters ({100 * trainable / total:.2f}%)"]
+    if status.get("method"):
+        parts.append(f"method {status['method']}")
+    if status.get("adapter_bytes"):
+        parts.append(f"adapter {status['adapter_bytes'] / 2 ** 20:.2f} MB on disk")
+    if status.get("batch_size"):
+        parts.append(f"batch {status['batch_size']} x accumulation {status.get('grad_accum', 1)}")
+    return " · ".join(parts)
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
+
+
+def gpu_choices() -> list[str]:
+    n = jobs.gpu_count()
+    return ["all", "none"] + [str(i) for i in range(n)] + ([",".join(map(str, range(n)))] if n > 1 else [])
 
 
 def cli_command(cfg: RunConfig, recipe: str) -> str:
@@ -129,24 +176,25 @@ def detect_targets(model_name: str) -> list[str]:
     return models.detect_target_modules(model)
 
 
-def poll(run_id: str | None):
+def poll(run_id: str | None, request: gr.Request = None):
     if not run_id:
-        return progress_html({"state": "idle"}), None, None, gr.Button(interactive=False)
+        return progress_html({"state": "idle"}), None, None, gr.Button(interactive=False), ""
     try:
-        run = runs.get_run(run_id)
+        run = owned_run(run_id, request)
     except RunError:
-        return progress_html({"state": "idle"}), None, None, gr.Button(interactive=False)
+        return progress_html({"state": "idle"}), None, None, gr.Button(interactive=False), ""
     prog = run.progress()
     if prog["state"] == "queued":
         pos = jobs.manager().position(run)
         prog["message"] = f"Queued: position {pos} of the training queue." if pos else prog["message"]
     loss = pd.DataFrame([{"step": e["step"], "loss": e["loss"]} for e in prog["train"]]) if prog["train"] else None
-    keys = [k for k in ("accuracy", "macro_f1", "micro_f1") if any(isinstance(e.get(k), (int, float)) for e in prog["eval"])]
+    keys = [k for k in ("accuracy", "f1", "macro_f1", "micro_f1") if any(isinstance(e.get(k), (int, float)) for e in prog["eval"])]
     keys = keys or ["loss"]  # chat runs: held-out loss
     rows = [{"step": e["step"], "metric": k if k != "loss" else "validation loss", "value": e[k]} for e in prog["eval"]
             for k in keys if isinstance(e.get(k), (int, float))]
     ev = pd.DataFrame(rows) if rows else None
-    return progress_html(prog), loss, ev, gr.Button(interactive=prog["state"] in ("running", "queued"))
+    return (progress_html(prog), loss, ev, gr.Button(interactive=prog["state"] in ("running", "queued")),
+            params_line(run.status()))
 
 
 def build(upload_state: gr.State, current_run: gr.BrowserState):
@@ -174,10 +222,31 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
                     task_widgets[path] = _task_widget(path, _get(defaults, path))
         task_groups[task_name] = group
     task_paths = list(task_widgets)
+    n_task = len(task_paths)
+    with gr.Accordion("Method and hardware", open=False):
+        extra_widgets = {}
+        shown = method_visibility(defaults.adapter.method)
+        with gr.Row():
+            for path in METHOD_FIELDS:
+                w = _task_widget(path, _get(defaults, path))
+                if path != "adapter.method":
+                    w.visible = shown.get(path, False)
+                extra_widgets[path] = w
+        with gr.Row():
+            for path in HARDWARE_FIELDS:
+                if path == "train.gpus":
+                    extra_widgets[path] = gr.Dropdown(gpu_choices(), value=defaults.train.gpus, allow_custom_value=True,
+                                                      label="gpus", info=field_meta(path)["help"])
+                else:
+                    extra_widgets[path] = _task_widget(path, _get(defaults, path))
+        with gr.Row():
+            estimate_btn = gr.Button("Check memory", size="sm")
+            estimate_md = gr.Markdown("")
     with gr.Row():
         start = gr.Button("Train", variant="primary")
         stop = gr.Button("Stop", variant="stop", interactive=False)
     progress = gr.HTML(progress_html({"state": "idle"}))
+    params_md = gr.Markdown("")
     with gr.Row():
         loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss", height=260)
         eval_plot = gr.LinePlot(x="step", y="value", color="metric", title="Validation metrics", height=260)
@@ -195,17 +264,59 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
                 + [gr.update(visible=cfg.task == t) for t in task_groups])
 
     @friendly
+    def on_method(method):
+        shown = method_visibility(method)
+        lora_like = {"adapter.r": 0, "adapter.alpha": 1, "adapter.dropout": 2}
+        return ([gr.update(visible=shown.get(p, False)) for p in lora_like]
+                + [gr.update(visible=shown.get("adapter.target_modules", False))]
+                + [gr.update(visible=shown.get(p, False)) for p in METHOD_FIELDS[1:]])
+
+    @friendly
+    def on_estimate(state, recipe_name, model_name, target_list, name, r, alpha, dropout, learning_rate, epochs,
+                    batch_size, max_length, seed, evals, max_examples, *settings):
+        from .. import memory
+
+        values = [r, alpha, dropout, learning_rate, epochs, batch_size, max_length, seed, evals, max_examples]
+        cfg = build_config(state, recipe_name, model_name, target_list, values,
+                           dict(zip(task_paths, settings[:n_task])), dict(zip(EXTRA_FIELDS, settings[n_task:])))
+        source = models.check_available(cfg.model.name, models.ui_model_roots())
+        device = "cuda" if jobs.selected_gpus(cfg.train.gpus) else "cpu"
+        return memory.estimate(cfg, source=source, device=device).sentence(cfg)
+
+    @friendly
     def on_model(name):
         found = detect_targets(name or DEFAULT_MODEL)
         return gr.Dropdown(choices=found, value=[])
 
     @friendly
-    def on_start(state, recipe_name, model_name, target_list, name, r, alpha, dropout, learning_rate, epochs,
-                 batch_size, max_length, seed, evals, max_examples, *task_settings):
+    def on_start(request: gr.Request, state, recipe_name, model_name, target_list, name, r, alpha, dropout,
+                 learning_rate, epochs, batch_size, max_length, seed, evals, max_examples, *settings):
         values = [r, alpha, dropout, learning_rate, epochs, batch_size, max_length, seed, evals, max_examples]
-        cfg = build_config(state, recipe_name, model_name, target_list, values, dict(zip(task_paths, task_settings)))
-        models.check_available(cfg.model.name, models.ui_model_roots())  # refuse bad names / unreachable Hub ids before a run folder exists
-        run = runs.create_run(cfg, name=name or "")
+        cfg = build_config(state, recipe_name, model_name, target_list, values,
+                           dict(zip(task_paths, settings[:n_task])), dict(zip(EXTRA_FIELDS, settings[n_task:])))
+        source = models.check_available(cfg.model.name, models.ui_model_roots())  # refuse bad names / unreachable Hub ids before a run folder exists
+        jobs.run_launch(cfg.train)  # refuse GPUs that are not there before a run folder exists
+        if cfg.train.quantization != "none":
+            from .. import quantize
+
+            quantize.check_available(cfg.train.quantization, "cuda" if jobs.selected_gpus(cfg.train.gpus) else "cpu")
+        try:
+            from .. import memory
+
+            est = memory.estimate(cfg, source=source, device="cuda" if jobs.selected_gpus(cfg.train.gpus) else "cpu")
+            if not est.fits:
+                gr.Warning(est.sentence(cfg))
+        except Exception:  # noqa: BLE001 - an estimate that cannot be made never blocks a run
+            pass
+        from .. import auth
+
+        owner = auth.owner_for(user_of(request))  # login on: the run is this user's; off: the local user's
+        if cfg.adapter.target_modules:  # a crafted call may name layers the model does not have
+            known = detect_targets(cfg.model.name)
+            unknown = [t for t in cfg.adapter.target_modules if t not in known]
+            if unknown:
+                raise ConfigError(f"'adapter.target_modules' has '{unknown[0]}', which this model does not have; choose from: {', '.join(known)}.")
+        run = runs.create_run(cfg, name=name or "", owner=owner)
         pos = jobs.manager().submit(run)
         msg = "Training started." if pos == 0 else f"Queued: position {pos}."
         gr.Info(msg)
@@ -213,18 +324,25 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
 
     @friendly
     def on_show(state, recipe_name, model_name, target_list, name, r, alpha, dropout, learning_rate, epochs,
-                batch_size, max_length, seed, evals, max_examples, *task_settings):
+                batch_size, max_length, seed, evals, max_examples, *settings):
         values = [r, alpha, dropout, learning_rate, epochs, batch_size, max_length, seed, evals, max_examples]
-        cfg = build_config(state, recipe_name, model_name, target_list, values, dict(zip(task_paths, task_settings)))
+        cfg = build_config(state, recipe_name, model_name, target_list, values,
+                           dict(zip(task_paths, settings[:n_task])), dict(zip(EXTRA_FIELDS, settings[n_task:])))
         return cli_command(cfg, recipe_name), cfg.to_yaml()
 
     @friendly
-    def on_stop(run_id):
+    def on_stop(run_id, request: gr.Request = None):
         if not run_id:
             raise RunError("No run is selected.")
-        return jobs.manager().stop(runs.get_run(run_id))
+        return jobs.manager().stop(owned_run(run_id, request))
 
-    inputs = [upload_state, recipe, model, targets, run_name, *widgets, *(task_widgets[p] for p in task_paths)]
+    inputs = [upload_state, recipe, model, targets, run_name, *widgets, *(task_widgets[p] for p in task_paths),
+              *(extra_widgets[p] for p in EXTRA_FIELDS)]  # appended last: older API calls that omit them still work
+    extra_widgets["adapter.method"].change(
+        on_method, extra_widgets["adapter.method"],
+        [widgets[0], widgets[1], widgets[2], targets, *(extra_widgets[p] for p in METHOD_FIELDS[1:])],
+        api_visibility="private")
+    estimate_btn.click(on_estimate, inputs, estimate_md, api_name="estimate")
     recipe.change(on_recipe, recipe, [*widgets, model, *(task_widgets[p] for p in task_paths), *task_groups.values()],
                   api_visibility="private")
     model.change(on_model, model, targets, api_visibility="private")
@@ -232,6 +350,6 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
     show.click(on_show, inputs, [command, yaml_box], api_name="show_command")
     stop_msg = gr.Markdown(visible=False)
     stop.click(on_stop, current_run, stop_msg, api_name="stop", concurrency_id="control")
-    poll_outputs = [progress, loss_plot, eval_plot, stop]
+    poll_outputs = [progress, loss_plot, eval_plot, stop, params_md]
     timer.tick(poll, current_run, poll_outputs, show_progress="hidden", concurrency_limit=None, api_name="progress")
     return {"model": model, "on_model": on_model, "targets": targets}

@@ -9,23 +9,22 @@ from pathlib import Path
 import gradio as gr
 
 from .. import data as data_mod
-from .. import runs
 from ..errors import DataError, RunError
 from ..inference import MAX_TEXT_CHARS, get_predictor
 from ..tasks import get_task
-from .common import esc, finished_run_choices, friendly
+from .common import esc, finished_run_choices, friendly, owned_run, visible_owner
 
 # Entity colours by type (cycled); the same type keeps its colour whatever its confidence label says.
 PALETTE = ["#8ecae6", "#ffb703", "#90be6d", "#f28482", "#b8a1e3", "#f4a261", "#84a59d", "#e9c46a", "#a8dadc", "#cdb4db"]
 
 
-def demo_kind(run_id) -> tuple[str, str]:
+def demo_kind(run_id, request=None) -> tuple[str, str]:
     """('classifier' | 'tagger' | 'chat', a one-line description) for a run; the classifier when the run
-    cannot be read."""
+    cannot be read (or is another user's)."""
     if not run_id:
         return "classifier", ""
     try:
-        meta = runs.get_run(run_id).meta()
+        meta = owned_run(run_id, request).meta()
         task = get_task(meta["task"])
     except Exception:  # noqa: BLE001 - a missing or odd run simply shows the default demo
         return "classifier", ""
@@ -87,26 +86,26 @@ def build(current_run: gr.BrowserState):
             tag_file_out = gr.File(label="Entities (JSON Lines)", interactive=False)
         tag_file_msg = gr.Markdown()
 
-    def _predictor(run_id, demo: str):
+    def _predictor(run_id, demo: str, request):
         if not run_id:
             raise RunError("Pick a finished run first.")
-        predictor = get_predictor(runs.get_run(run_id))
+        predictor = get_predictor(owned_run(run_id, request))
         if predictor.task.demo != demo:
             what = {"classifier": "a classifier", "tagger": "an entity tagger"}.get(predictor.task.demo, predictor.task.title)
             raise RunError(f"Run {run_id} is {what} ({predictor.task.title}); use the demo for that task.")
         return predictor
 
     @friendly
-    def on_classify(run_id, sentence):
+    def on_classify(run_id, sentence, request: gr.Request = None):
         if not (sentence or "").strip():
             raise DataError("Type some text to classify.")
-        return _predictor(run_id, "classifier").predict_one(sentence)
+        return _predictor(run_id, "classifier", request).predict_one(sentence)
 
     @friendly
-    def on_file(run_id, path):
+    def on_file(run_id, path, request: gr.Request = None):
         if not path:
             return None, ""
-        predictor = _predictor(run_id, "classifier")
+        predictor = _predictor(run_id, "classifier", request)
         stored = data_mod.store_upload(path, "predict")
         out = Path(tempfile.mkdtemp(prefix="tuner-pred-")) / "predictions.csv"
         info = predictor.predict_file(stored, out)
@@ -114,32 +113,32 @@ def build(current_run: gr.BrowserState):
         return str(out), f"Predicted {info['rows']:,} rows ({counts})."
 
     @friendly
-    def on_tag(run_id, sentence):
+    def on_tag(run_id, sentence, request: gr.Request = None):
         if not (sentence or "").strip():
             raise DataError("Type some text to find its entities.")
-        predictor = _predictor(run_id, "tagger")
+        predictor = _predictor(run_id, "tagger", request)
         result = predictor.predict([sentence])[0]
         value, cmap = highlighted(result, predictor.meta.get("types", []))
         rows = [[e["text"], e["label"], e["score"], e["start"], e["end"]] for e in result["entities"]]
         return gr.HighlightedText(value=value, color_map=cmap), rows
 
     @friendly
-    def on_tag_file(run_id, path):
+    def on_tag_file(run_id, path, request: gr.Request = None):
         if not path:
             return None, ""
-        predictor = _predictor(run_id, "tagger")
+        predictor = _predictor(run_id, "tagger", request)
         stored = data_mod.store_upload(path, "predict")
         out = Path(tempfile.mkdtemp(prefix="tuner-tags-")) / "entities.jsonl"
         info = predictor.predict_file(stored, out)
         counts = ", ".join(f"{k}: {v}" for k, v in info["label_counts"].items()) or "no entities"
         return str(out), f"Tagged {info['rows']:,} rows ({counts})."
 
-    def on_run(run_id):
-        kind, note = demo_kind(run_id)
+    def on_run(run_id, request: gr.Request = None):
+        kind, note = demo_kind(run_id, request)
         return gr.Column(visible=kind == "classifier"), gr.Column(visible=kind == "tagger"), esc(note)
 
-    def choices(selected=None):
-        ch = finished_run_choices()
+    def choices(selected=None, request: gr.Request = None):
+        ch = finished_run_choices(visible_owner(request))
         ids = [c[1] for c in ch]
         return gr.Dropdown(choices=ch, value=selected if selected in ids else (ids[0] if ids else None))
 

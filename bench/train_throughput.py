@@ -1,0 +1,277 @@
+"""Training throughput of the default classification recipe against two baselines (issue #6).
+
+    python bench/train_throughput.py                    # SST-2 rows, MiniLM, 3 interleaved rounds
+    python bench/train_throughput.py --rounds 5 --steps 40
+    python bench/train_throughput.py --accuracy 8000    # also train each variant on 8,000 rows and score dev.tsv
+    python bench/train_throughput.py --mfu              # add the ~100M BERT-base-sized model (random weights)
+
+Variants (same rows, same model, same LoRA settings, same batch size):
+  naive      fp32 weights, every batch padded to max length 128, a plain PyTorch loop
+  competent  transformers Trainer + peft, DataCollatorWithPadding, bf16 autocast,
+             train_sampling_strategy="group_by_length" (fp32 weights)
+  tuner      what `python -m tuner train` builds (same tuner functions): bf16 frozen weights, fp32
+             adapter, eager attention on the CPU, no dropout masks, tight padding, length-grouped batches,
+             fused AdamW
+Each round runs every variant for the same number of optimizer steps, A B C A B C ...; the table shows medians.
+Padding efficiency = real tokens / processed tokens. Model-FLOPs utilisation (MFU) = the model's matmul FLOPs
+per token (forward 2N + input-gradient backward 2N for frozen weights, + 6 x the trainable adapter params,
++ attention scores) x tokens/s, divided by a same-process bf16 matmul probe (the machine's practical peak).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tuner.throughput import TokenCounter, flops_per_token, matmul_probe  # noqa: E402
+SST2 = ROOT.parent / "shared" / "datasets" / "sst2"
+
+
+def load_rows(n: int, seed: int = 0):
+    import pandas as pd
+
+    df = pd.read_csv(SST2 / "train.tsv", sep="\t", quoting=3)
+    df = df.sample(n=min(n, len(df)), random_state=seed)
+    return df.sentence.tolist(), df.label.astype(int).tolist()
+
+
+class Variant:
+    name = ""
+
+    def __init__(self, source: str, adapter, texts, labels, batch_size: int, seed: int = 0):
+        self.source, self.adapter, self.texts, self.labels = source, adapter, texts, labels
+        self.batch_size, self.seed = batch_size, seed
+
+    def run(self, steps: int) -> dict:  # -> {"seconds", "samples", "real_tokens", "processed_tokens"}
+        raise NotImplementedError
+
+
+def _lora_model(source, adapter, n_labels, dtype, **kw):
+    from tuner import models
+    from tuner.tasks import get_task
+
+    task = get_task("classification")
+    meta = {"labels": [str(i) for i in range(n_labels)]}
+    model = task.build_model(source, meta, dtype=dtype, **kw)
+    model = models.attach_adapter(model, adapter, task.peft_task_type, task.modules_to_save(model))
+    models.trainable_to_fp32(model)
+    return model
+
+
+class Naive(Variant):
+    """fp32, padded to 128, plain loop, shuffled order."""
+
+    name = "naive (fp32, pad 128, plain loop)"
+
+    def setup(self):
+        import torch
+
+        from tuner import models
+
+        self.tok = models.load_tokenizer(self.source)
+        self.model = _lora_model(self.source, self.adapter, 2, None)
+        self.model.train()
+        self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=1e-3)
+        self.order = list(range(len(self.texts)))
+        random.Random(self.seed).shuffle(self.order)
+        self.pos = 0
+
+    def run(self, steps):
+        import torch
+
+        real = processed = 0
+        t = time.perf_counter()
+        for _ in range(steps):
+            idx = [self.order[(self.pos + i) % len(self.order)] for i in range(self.batch_size)]
+            self.pos += self.batch_size
+            enc = self.tok([self.texts[i] for i in idx], padding="max_length", truncation=True, max_length=128,
+                           return_tensors="pt")
+            out = self.model(**enc, labels=torch.tensor([self.labels[i] for i in idx]))
+            out.loss.backward()
+            self.opt.step()
+            self.opt.zero_grad()
+            real += int(enc["attention_mask"].sum())
+            processed += enc["input_ids"].numel()
+        return {"seconds": time.perf_counter() - t, "samples": steps * self.batch_size, "real_tokens": real,
+                "processed_tokens": processed}
+
+
+class _TrainerVariant(Variant):
+    """Runs a transformers Trainer for `steps` optimizer steps per call, counting the tokens its collator made."""
+
+    def _trainer(self, model, collator, dataset, bf16: bool, group: bool, **extra):
+        from transformers import Trainer, TrainingArguments
+
+        self.counter = TokenCounter(collator)
+        self.tmp = tempfile.mkdtemp(prefix="tuner-bench-")
+        self.args = dict(output_dir=self.tmp, per_device_train_batch_size=self.batch_size, learning_rate=1e-3,
+                         bf16=bf16, use_cpu=True, save_strategy="no", report_to=[], disable_tqdm=True,
+                         logging_steps=10_000, dataloader_num_workers=0, remove_unused_columns=False,
+                         train_sampling_strategy="group_by_length" if group else "random", seed=self.seed, **extra)
+        self.model, self.dataset, self.make = model, dataset, (Trainer, TrainingArguments)
+
+    def run(self, steps):
+        Trainer, TrainingArguments = self.make
+        self.counter.real = self.counter.processed = 0
+        trainer = Trainer(model=self.model, args=TrainingArguments(max_steps=steps, **self.args),
+                          train_dataset=self.dataset, data_collator=self.counter)
+        t = time.perf_counter()
+        trainer.train()
+        return {"seconds": time.perf_counter() - t, "samples": steps * self.batch_size,
+                "real_tokens": self.counter.real, "processed_tokens": self.counter.processed}
+
+
+class Competent(_TrainerVariant):
+    name = "competent (Trainer, bf16 autocast, group_by_length)"
+
+    def setup(self):
+        from datasets import Dataset
+        from transformers import DataCollatorWithPadding
+
+        from tuner import models
+
+        tok = models.load_tokenizer(self.source)
+        enc = tok(self.texts, truncation=True, max_length=128)
+        ds = Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                                "token_type_ids": enc["token_type_ids"], "labels": self.labels})
+        self._trainer(_lora_model(self.source, self.adapter, 2, None), DataCollatorWithPadding(tok), ds, True, True)
+
+
+class Tuner(_TrainerVariant):
+    name = "tuner (default recipe path)"
+    extra = {"optim": "adamw_torch_fused"}  # as tuner/train.py
+
+    def setup(self):
+        import torch
+
+        from tuner import models
+        from tuner.tasks import get_task
+
+        task = get_task("classification")
+        tok = models.load_tokenizer(self.source)
+        ds = task.encode({"text": self.texts, "label": self.labels}, tok, 128)
+        model = _lora_model(self.source, self.adapter, 2, torch.bfloat16,
+                            attn_implementation=models.attention_for_training(),
+                            **models.no_dropout_overrides(self.source))
+        models.keep_adapter_inputs_in_base_dtype(model)
+        self._trainer(model, task.collator(tok), ds, True, True, **self.extra)
+
+
+def bert_base_source(tmp: str) -> str:
+    """A ~110M-parameter BERT-base-sized model with random weights, saved with the bundled tokenizer."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from tuner import models
+
+    src = models.resolve("default")
+    cfg = BertConfig(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                     intermediate_size=3072, num_labels=2)
+    BertForSequenceClassification(cfg).save_pretrained(tmp, safe_serialization=True)
+    models.load_tokenizer(src).save_pretrained(tmp)
+    return tmp
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=4096)
+    ap.add_argument("--steps", type=int, default=64, help="optimizer steps per round for the Trainer variants "
+                    "(each round's Trainer set-up is counted, so short rounds understate the faster variant)")
+    ap.add_argument("--slow-steps", type=int, default=8, help="steps per round for the naive and BERT-base variants")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--variants", default="naive,competent,tuner")
+    ap.add_argument("--batch", type=int, default=0, help="batch size for every variant (default: the recipe's)")
+    ap.add_argument("--mfu", action="store_true", help="also measure the tuner path on a BERT-base-sized model")
+    ap.add_argument("--accuracy", type=int, default=0, help="train competent and tuner on N rows, score dev.tsv")
+    args = ap.parse_args()
+
+    import torch
+
+    from tuner import models
+    from tuner.config import RunConfig
+
+    torch.manual_seed(0)
+    cfg = RunConfig.load(str(ROOT / "recipes" / "classification.yaml"))
+    cfg.train.batch_size = args.batch or cfg.train.batch_size
+    texts, labels = load_rows(args.rows)
+    source = models.resolve("default")
+    kinds = {"naive": Naive, "competent": Competent, "tuner": Tuner}
+    variants = [kinds[k](source, cfg.adapter, texts, labels, cfg.train.batch_size) for k in args.variants.split(",")]
+    if args.mfu:
+        big = Tuner(bert_base_source(tempfile.mkdtemp(prefix="tuner-bert-base-")), cfg.adapter, texts, labels,
+                    cfg.train.batch_size)
+        big.name = "tuner, BERT-base-sized (110M, random init)"
+        variants.append(big)
+    for v in variants:
+        v.setup()
+        v.run(2)  # warm-up
+    results = {v.name: [] for v in variants}
+    probes = []
+    for _ in range(args.rounds):
+        probes.append(matmul_probe(seconds=1.0))
+        for v in variants:
+            slow = isinstance(v, Naive) or v.name.startswith("tuner, BERT")
+            results[v.name].append(v.run(args.slow_steps if slow else args.steps))
+    peak = statistics.median(probes)
+
+    print(f"\nSST-2 train rows: {len(texts):,}; batch {cfg.train.batch_size}; {args.steps} steps ({args.slow_steps} for "
+          f"naive/BERT-base) x {args.rounds} rounds per variant, interleaved (medians); LoRA r={cfg.adapter.r} on {cfg.adapter.target_modules or 'all projections'}; "
+          f"bf16 matmul probe {peak / 1e9:.0f} GFLOP/s; torch threads {torch.get_num_threads()}")
+    print("| variant | samples/s | real tokens/s | padding efficiency | MFU | speed-up vs naive | vs competent |")
+    print("|---|---|---|---|---|---|---|")
+    rate = {}
+    for v in variants:
+        rs = results[v.name]
+        sps = statistics.median(r["samples"] / r["seconds"] for r in rs)
+        tps = statistics.median(r["real_tokens"] / r["seconds"] for r in rs)
+        eff = sum(r["real_tokens"] for r in rs) / sum(r["processed_tokens"] for r in rs)
+        processed_len = sum(r["processed_tokens"] for r in rs) / sum(r["samples"] for r in rs)
+        ptps = statistics.median(r["processed_tokens"] / r["seconds"] for r in rs)
+        mfu = flops_per_token(v.model, processed_len) * ptps / peak
+        rate[v.name] = sps
+        base = [rate.get(Naive.name), rate.get(Competent.name)]
+        rel = [f"{sps / b:.2f}x" if b else "-" for b in base]
+        print(f"| {v.name} | {sps:,.0f} | {tps:,.0f} | {eff:.0%} | {mfu:.0%} | {rel[0]} | {rel[1]} |")
+    if args.accuracy:
+        accuracy_table(args.accuracy, cfg)
+
+
+def accuracy_table(n: int, cfg) -> None:
+    """Dev accuracy of the competent baseline and the tuner path after the same number of training rows."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from tuner import models
+
+    dev = pd.read_csv(SST2 / "dev.tsv", sep="\t", quoting=3)
+    texts, labels = load_rows(n, seed=1)
+    source = models.resolve("default")
+    tok = models.load_tokenizer(source)
+    print(f"\nDev accuracy after {n:,} training rows (1 epoch, lr 1e-3, batch {cfg.train.batch_size}, seed 1):")
+    print("| variant | train s | dev accuracy |\n|---|---|---|")
+    for kind in (Competent, Tuner):
+        v = kind(source, cfg.adapter, texts, labels, cfg.train.batch_size, seed=1)
+        v.setup()
+        out = v.run(n // cfg.train.batch_size)
+        v.model.eval()
+        correct = 0
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            for i in range(0, len(dev), 128):
+                enc = tok(dev.content[i:i + 128].tolist(), padding=True, truncation=True, max_length=128,
+                          return_tensors="pt")
+                pred = v.model(**enc).logits.argmax(-1).numpy()
+                correct += int((pred == dev.label[i:i + 128].to_numpy()).sum())
+        print(f"| {v.name} | {out['seconds']:.0f} | {correct / len(dev):.4f} |")
+        del v
+        np.random.seed(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Will the run fit? An estimate of the memory a run needs against what the chosen device has, and the
+out-of-memory back-off used by `tuner.train`.
+
+The estimate is arithmetic on the model's config (the model is built on the meta device: no weights are
+loaded): weights at their storage size (bf16/fp32, 8-bit, 4-bit), the trainable parameters' fp32 copy,
+gradients and two AdamW moments, and activations for the chosen batch and length (per layer about
+34 x hidden + 5 x heads x length bytes per token at 16 bits, Korthikanti et al. 2022; doubled in fp32), plus
+the logits. It is an estimate: the page says so, and the OOM back-off covers what it misses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass
+
+from .errors import TunerError
+
+log = logging.getLogger(__name__)
+
+GiB = 1024 ** 3
+HEADROOM = 0.9  # share of the free memory a run may plan to use
+
+
+@dataclass
+class Estimate:
+    weights: int
+    trainable_state: int   # fp32 trainable copy + gradients + 2 AdamW moments
+    activations: int
+    total: int
+    trainable_params: int
+    total_params: int
+    available: int | None  # bytes free on the chosen device (None = unknown)
+    device: str
+
+    @property
+    def fits(self) -> bool:
+        return self.available is None or self.total <= HEADROOM * self.available
+
+    def sentence(self, cfg=None) -> str:
+        need = f"Estimated memory: {fmt(self.total)} (weights {fmt(self.weights)}, adapter + optimizer {fmt(self.trainable_state)}, activations {fmt(self.activations)})"
+        if self.available is None:
+            return need + f"; the free memory of the {self.device} is unknown."
+        have = f"the {self.device} has {fmt(self.available)} free"
+        if self.fits:
+            return f"{need}; {have}, so it should fit."
+        advice = advise(self, cfg)
+        return f"{need}, but {have}, so it will not fit: {advice}"
+
+
+def fmt(n: int) -> str:
+    return f"{n / GiB:.2f} GiB" if n >= GiB / 10 else f"{n / 1024 ** 2:.0f} MiB"
+
+
+def advise(est: Estimate, cfg=None) -> str:
+    tips = []
+    if est.activations > est.weights and cfg is not None and cfg.train.batch_size > 1:
+        tips.append(f"lower the batch size (e.g. {max(1, cfg.train.batch_size // 2)} with gradient accumulation "
+                    f"{cfg.train.grad_accum * 2}) or the max length")
+    if cfg is not None and cfg.train.quantization != "4bit" and cfg.adapter.method not in ("full", "freeze"):
+        tips.append("load the base model in 4-bit")
+    if cfg is not None and cfg.adapter.method == "full":
+        tips.append("use LoRA instead of full finetuning")
+    tips.append("or choose a smaller model")
+    return ", ".join(tips) + "."
+
+
+# ---- the device ----------------------------------------------------------------------------------
+def device_free_bytes(device: str = "auto") -> tuple[str, int | None]:
+    """('cuda'|'cpu', free bytes): the first visible GPU's free memory, else the machine's MemAvailable."""
+    if device in ("auto", "cuda"):
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                free, _ = torch.cuda.mem_get_info(0)
+                return "GPU", int(free)
+        except Exception:  # noqa: BLE001 - no usable GPU: fall back to the CPU
+            pass
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return "CPU", int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return "CPU", None
+
+
+# ---- the estimate --------------------------------------------------------------------------------
+def bytes_per_weight(quantization: str, precision: str) -> float:
+    if quantization == "8bit":
+        return 1.0
+    if quantization == "4bit":
+        return 0.5 + 0.0625  # 4 bits + block constants (~0.5 bit per weight; less with double quantization)
+    return 2.0 if precision in ("bf16", "fp16") else 4.0
+
+
+def estimate(cfg, source: str | None = None, meta: dict | None = None, device: str = "auto",
+             available: int | None = -1) -> Estimate:
+    """Memory the run needs. `source`: a resolved model folder/id (default: resolve cfg.model.name);
+    `meta`: task meta (labels) if known; `available=-1` reads the device."""
+    import torch
+    from accelerate import init_empty_weights
+
+    from . import models
+    from .tasks import get_task
+
+    source = source or models.resolve(cfg.model.name)
+    task = get_task(cfg.task)
+    meta = dict(meta or {})
+    meta.setdefault("labels", ["a", "b"])
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    with init_empty_weights():
+        model = _meta_model(task, config, meta)
+        model = models.attach_adapter(model, cfg.adapter, task.peft_task_type, task.modules_to_save(model),
+                                      total_steps=100)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    precision = cfg.train.precision if cfg.train.precision != "auto" else models.pick_precision("auto")
+    frozen = total - trainable
+    weights = int(frozen * bytes_per_weight(cfg.train.quantization, precision))
+    state = int(trainable * (4 + 4 + 8))
+    hidden = int(getattr(config, "hidden_size", None) or getattr(config, "n_embd", 0) or 0)
+    layers = int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", 0) or 0)
+    heads = int(getattr(config, "num_attention_heads", None) or getattr(config, "n_head", 1) or 1)
+    vocab = int(getattr(config, "vocab_size", 0) or 0)
+    b, s = cfg.train.batch_size, cfg.model.max_length
+    if cfg.adapter.method in ("prefix_tuning", "prompt_tuning", "p_tuning"):
+        s += cfg.adapter.num_virtual_tokens
+    act_bytes = 2 if precision in ("bf16", "fp16") else 4
+    per_layer = s * b * (34 * hidden + 5 * heads * s) * act_bytes / 2
+    acts = layers * per_layer
+    if cfg.task == "chat":
+        acts += 3 * b * s * vocab * 4  # logits, their fp32 upcast and the loss's softmax
+    activations = int(acts)
+    need = weights + state + activations
+    dev_name = "GPU" if device == "cuda" else "CPU"
+    if available == -1:
+        dev_name, available = device_free_bytes(device)
+    del model, torch
+    return Estimate(weights, state, activations, need, trainable, total, available, dev_name)
+
+
+def _meta_model(task, config, meta):
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    auto = {"SEQ_CLS": AutoModelForSequenceClassification, "TOKEN_CLS": AutoModelForTokenClassification,
+            "CAUSAL_LM": AutoModelForCausalLM}[task.peft_task_type]
+    if task.peft_task_type != "CAUSAL_LM":
+        config.num_labels = len(meta["labels"])
+    return auto.from_config(config)
+
+
+# ---- out of memory -------------------------------------------------------------------------------
+def is_oom(exc: BaseException) -> bool:
+    """CUDA / CPU / MPS out-of-memory errors (accelerate's own test), including torch.OutOfMemoryError."""
+    from accelerate.utils.memory import should_reduce_batch_size
+
+    import torch
+
+    if isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+        return True
+    return should_reduce_batch_size(exc)
+
+
+def back_off(cfg, run=None, exc: BaseException | None = None):
+    """cfg with half the batch and double the accumulation (same effective batch); at batch size 1 one
+    sentence saying what to change. Frees cached memory and records the new values in the run."""
+    import gc
+
+    bs, accum = cfg.train.batch_size, cfg.train.grad_accum
+    if bs <= 1:
+        raise TunerError("The run ran out of memory even at batch size 1; lower the max length, load the model in "
+                         "4-bit, use LoRA instead of full finetuning, or choose a smaller model.")
+    new_bs = bs // 2
+    new_accum = max(1, round(accum * bs / new_bs))
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # noqa: BLE001
+        pass
+    log.warning("out of memory at batch size %d (%r); retrying with %d x %d", bs, exc, new_bs, new_accum)
+    if run is not None and int(os.environ.get("RANK", "0")) == 0:
+        msg = (f"Out of memory at batch size {bs}; retrying with batch size {new_bs} and gradient accumulation "
+               f"{new_accum} (same effective batch).")
+        run.append_event({"type": "oom_backoff", "batch_size": new_bs, "grad_accum": new_accum, "message": msg})
+        run.set_status(batch_size=new_bs, grad_accum=new_accum, message=msg)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=new_bs, grad_accum=new_accum))

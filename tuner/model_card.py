@@ -1,0 +1,124 @@
+"""A model card (README.md) for an exported run: base model, task, data summary, metrics with the before/after
+comparison, the training config and how to load the result in three lines of Python."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from .runs import Run
+
+TASK_TAGS = {"classification": "text-classification", "ner": "token-classification", "chat": "text-generation"}
+AUTO_CLASS = {"classification": "AutoModelForSequenceClassification", "ner": "AutoModelForTokenClassification",
+              "chat": "AutoModelForCausalLM"}
+HEADLINE = ("accuracy", "macro_f1", "micro_f1", "precision", "recall", "eval_loss", "perplexity", "rouge_l", "bleu")
+
+
+def base_model_id(meta: dict) -> str:
+    """The base model as a Hub id a reader can load: the bundled default is sentence-transformers/all-MiniLM-L6-v2."""
+    name = str(meta.get("base_model", "") or "")
+    if name in ("", "default") or name.startswith("sentence-transformers/all-MiniLM-L6-v2"):
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return name
+
+
+def _num(value) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"
+
+
+def metrics_table(report: dict) -> str:
+    """Markdown rows: each headline metric for the finetuned model beside the baseline (the majority class for
+    a classifier or tagger, the base model with the adapter disabled for chat)."""
+    if not report:
+        return "No evaluation report was saved for this run."
+    if "evaluation_error" in report:
+        return str(report["evaluation_error"])
+    base = report.get("baseline") or {}
+    keys = [k for k in HEADLINE if isinstance(report.get(k), (int, float))]
+    if not keys:
+        return "No evaluation report was saved for this run."
+    base_name = base.get("name") or "base model (adapter disabled)"
+    lines = [f"| metric | finetuned | before: {base_name} |", "|---|---|---|"]
+    lines += [f"| {k} | {_num(report.get(k))} | {_num(base.get(k))} |" for k in keys]
+    if report.get("n_examples"):
+        lines.append(f"\nScored on {report['n_examples']:,} held-out examples.")
+    return "\n".join(lines)
+
+
+def load_snippet(meta: dict, repo_id: str, merged: bool) -> str:
+    """Three lines of Python that load the published weights."""
+    auto = AUTO_CLASS.get(meta.get("task", ""), "AutoModel")
+    if merged:
+        return (f"from transformers import {auto}, AutoTokenizer\n"
+                f"model = {auto}.from_pretrained(\"{repo_id}\")\n"
+                f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")")
+    n = len(meta.get("labels", []) or [])
+    extra = f", num_labels={n}" if meta.get("task") in ("classification", "ner") and n else ""
+    return (f"from peft import PeftModel; from transformers import {auto}, AutoTokenizer\n"
+            f"model = PeftModel.from_pretrained({auto}.from_pretrained(\"{base_model_id(meta)}\"{extra}), \"{repo_id}\")\n"
+            f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")")
+
+
+def data_summary(run: Run, meta: dict, report: dict) -> str:
+    info = next((e for e in reversed(run.events()) if e.get("type") == "start"), {})
+    parts = []
+    if info.get("train_rows") is not None:
+        parts.append(f"{info['train_rows']:,} training rows")
+    if info.get("validation_rows") is not None:
+        parts.append(f"{info['validation_rows']:,} validation rows")
+    names = meta.get("labels") or []
+    if meta.get("task") == "ner" and meta.get("types"):
+        parts.append(f"entity types: {', '.join(map(str, meta['types'][:30]))}")
+    elif names:
+        parts.append(f"{len(names)} labels: {', '.join(map(str, names[:30]))}" + (" …" if len(names) > 30 else ""))
+    src = (run.status().get("source_files") or {}).get("train_file")
+    if src:
+        parts.append(f"from the file `{src}`")
+    return "; ".join(parts) + "." if parts else "Not recorded."
+
+
+def training_config(run: Run) -> str:
+    try:
+        data = run.config().to_dict()
+    except Exception:  # noqa: BLE001 - the card is still useful without it
+        data = None
+    if data is None:
+        try:
+            data = yaml.safe_load(run.config_path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            return "Not recorded."
+    if isinstance(data, dict) and isinstance(data.get("data"), dict):
+        data = dict(data, data={k: v for k, v in data["data"].items() if not str(k).endswith("_file")})
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).strip()
+
+
+def render(run: Run, repo_id: str, merged: bool = False, quantization: str = "") -> str:
+    """The README.md text, Hub metadata block first."""
+    meta = run.meta()
+    report = run.metrics() or {}
+    task = meta.get("task", "")
+    base = base_model_id(meta)
+    front = {"library_name": "transformers" if merged else "peft", "base_model": base,
+             "pipeline_tag": TASK_TAGS.get(task, "text-classification"),
+             "tags": ["tuner", "lora", task or "finetune"] + ([] if merged else ["peft"])}
+    what = "the base model with the LoRA adapter merged in (full precision, safetensors)" if merged \
+        else "a LoRA adapter (PEFT, safetensors)"
+    quant = quantization
+    quant_note = (f"\nThe adapter was trained on a {quant} quantized base; the merge used the base reloaded in full "
+                  "precision.\n" if quant and merged else "")
+    name = run.status().get("name") or run.id
+    return (
+        "---\n" + yaml.safe_dump(front, sort_keys=False).strip() + "\n---\n\n"
+        f"# {repo_id.split('/')[-1]}\n\n"
+        f"Finetuned with Tuner (a no-code LoRA finetuning studio) from run `{run.id}` ({name}). This repository holds {what}.\n"
+        f"{quant_note}\n"
+        f"- **Base model:** `{base}`\n- **Task:** {task} ({TASK_TAGS.get(task, task)})\n"
+        f"- **Method:** {meta.get('method', 'lora')}\n\n"
+        f"## Data\n\n{data_summary(run, meta, report)}\n\n"
+        f"## Evaluation (before vs. after)\n\n{metrics_table(report)}\n\n"
+        f"## Training config\n\n```yaml\n{training_config(run)}\n```\n\n"
+        f"## How to load it\n\n```python\n{load_snippet(meta, repo_id, merged)}\n```\n\n"
+        f"Label names are in `tuner_meta.json`" + (" and `label_names.json`.\n" if not merged else ".\n")
+        + ("\n<!-- tuner: " + json.dumps({"run": run.id, "task": task}) + " -->\n")
+    )

@@ -1,0 +1,106 @@
+"""Training speed figures shown live on the Train page and printed by bench/train_throughput.py.
+
+- `TokenCounter` wraps a data collator and counts real (attention-mask) and processed (padded) tokens.
+- `flops_per_token` is the matmul work of one training step per processed token: frozen weights need the
+  forward (2N) and the input-gradient backward (2N); trainable weights also their weight gradient (6N);
+  attention scores add 4 x layers x hidden x sequence length for the forward, the same again backward.
+- `matmul_probe` is the practical peak of the device right now: a few bf16 (CPU/GPU) matmuls of model-like shapes.
+Model-FLOPs utilisation (MFU) = flops_per_token x processed tokens/s / matmul_probe.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class TokenCounter:
+    """A collator wrapper that counts the tokens of every batch it builds."""
+
+    def __init__(self, collator):
+        self.collator = collator
+        self.real = 0
+        self.processed = 0
+        self.rows = 0
+
+    def __call__(self, features):
+        batch = self.collator(features)
+        ids = batch.get("input_ids")
+        if ids is not None:
+            mask = batch.get("attention_mask")
+            self.processed += int(ids.numel())
+            self.rows += int(ids.shape[0]) if ids.dim() > 1 else 1
+            self.real += int(mask.sum()) if mask is not None else int(ids.numel())
+        return batch
+
+
+def flops_per_token(model, seq_len: float) -> float:
+    """Matmul FLOPs per processed token of one training step (see the module docstring)."""
+    frozen = trainable = 0
+    for name, param in model.named_parameters():
+        if param.dim() != 2 or "embed" in name or "wte" in name or "wpe" in name:
+            continue  # embeddings are lookups, not matmuls
+        if param.requires_grad:
+            trainable += param.numel()
+        else:
+            frozen += param.numel()
+    cfg = getattr(model, "config", None)
+    layers = getattr(cfg, "num_hidden_layers", 0) or 0
+    hidden = getattr(cfg, "hidden_size", 0) or 0
+    attention = 4 * layers * hidden * seq_len  # QK^T and AV, forward
+    return 4 * frozen + 6 * trainable + 2 * attention
+
+
+def matmul_probe(device: str = "cpu", seconds: float = 0.3) -> float:
+    """FLOP/s of bf16 matmuls on `device` right now (the best of a few model-like shapes)."""
+    import torch
+
+    best = 0.0
+    shapes = ((2048, 768, 3072), (1024, 1024, 1024), (512, 384, 1536)) if device == "cpu" else ((8192, 8192, 8192),)
+    budget = seconds / len(shapes)
+    for m, k, n in shapes:
+        a = torch.randn(m, k, dtype=torch.bfloat16, device=device)
+        b = torch.randn(k, n, dtype=torch.bfloat16, device=device)
+        a @ b
+        reps, t0 = 0, time.perf_counter()
+        while True:
+            a @ b
+            reps += 1
+            if device != "cpu":
+                torch.cuda.synchronize()
+            elapsed = time.perf_counter() - t0
+            if elapsed >= budget and reps >= 2:
+                break
+        best = max(best, 2 * m * k * n * reps / elapsed)
+    return best
+
+
+class SpeedMeter:
+    """Real tokens/s and MFU since the previous reading, from a TokenCounter (for the live progress events)."""
+
+    def __init__(self, counter: TokenCounter, model, device: str = "cpu", world_size: int = 1):
+        self.counter, self.model, self.device, self.world = counter, model, device, max(1, world_size)
+        self.peak = 0.0
+        self._last = None
+
+    def start(self) -> None:
+        try:
+            self.peak = matmul_probe(self.device)
+        except Exception:  # noqa: BLE001 - a probe failure only hides the utilisation figure
+            self.peak = 0.0
+        self._last = (time.perf_counter(), self.counter.real, self.counter.processed, self.counter.rows)
+
+    def reading(self) -> dict:
+        if self._last is None:
+            return {}
+        now, real, processed, rows = time.perf_counter(), self.counter.real, self.counter.processed, self.counter.rows
+        t0, real0, processed0, rows0 = self._last
+        elapsed, d_processed = now - t0, processed - processed0
+        if elapsed <= 0 or d_processed <= 0:
+            return {}
+        self._last = (now, real, processed, rows)
+        tokens_per_s = (real - real0) / elapsed * self.world
+        out = {"tokens_per_s": round(tokens_per_s, 1), "padding_efficiency": round((real - real0) / d_processed, 3)}
+        if self.peak:
+            seq_len = d_processed / max(1, rows - rows0)
+            out["mfu"] = round(flops_per_token(self.model, seq_len) * d_processed / elapsed / self.peak, 3)
+        return out

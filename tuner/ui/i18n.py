@@ -1,0 +1,353 @@
+"""English and Chinese page text, switchable on the page.
+
+Gradio's own `gr.I18n` picks the language from the browser's locale and cannot be switched from the page, so
+this is the equivalent: every component's English label/info/placeholder (and button and heading text) is the
+key into one table below; a language radio re-labels all registered components with `gr.update`, and remembers
+the choice per browser session so that error sentences (TunerError) come back in the same language.
+
+Only English strings are written in the tab modules; a string missing here simply stays English.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import threading
+
+import gradio as gr
+
+LANGUAGES = [("English", "en"), ("中文", "zh")]
+DEFAULT = "en"
+
+# ---- page text: English -> Chinese ---------------------------------------------------------------
+ZH: dict[str, str] = {
+    # tabs and headings
+    "1 · Data": "1 · 数据", "2 · Train": "2 · 训练", "3 · Evaluate": "3 · 评估", "4 · Try it": "4 · 试用",
+    "Chat": "对话", "Runs": "运行记录", "Export": "导出", "Language": "语言",
+    "Tuner — finetuning studio": "Tuner — 微调工作室",
+    # common controls
+    "Run": "运行", "↻ Refresh": "↻ 刷新", "Refresh": "刷新", "All runs": "全部运行",
+    "Resume from newest checkpoint": "从最新检查点继续", "Task": "任务",
+    "Finished runs (completed or stopped) with a saved adapter.": "已结束（完成或停止）且保存了适配器的运行。",
+    # data tab
+    "Training file": "训练文件", "Validation file (optional)": "验证文件（可选）", "Text column(s)": "文本列",
+    "Label column": "标签列", "Preview": "预览", "Label counts": "标签计数", "Summary": "摘要",
+    # train tab
+    "Recipe": "配方", "Model": "模型", "Train": "训练", "Stop": "停止", "Show command": "显示命令",
+    "Learning rate": "学习率", "Epochs": "轮数", "Batch size": "批大小", "Max length": "最大长度", "Seed": "随机种子",
+    "LoRA rank": "LoRA 秩", "LoRA alpha": "LoRA alpha", "LoRA dropout": "LoRA dropout",
+    "Target modules": "目标模块", "Run name": "运行名称", "Progress": "进度", "Loss": "损失",
+    "Command line": "命令行", "Config (YAML)": "配置 (YAML)",
+    # try it
+    "Text": "文本", "Classify": "分类", "Label probabilities": "标签概率",
+    "Predict a file (same text columns as training)": "预测文件（文本列与训练时相同）",
+    "Predictions CSV": "预测结果 CSV", "Find entities": "查找实体",
+    "Entities (type and confidence)": "实体（类型与置信度）", "Entities found": "找到的实体",
+    "Entities (JSON Lines)": "实体 (JSON Lines)",
+    "Tag a file: CoNLL, JSONL/CSV with a text or tokens column, or one text per line":
+        "标注文件：CoNLL、含 text 或 tokens 列的 JSONL/CSV，或每行一段文本",
+    "Type a sentence, e.g. 'I was charged twice for order #A10482'": "输入一句话，例如“我的订单 #A10482 被扣了两次款”",
+    "Type a sentence, e.g. 'Angela Merkel met Tim Cook in Berlin on Monday.'": "输入一句话，例如“周一默克尔在柏林会见了库克。”",
+    # chat
+    "Message": "消息", "Send": "发送", "Retry": "重试", "Clear": "清空", "System prompt": "系统提示词",
+    "Temperature": "温度", "Top-p": "Top-p", "Max new tokens": "最多生成的 token 数", "Finetuned": "微调后",
+    "Base model": "基础模型",
+    # runs / compare
+    "Compare runs": "比较运行", "Runs to compare": "要比较的运行", "Metric": "指标",
+    "Config differences": "配置差异", "Metrics": "指标表", "Metric across runs": "各运行的指标",
+    "Compare": "比较",
+    # export
+    "Download adapter (zip)": "下载适配器 (zip)", "Adapter zip": "适配器 zip",
+    "Merge into the base model": "合并到基础模型", "Merged model (zip)": "合并后的模型 (zip)",
+    "Hub repository (user/name)": "Hub 仓库（用户/名称）", "Hub token (write)": "Hub 令牌（写权限）",
+    "What to push": "推送内容", "Push to the Hub": "推送到 Hub", "Private repository": "私有仓库",
+    "Publish a demo (Space folder)": "发布演示（Space 文件夹）", "Space folder (zip)": "Space 文件夹 (zip)",
+    "Model card": "模型卡片", "Preview model card": "预览模型卡片",
+    "adapter": "适配器", "merged model": "合并后的模型", "demo Space": "演示 Space",
+    "Used for this push only; never stored or logged.": "仅用于本次推送；不会被保存或记录。",
+    # page heading and data tab (as built)
+    "## 🎛️ Tuner — finetuning studio\nUpload a dataset, train a LoRA adapter, read an honest evaluation, try the result. "
+    "Everything here can be reproduced with `python -m tuner`.":
+        "## 🎛️ Tuner — 微调工作室\n上传数据集，训练 LoRA 适配器，查看真实的评估结果，再试用训练好的模型。"
+        "页面上的每一步都可以用 `python -m tuner` 复现。",
+    "Training data (CSV, TSV, JSON, JSONL, Parquet)": "训练数据（CSV、TSV、JSON、JSONL、Parquet）",
+    "Validation data (optional)": "验证数据（可选）",
+    "What the model learns to do (one of the registered tasks).": "模型要学会做的事（已注册的任务之一）。",
+    "Two or more are joined, e.g. title + body.": "选择两列或以上时会拼接，例如 标题 + 正文。",
+    "Preview (first rows)": "预览（前几行）",
+    # train tab (field labels and the config's help text)
+    "A recipe is a small YAML file of settings in recipes/.": "配方是 recipes/ 目录下的一个小 YAML 设置文件。",
+    "'default' = the bundled all-MiniLM-L6-v2 (offline), a local folder, or a Hugging Face Hub id.":
+        "“default” = 自带的 all-MiniLM-L6-v2（离线可用）、本地文件夹，或 Hugging Face Hub ID。",
+    "Run name (optional)": "运行名称（可选）", "e.g. tickets-r16": "例如 tickets-r16",
+    "LoRA rank: higher = more capacity and memory.": "LoRA 秩：越高容量越大，占用内存也越多。",
+    "LoRA scaling numerator (the update is scaled by alpha / r).": "LoRA 缩放分子（更新量按 alpha / r 缩放）。",
+    "Dropout on the LoRA input during training; any value > 0 makes CPU steps ~1.7x slower (bench/).":
+        "训练时 LoRA 输入上的 dropout；任何大于 0 的值都会让 CPU 上每步慢约 1.7 倍（见 bench/）。",
+    "learning rate": "学习率", "epochs": "轮数", "batch size": "批大小", "max length": "最大长度", "seed": "随机种子",
+    "dropout": "dropout", "evals": "评估次数", "max examples": "最多样本数",
+    "Peak learning rate. LoRA tolerates ~10x the rate of full finetuning.": "峰值学习率。LoRA 可承受约为全量微调 10 倍的学习率。",
+    "Passes over the training rows (fractions allowed).": "遍历训练数据的次数（可以是小数）。",
+    "Examples per optimizer step per device.": "每个设备每个优化步的样本数。",
+    "Longest input in tokens; longer texts are truncated. Shorter = faster.": "输入的最大 token 数；更长的文本会被截断。越短越快。",
+    "More settings": "更多设置",
+    "Random seed for the split, initialisation and data order.": "用于数据划分、初始化和数据顺序的随机种子。",
+    "Evaluations on the validation split during training (plus one at the end).": "训练期间在验证集上评估的次数（结束时另有一次）。",
+    "Stop after this many training examples in total (sizes the schedule for large data); 0 = no cap.":
+        "训练样本总数达到该值后停止（用于大数据集的训练计划）；0 = 不限制。",
+    "LoRA target modules": "LoRA 目标模块",
+    "Layers that get LoRA matrices. Empty = every attention and MLP projection detected in the model.":
+        "加上 LoRA 矩阵的层。留空 = 模型中检测到的所有注意力和 MLP 投影层。",
+    "chat settings": "对话设置", "ner settings": "实体标注设置", "shape": "数据形态", "template": "模板",
+    "system prompt": "系统提示词", "packing": "打包", "eval samples": "评估样本数", "max new tokens": "最多生成 token 数",
+    "tag scheme": "标注方案", "repair tags": "修复标签", "case feature": "大小写特征",
+    "Show command (CLI + YAML for this run)": "显示命令（本次运行的 CLI 与 YAML）", "config.yaml": "config.yaml",
+    # evaluate
+    "Headline metrics": "主要指标", "Per-label report (chat: sample answers)": "各标签报告（对话：示例回答）",
+    "Confusion matrix": "混淆矩阵",
+    # chat
+    "Chat run": "对话运行", "Finished chat runs (completed or stopped) with a saved adapter.": "已结束（完成或停止）且保存了适配器的对话运行。",
+    "Base model (adapter off)": "基础模型（关闭适配器）",
+    "Ask what a customer would ask, e.g. 'How do I cancel my order?'": "像顾客那样提问，例如“我怎么取消订单？”",
+    "↻ Retry": "↻ 重试", "🗑 Clear": "🗑 清空", "Side by side with the base model": "与基础模型并排对比",
+    "The same message is answered with the adapter disabled.": "同一条消息也会由关闭适配器的模型回答。",
+    "Empty = the one the run was trained with.": "留空 = 使用训练时的系统提示词。",
+    "0 = always the most likely token.": "0 = 总是选概率最高的 token。",
+    "Sample from the smallest set of tokens with this total probability.": "从总概率达到该值的最小 token 集合中采样。",
+    "Longest answer in tokens.": "回答的最大 token 数。", "Stop strings": "停止字符串",
+    "The answer ends where one of these appears (\\n = newline).": "出现其中任意一个时回答结束（\\n = 换行）。",
+    "comma-separated, e.g. ###, \\n\\n": "用逗号分隔，例如 ###, \\n\\n",
+    "Prompt format (the current upload, as the model will see it)": "提示格式（模型看到的当前上传数据）",
+    "Model (for its tokenizer and chat template)": "模型（用于其分词器和对话模板）",
+    "tiny:llama, tiny:qwen2 and tiny:gpt2 are built offline; Hub ids need a network.": "tiny:llama、tiny:qwen2 和 tiny:gpt2 可离线构建；Hub ID 需要网络。",
+    "Template": "模板", "Example (0 = first)": "示例（0 = 第一个）", "Show formatted example": "显示格式化后的示例",
+    "Tokens (highlighted = trained on)": "Token（高亮 = 参与训练）",
+    "your-name/ticket-classifier": "你的用户名/ticket-classifier",
+    "r": "秩 r", "alpha": "alpha",
+    "Check memory": "检查内存", "Training loss": "训练损失", "Validation metrics": "验证指标",
+    # PEFT methods, quantization and hardware settings
+    "4-bit: also quantize the quantization constants (saves ~0.4 bit per weight).": "4 位：同时量化量化常数（每个权重约省 0.4 位）。",
+    "4-bit: number format of the matrix multiplications; auto = bf16 where fast, else fp32.": "4 位：矩阵乘法的数值格式；auto = 在快的硬件上用 bf16，否则 fp32。",
+    "4-bit: number format, nf4 (normal float, best for weights) or fp4.": "4 位：数值格式，nf4（正态浮点，最适合权重）或 fp4。",
+    "AdaLoRA: starting rank of every layer; the budget is pruned down to r as training goes.": "AdaLoRA：每层的初始秩；训练过程中预算会逐步裁剪到 r。",
+    "Freeze: also train the last N transformer layers; 0 = train only the head.": "Freeze：额外训练最后 N 个 Transformer 层；0 = 只训练输出头。",
+    "GPUs to train on: all, none (the CPU) or a list of ids such as 0,1; one process per GPU (data parallel).":
+        "用于训练的 GPU：all、none（用 CPU）或 ID 列表如 0,1；每个 GPU 一个进程（数据并行）。",
+    "How the model is adapted: lora, adalora, ia3, loha, lokr, vera, prefix_tuning, prompt_tuning, p_tuning (peft), or "
+    "full / freeze (baselines that train the base weights).":
+        "模型的适配方式：lora、adalora、ia3、loha、lokr、vera、prefix_tuning、prompt_tuning、p_tuning（peft），或 full / freeze（训练基础权重的基线）。",
+    "LoRA+: the B matrices learn this many times faster than A (16 is typical); 0 = off.": "LoRA+：B 矩阵的学习率是 A 的这么多倍（常用 16）；0 = 关闭。",
+    "LoRA: DoRA, which learns each weight's magnitude apart from its direction; better at low ranks, slower steps.":
+        "LoRA：DoRA，把每个权重的大小与方向分开学习；低秩时效果更好，但每步更慢。",
+    "LoRA: rank-stabilised scaling (alpha / sqrt(r) instead of alpha / r); helps at high ranks.": "LoRA：秩稳定缩放（用 alpha / sqrt(r) 代替 alpha / r）；高秩时有帮助。",
+    "Load the frozen base weights in 8-bit (LLM.int8) or 4-bit (QLoRA) through bitsandbytes to save memory; adapter methods only.":
+        "通过 bitsandbytes 以 8 位 (LLM.int8) 或 4 位 (QLoRA) 加载冻结的基础权重以节省内存；仅适用于适配器方法。",
+    "Method and hardware": "方法与硬件",
+    "Prefix / prompt / P-tuning: learned virtual tokens added to every input; more = more capacity, longer inputs.":
+        "Prefix / prompt / P-tuning：给每个输入加上可学习的虚拟 token；越多容量越大，输入也越长。",
+    "Training processes: 0 = one per selected GPU (1 on the CPU); N > 1 on the CPU = data parallel over gloo.":
+        "训练进程数：0 = 每个选中的 GPU 一个（CPU 上为 1）；CPU 上 N > 1 = 通过 gloo 数据并行。",
+    "adalora init r": "AdaLoRA 初始秩", "compute dtype": "计算精度", "double quant": "双重量化", "freeze layers": "解冻层数",
+    "gpus": "GPU", "loraplus lr ratio": "LoRA+ 学习率倍数", "method": "方法", "num virtual tokens": "虚拟 token 数",
+    "processes": "进程数", "quant type": "量化类型", "quantization": "量化", "use dora": "使用 DoRA", "use rslora": "使用 rsLoRA",
+    "How the chat data is laid out: auto = detect; messages (role/content lists), sharegpt (from/value lists), alpaca "
+    "(instruction/input/output), pairs (prompt and response columns), text (plain text for continued pretraining).":
+        "对话数据的组织方式：auto = 自动检测；messages（role/content 列表）、sharegpt（from/value 列表）、alpaca"
+        "（instruction/input/output）、pairs（提示与回答两列）、text（用于继续预训练的纯文本）。",
+    "Prompt format: auto = the model's own chat template when its tokenizer has one, else chatml; or model, chatml, "
+    "llama-3, alpaca, plain.": "提示格式：auto = 分词器自带对话模板时用模型自己的模板，否则用 chatml；也可选 model、chatml、llama-3、alpaca、plain。",
+    "System turn added to every conversation that has none, in training and in the Chat tab; empty = none.":
+        "在训练和对话页中，为没有系统轮次的对话添加的系统提示；留空 = 不添加。",
+    "Pack several short conversations into each max-length row (fewer padding tokens, faster epochs); each still "
+    "attends only to itself.": "把多段短对话打包进一个最大长度的行（更少填充、每轮更快）；每段仍只关注自身。",
+    "Validation conversations the base and the finetuned model answer after training, scored with ROUGE-L and BLEU; "
+    "0 = skip.": "训练后由基础模型和微调模型分别回答的验证对话数，用 ROUGE-L 和 BLEU 打分；0 = 跳过。",
+    "Longest generated answer in tokens, for the evaluation and as the Chat tab's default.": "生成回答的最大 token 数，用于评估，也是对话页的默认值。",
+    "Entity tagging: how the tags are written; auto = detect BIO, IOB1, BIOES (BILOU) or IO. Every scheme is trained "
+    "as BIO.": "实体标注：标签的写法；auto = 自动检测 BIO、IOB1、BIOES (BILOU) 或 IO。所有方案都按 BIO 训练。",
+    "Entity tagging: rewrite tags that break the scheme (an I-ORG right after O) as B- tags; off = keep them and "
+    "report how many.": "实体标注：把违反方案的标签（紧跟在 O 之后的 I-ORG）改写为 B- 标签；关闭 = 保留并报告数量。",
+    "Entity tagging: show the model which words start with a capital letter (through its token-type input); uncased "
+    "models such as the default need it.": "实体标注：通过 token 类型输入告诉模型哪些词以大写字母开头；默认模型这类不区分大小写的模型需要它。",
+}
+
+# ---- error sentences: exact ones, then patterns with named parts ----------------------------------
+ERRORS_ZH: dict[str, str] = {
+    "Something went wrong on the server; the details are in the log. Please try again.":
+        "服务器出错了；详细信息已写入日志，请重试。",
+    "Cannot reach the Hugging Face Hub from this machine (no network); download the zip and upload it yourself.":
+        "本机无法连接 Hugging Face Hub（没有网络）；请下载 zip 后自行上传。",
+    "Give the Hub repository as 'user-or-org/name' (letters, digits, '-', '_' or '.').":
+        "请以“用户或组织/名称”的形式填写 Hub 仓库（字母、数字、“-”“_”或“.”）。",
+    "Pushing to the Hub needs a write token; paste one from huggingface.co/settings/tokens or set HF_TOKEN.":
+        "推送到 Hub 需要写权限令牌；请从 huggingface.co/settings/tokens 复制一个，或设置 HF_TOKEN。",
+    "There is nothing to push yet; prepare the export first.": "还没有可推送的内容；请先准备导出。",
+    "No run is selected.": "没有选中运行。",
+    "Nothing to retry yet; send a message first.": "还没有可重试的内容；请先发送一条消息。",
+    "Pick a finished chat run first.": "请先选择一个已结束的对话运行。",
+    "Pick a finished run first.": "请先选择一个已结束的运行。",
+    "Pick a run from the list first.": "请先从列表中选择一个运行。",
+    "Pick a run to resume.": "请选择要继续的运行。",
+    "Pick at least two runs to compare.": "请至少选择两个运行进行比较。",
+    "That run id is not valid; pick a run from the list.": "运行 ID 无效；请从列表中选择运行。",
+    "The model is busy answering another message; try again in a moment.": "模型正在回答另一条消息；请稍后再试。",
+    "This run has no evaluation report yet.": "该运行还没有评估报告。",
+    "Type a message first.": "请先输入一条消息。",
+    "Type some text to classify.": "请输入要分类的文本。",
+    "Type some text to find its entities.": "请输入要查找实体的文本。",
+    "Upload a chat dataset on the Data tab first.": "请先在“数据”页上传对话数据集。",
+    "Upload a training file on the Data tab first (or keep the bundled sample).": "请先在“数据”页上传训练文件（或保留自带的示例）。",
+    "The uploaded file could not be opened; upload it again.": "无法打开上传的文件；请重新上传。",
+    "Could not read the file as CSV/TSV; save it as UTF-8 comma- or tab-separated text.":
+        "无法按 CSV/TSV 读取该文件；请另存为 UTF-8 编码的逗号或制表符分隔文本。",
+    "The file has a header but 0 usable rows; add data rows below the header.": "文件只有表头，没有可用的行；请在表头下添加数据行。",
+    "The file has no columns; it needs at least a text column and a label column.": "文件没有列；至少需要一个文本列和一个标签列。",
+    "The file is empty (0 usable rows); upload a file with a header and at least a few rows.": "文件是空的（0 行可用）；请上传带表头且至少有几行数据的文件。",
+    "The file has no rows (0 usable rows); upload a file with a header and at least a few rows.": "文件没有数据行（0 行可用）；请上传带表头且至少有几行数据的文件。",
+    "Demo mode shows only the chosen runs; training is switched off here.": "演示模式只展示选定的运行；此处已关闭训练。",
+}
+
+ERROR_PATTERNS_ZH: list[tuple[str, str]] = [
+    (r"Run (?P<run>\S+) does not exist; pick a run from the list\.", "运行 {run} 不存在；请从列表中选择运行。"),
+    (r"Run (?P<run>\S+) has no saved adapter yet; pick a finished run\.", "运行 {run} 还没有保存适配器；请选择已结束的运行。"),
+    (r"Run (?P<run>\S+) has no finished adapter to export; pick a completed or stopped run\.",
+     "运行 {run} 没有可导出的适配器；请选择已完成或已停止的运行。"),
+    (r"Run (?P<run>\S+) failed, so its adapter is not offered; pick a finished run\.", "运行 {run} 失败了，其适配器不可用；请选择已结束的运行。"),
+    (r"Run (?P<run>\S+) is already training or queued\.", "运行 {run} 已在训练或排队中。"),
+    (r"Run (?P<run>\S+) is not training \(it is (?P<state>\w+)\)\.", "运行 {run} 没有在训练（当前状态：{state}）。"),
+    (r"Run (?P<run>\S+) is (?P<state>\w+); only interrupted, stopped or failed runs can be resumed\.",
+     "运行 {run} 的状态是 {state}；只有中断、停止或失败的运行可以继续。"),
+    (r"Run (?P<run>\S+) is not a chat run; (try it|use the Try it tab) (in the Try it tab|for it)\.",
+     "运行 {run} 不是对话运行；请在“试用”页中试用。"),
+    (r"Run (?P<run>\S+) is (?P<what>.+) \((?P<title>[^)]+)\); use the demo for that task\.",
+     "运行 {run} 是{what}（{title}）；请使用该任务对应的演示。"),
+    (r"The Hub refused the token for '(?P<repo>[^']+)'; use a token with write access to that namespace\.",
+     "Hub 拒绝了用于“{repo}”的令牌；请使用对该命名空间有写权限的令牌。"),
+    (r"The Hub did not accept the upload to '(?P<repo>[^']+)' \((?P<why>\w+)\); check the name and try again\.",
+     "Hub 没有接受上传到“{repo}”的内容（{why}）；请检查名称后重试。"),
+    (r"Row (?P<row>\d+) of the (?P<src>.+?): the label \('(?P<col>.*)'\) is empty; fill it in or delete the row\.",
+     "{src}第 {row} 行：标签（“{col}”）为空；请填写或删除该行。"),
+    (r"Row (?P<row>\d+) of the (?P<src>.+?): the text \((?P<col>.*)\) is empty; fill it in or delete the row\.",
+     "{src}第 {row} 行：文本（{col}）为空；请填写或删除该行。"),
+    (r"The file is (?P<size>[\d.]+) MB, over the (?P<limit>\d+) MB upload limit; upload a smaller sample\.",
+     "文件大小为 {size} MB，超过了 {limit} MB 的上传上限；请上传更小的样本。"),
+    (r"The file has no column '(?P<col>[^']*)'; it needs the same text column\(s\) as the training data\.",
+     "文件中没有列“{col}”；它需要与训练数据相同的文本列。"),
+    (r"The (?P<src>.+?) has no column '(?P<col>[^']*)'; its columns are: (?P<cols>.*)\.", "{src}中没有列“{col}”；现有的列：{cols}。"),
+    (r"Every row has the label '(?P<label>.*)'; a classifier needs at least two different labels\.",
+     "每一行的标签都是“{label}”；分类器至少需要两个不同的标签。"),
+    (r"The (?P<name>.+) must be a number between (?P<lo>\S+) and (?P<hi>\S+)\.", "{name} 必须是介于 {lo} 和 {hi} 之间的数。"),
+    (r"The (?P<name>.+) must be a whole number between (?P<lo>\S+) and (?P<hi>\S+)\.", "{name} 必须是介于 {lo} 和 {hi} 之间的整数。"),
+    (r"The (?P<name>.+) must be between (?P<lo>\S+) and (?P<hi>\S+), got (?P<got>\S+)\.", "{name} 必须介于 {lo} 和 {hi} 之间，当前为 {got}。"),
+    (r"Unknown recipe '(?P<recipe>[^']*)'; choose one from the list\.", "未知的配方“{recipe}”；请从列表中选择。"),
+    (r"The recipe '(?P<recipe>[^']*)' is for (?P<a>\w+), but the data tab is set to (?P<b>\w+); pick a matching recipe\.",
+     "配方“{recipe}”用于 {a}，但数据页设置的是 {b}；请选择匹配的配方。"),
+    (r"The folder '(?P<name>[^']*)' is not empty; choose a new folder for the (?P<what>.+)\.", "文件夹“{name}”不是空的；请为{what}选择一个新文件夹。"),
+    (r"Could not load '(?P<name>[^']*)' from the Hugging Face Hub \(no network here, or the id is wrong\); use the bundled default model or a local folder\.",
+     "无法从 Hugging Face Hub 加载“{name}”（此处没有网络，或 ID 有误）；请使用自带的默认模型或本地文件夹。"),
+    (r"Row (?P<row>\S+) of the evaluation file has label '(?P<label>[^']*)', which the model was not trained on; its labels are: (?P<labels>.*)\.",
+     "评估文件第 {row} 行的标签“{label}”不在模型训练过的标签中；模型的标签为：{labels}。"),
+    (r"'adapter\.target_modules' has '(?P<name>[^']*)', which this model does not have; choose from: (?P<known>.*)\.",
+     "“adapter.target_modules”中的“{name}”在该模型中不存在；可选：{known}。"),
+    (r"'(?P<path>[^']*)' is empty; enter a value\.", "“{path}”为空；请填写一个值。"),
+    (r"Give at most 4 stop strings \(got (?P<n>\S+)\)\.", "最多给出 4 个停止字符串（当前 {n} 个）。"),
+    (r"Run (?P<run>\S+)'s adapter folder lacks (?P<file>\S+); train the run again\.", "运行 {run} 的适配器文件夹缺少 {file}；请重新训练该运行。"),
+    (r"The file has (?P<n>\S+) rows; prediction takes at most (?P<max>\S+) per file\.", "文件有 {n} 行；每个文件最多预测 {max} 行。"),
+    (r"The message is about (?P<n>\S+) tokens with the system prompt; the limit is (?P<limit>\S+) tokens \(context "
+     r"(?P<ctx>\S+) minus (?P<ans>\S+) for the answer\); shorten it\.",
+     "加上系统提示词，这条消息约有 {n} 个 token；上限为 {limit} 个（上下文 {ctx} 减去留给回答的 {ans}）；请缩短消息。"),
+    (r"The (?P<what>.+?) '(?P<name>[^']*)' does not exist; upload it again\.", "{what}“{name}”不存在；请重新上传。"),
+    (r"Unknown metric '(?P<metric>[^']*)'; choose one of: (?P<known>.*)\.", "未知的指标“{metric}”；可选：{known}。"),
+]
+_COMPILED = [(re.compile(p + r"\Z"), t) for p, t in ERROR_PATTERNS_ZH]
+_PARTS_ZH = {"training file": "训练文件", "validation file": "验证文件", "evaluation file": "评估文件",
+             "merged model": "合并后的模型", "Space": "Space", "train file": "训练文件"}
+
+
+def t(text: str, lang: str | None) -> str:
+    """Page text in `lang` (English text is the key; unknown text stays as it is)."""
+    if lang == "zh" and isinstance(text, str):
+        return ZH.get(text, text)
+    return text
+
+
+def translate_error(sentence: str, lang: str | None) -> str:
+    """A user-facing error sentence in `lang`: exact sentences first, then sentence patterns with their parts
+    (run ids, row numbers, names) carried over; an unknown sentence stays English."""
+    if lang != "zh" or not isinstance(sentence, str):
+        return sentence
+    if sentence in ERRORS_ZH:
+        return ERRORS_ZH[sentence]
+    for pattern, template in _COMPILED:
+        m = pattern.match(sentence)
+        if m:
+            parts = {k: _PARTS_ZH.get(v, v) for k, v in m.groupdict().items()}
+            return template.format(**parts)
+    return sentence
+
+
+# ---- the language of each browser session ----------------------------------------------------------
+_SESSIONS: "collections.OrderedDict[str, str]" = collections.OrderedDict()
+_LOCK = threading.Lock()
+MAX_SESSIONS = 10_000
+
+
+def remember(session: str | None, lang: str) -> None:
+    if not session:
+        return
+    with _LOCK:
+        _SESSIONS[session] = lang
+        _SESSIONS.move_to_end(session)
+        while len(_SESSIONS) > MAX_SESSIONS:
+            _SESSIONS.popitem(last=False)
+
+
+def current_lang() -> str:
+    """The language chosen in the browser session whose event is being handled (English outside events)."""
+    try:
+        from gradio.context import LocalContext
+
+        request = LocalContext.request.get(None)
+    except Exception:  # noqa: BLE001
+        request = None
+    session = getattr(request, "session_hash", None)
+    with _LOCK:
+        return _SESSIONS.get(session, DEFAULT) if session else DEFAULT
+
+
+# ---- wiring: collect translatable components, re-label them on a language change ---------------------
+TEXT_PROPS = ("label", "info", "placeholder")
+VALUE_KINDS = ("Button", "DownloadButton", "UploadButton", "Markdown")
+
+
+def collect(blocks) -> list[tuple[object, dict]]:
+    """(component, {prop: English text}) for every component of `blocks` with text in the table."""
+    found = []
+    for block in blocks.blocks.values():
+        props = {}
+        for prop in TEXT_PROPS:
+            value = getattr(block, prop, None)
+            if isinstance(value, str) and value in ZH:
+                props[prop] = value
+        kind = type(block).__name__
+        value = getattr(block, "value", None)
+        if kind in VALUE_KINDS and isinstance(value, str) and value in ZH:
+            props["value"] = value
+        if kind == "Tab" and isinstance(getattr(block, "label", None), str) and block.label in ZH:
+            props["label"] = block.label
+        if props:
+            found.append((block, props))
+    return found
+
+
+def wire(demo, radio) -> list:
+    """Connect `radio` (values 'en'/'zh') so a change re-labels every translatable component of `demo`."""
+    items = collect(demo)
+    comps = [c for c, _ in items]
+
+    def relabel(lang, request: gr.Request):
+        remember(getattr(request, "session_hash", None), lang)
+        return [gr.update(**{k: t(v, lang) for k, v in props.items()}) for _, props in items]
+
+    radio.change(relabel, radio, comps, api_name="language", queue=False)
+    return comps
