@@ -25,7 +25,7 @@ TEXTS = ["I was charged twice for my premium subscription", "The courier left my
          "The app crashes on Android when I open settings"]
 
 
-def make_trained_run(root: Path, tiny_model_dir: Path, csv_path: Path) -> runs.Run:
+def make_trained_run(root: Path, tiny_model_dir: Path, csv_path: Path, **adapter) -> runs.Run:
     """Train a tiny classification run in this process through tuner.train.main (status, events, adapter, metrics)."""
     from tuner import train
 
@@ -33,7 +33,7 @@ def make_trained_run(root: Path, tiny_model_dir: Path, csv_path: Path) -> runs.R
         "name": "export test",
         "data": {"train_file": str(csv_path), "validation_fraction": 0.2},
         "model": {"name": str(tiny_model_dir), "max_length": 32},
-        "adapter": {"r": 4, "alpha": 8},
+        "adapter": {"r": 4, "alpha": 8, **adapter},
         "train": {"epochs": 2, "batch_size": 16, "evals": 1, "learning_rate": 5e-3, "precision": "fp32"},
     })
     run = runs.create_run(cfg)
@@ -115,6 +115,28 @@ def test_merged_model_loads_with_plain_transformers(trained, tmp_path):
         assert model.config.id2label[int(row.argmax())] == next(iter(exp))
     with pytest.raises(export.ExportError, match="not empty"):
         export.merge(trained, out)
+
+
+@pytest.mark.parametrize("method", ["freeze", "prompt_tuning"])
+def test_merge_of_other_methods(method, tmp_path, tiny_model_dir, sample_csv_factory, monkeypatch):
+    """Full/freeze runs export their trained tensors in place; prompt learning has no weights to merge."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    monkeypatch.setenv("TUNER_RUNS_DIR", str(tmp_path / "runs"))
+    run = make_trained_run(tmp_path, tiny_model_dir, sample_csv_factory(tmp_path / "tickets.csv"), method=method)
+    if method == "prompt_tuning":
+        with pytest.raises(export.ExportError, match="virtual tokens, not weights"):
+            export.merge(run, tmp_path / "merged")
+        return
+    out = export.merge(run, tmp_path / "merged")
+    model = AutoModelForSequenceClassification.from_pretrained(str(out), use_safetensors=True).eval()
+    tok = AutoTokenizer.from_pretrained(str(out))
+    with torch.no_grad():
+        probs = torch.softmax(model(**tok(TEXTS, return_tensors="pt", padding=True, truncation=True, max_length=32)).logits, -1)
+    for row, exp in zip(probs, adapter_probs(run)):
+        assert abs(float(row.max()) - max(exp.values())) < 1e-4
+        assert model.config.id2label[int(row.argmax())] == next(iter(exp))
 
 
 def _python_block(card: str) -> str:

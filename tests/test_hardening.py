@@ -21,7 +21,7 @@ ha = test_hardening_app.py, others by file):
 | 14 | model ids that are paths/URLs/long/remote code | test_models::test_urls_and_long_names_are_refused_before_any_disk_or_network_access, ::test_bad_names_are_refused_without_network, test_boundaries::test_no_shell_true_or_remote_code |
 | 15 | pickle adapters; lying safetensors header      | h::test_pickle_weights_are_refused, h::test_lying_safetensors_headers_are_clean_errors, h::test_a_real_adapter_folder_passes |
 | 16 | run names with shell metacharacters            | h::test_run_names_are_display_only, test_boundaries::test_no_shell_true_or_remote_code |
-| 17 | out-of-memory backoff                          | skipped: owned by another engineer (brief) |
+| 17 | out-of-memory backoff                          | test_memory::test_oom_backs_off_keeping_the_effective_batch, ::test_oom_at_the_floor_is_one_sentence, ::test_other_errors_are_not_retried |
 | 18 | NaN/inf loss                                   | ht::test_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoint, h::test_nan_guard_stops_without_saving |
 | 19 | SIGKILL, resume from newest complete ckpt      | ht::test_queue_kill_resume_and_restart, h::test_truncated_trainer_state_is_not_a_complete_checkpoint, test_runs::test_newest_checkpoint_skips_incomplete_ones |
 | 20 | app restarted while a run trains               | ht::test_queue_kill_resume_and_restart, test_runs::test_running_run_with_live_process_stays_running, ::test_running_run_with_dead_process_becomes_interrupted |

@@ -105,19 +105,27 @@ def merge(run: Run, out_dir: str | Path, repo_id: str | None = None) -> Path:
     """Base (reloaded in full precision) + adapter merged into one safetensors model folder, with tokenizer,
     label names and a model card; loads with plain `transformers`."""
     import torch
-    from peft import PeftModel
 
-    from . import models
+    from . import methods, models
     from .tasks import get_task
 
     meta = _check(run)
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ExportError(f"The folder '{out_dir.name}' is not empty; choose a new folder for the merged model.")
+    method = meta.get("method", "lora")
+    kind = methods.get_method(method).kind
+    if kind == "prompt":
+        raise ExportError(f"A {method.replace('_', ' ')} run has virtual tokens, not weights, so it cannot be merged into the base model; download the adapter zip instead.")
     task = get_task(meta["task"])
     source = models.resolve(meta["base_model"])
     base = task.build_model(source, meta, dtype=torch.float32)  # never quantized: merging needs real weights
-    model = PeftModel.from_pretrained(base, str(run.adapter_dir)).merge_and_unload()
+    model = methods.load(base, run.adapter_dir, method)  # full/freeze: the trained tensors are loaded in place
+    if kind != "weights":
+        try:
+            model = model.merge_and_unload()
+        except Exception as exc:  # noqa: BLE001 - peft cannot merge every method/head combination
+            raise ExportError(f"peft could not merge this {method} adapter into the base model ({type(exc).__name__}); download the adapter zip instead.") from exc
     model = model.to(torch.float32).eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir), safe_serialization=True)

@@ -258,6 +258,10 @@ ERROR_PATTERNS_ZH: list[tuple[str, str]] = [
      "加上系统提示词，这条消息约有 {n} 个 token；上限为 {limit} 个（上下文 {ctx} 减去留给回答的 {ans}）；请缩短消息。"),
     (r"The (?P<what>.+?) '(?P<name>[^']*)' does not exist; upload it again\.", "{what}“{name}”不存在；请重新上传。"),
     (r"Unknown metric '(?P<metric>[^']*)'; choose one of: (?P<known>.*)\.", "未知的指标“{metric}”；可选：{known}。"),
+    (r"A (?P<method>.+) run has virtual tokens, not weights, so it cannot be merged into the base model; download the adapter zip instead\.",
+     "{method} 运行使用虚拟 token 而不是权重，无法合并进基础模型；请改为下载适配器压缩包。"),
+    (r"peft could not merge this (?P<method>\S+) adapter into the base model \((?P<why>\w+)\); download the adapter zip instead\.",
+     "peft 无法把这个 {method} 适配器合并进基础模型（{why}）；请改为下载适配器压缩包。"),
 ]
 _COMPILED = [(re.compile(p + r"\Z"), t) for p, t in ERROR_PATTERNS_ZH]
 _PARTS_ZH = {"training file": "训练文件", "validation file": "验证文件", "evaluation file": "评估文件",
