@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from apphelpers import start_app, stop_app  # noqa: E402
 sys.path.insert(0, str(ROOT))
 SST2 = ROOT.parent / "shared" / "datasets" / "sst2"
 # ~100M parameters: 12 x 6.3M (GQA, 4 kv heads) + 23.4M tied embeddings of the 30,522-token WordPiece vocab
@@ -206,23 +208,6 @@ class Training:
         self.log.close()
 
 
-_SERVERS = []  # the context managers must outlive start_app: collecting one would stop its server
-
-
-def _keep(server):
-    _SERVERS.append(server)
-    return server
-
-
-def start_app(env: dict, log_path: Path):
-    """`python app.py` on a free port (tests/apphelpers.py); the caller stops the returned process."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from apphelpers import running_app
-
-    url, proc = _keep(running_app(log_path, env)).__enter__()
-    return proc, url
-
-
 def label_agreement(run, out_dir: Path) -> tuple[float, float | None, float | None]:
     """Share of dev rows where bf16 and fp32 weights pick the same label, and each one's accuracy."""
     from tuner.inference import Predictor
@@ -298,7 +283,7 @@ def main() -> None:
     n_params = sum(p.numel() for p in chat_pred.model.parameters())
     texts = sentences(args.sentences)
 
-    app, url = start_app(env, tmp / "app.log")
+    url, app = start_app(tmp / "app.log", env)
     client = Client(url, verbose=False)
     training = Training(runs_dir, env)
     try:
@@ -329,8 +314,7 @@ def main() -> None:
         agreement = None if args.no_agreement else label_agreement(cls_run, tmp)
     finally:
         training.stop()
-        os.killpg(app.pid, signal.SIGTERM)
-        app.wait(timeout=30)
+        stop_app(app)
 
     import torch
 

@@ -13,23 +13,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from apphelpers import load_classify, start_app, stop_app  # noqa: E402
 
 
 def tiny_model(out: Path) -> Path:
@@ -49,24 +42,6 @@ def tiny_model(out: Path) -> Path:
     return out
 
 
-_SERVERS = []  # the context managers must outlive start_app: collecting one would stop its server
-
-
-def _keep(server):
-    _SERVERS.append(server)
-    return server
-
-
-def start_app(runs_dir: Path, model_dirs: Path):
-    """`python app.py` on a free port (tests/apphelpers.py); the caller stops the returned process."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from apphelpers import running_app
-
-    env = {"TUNER_RUNS_DIR": str(runs_dir), "TUNER_MODEL_DIRS": str(model_dirs)}
-    url, proc = _keep(running_app(runs_dir / "app.log", env)).__enter__()
-    return proc, url
-
-
 def wait_state(client, run_id, states, timeout=600) -> str:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -79,45 +54,6 @@ def wait_state(client, run_id, states, timeout=600) -> str:
 
 def train_args(model, name, epochs):
     return ("classification", model, [], name, 4, 8, 0.0, 5e-3, epochs, 8, 64, 1, 1, 0)
-
-
-def load(url, run_id, clients, requests_each):
-    from gradio_client import Client
-
-    sentences = ["I was charged twice for my subscription", "my parcel never arrived", "the app crashes on start",
-                 "please update the billing address", "tracking says delivered but nothing came"]
-    latencies, errors, lock = [], [], threading.Lock()
-    barrier = threading.Barrier(clients)
-
-    def worker(i):
-        try:
-            client = Client(url, verbose=False, httpx_kwargs={"timeout": 600})
-        except Exception as exc:  # noqa: BLE001
-            with lock:
-                errors.append(f"connect: {exc}")
-            barrier.abort()
-            return
-        try:
-            barrier.wait(timeout=300)
-        except threading.BrokenBarrierError:
-            pass
-        for j in range(requests_each):
-            t0 = time.perf_counter()
-            try:
-                client.predict(run_id, sentences[(i + j) % len(sentences)], api_name="/classify")
-                with lock:
-                    latencies.append((time.perf_counter() - t0) * 1000)
-            except Exception as exc:  # noqa: BLE001
-                with lock:
-                    errors.append(str(exc)[:200])
-
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return latencies, errors, time.perf_counter() - t0
 
 
 def summary(latencies):
@@ -138,27 +74,23 @@ def main() -> None:
     runs_dir = work / "runs"
     runs_dir.mkdir()
     model = str(tiny_model(work / "models" / "tiny-bert")) if args.model == "tiny" else args.model
-    proc, url = start_app(runs_dir, work / "models")
+    url, proc = start_app(runs_dir / "app.log", {"TUNER_RUNS_DIR": str(runs_dir), "TUNER_MODEL_DIRS": str(work / "models")})
     try:
         client = Client(url, verbose=False)
         client.predict(handle_file(str(ROOT / "assets" / "support_tickets.csv")), None, "classification", api_name="/upload")
         finished = client.predict(*train_args(model, "load-test model", 2), api_name="/train")[0]
         wait_state(client, finished, ("completed",))
         client.predict(finished, "warm up", api_name="/classify")  # load the model once
-        idle = load(url, finished, args.clients, args.requests)
+        idle = load_classify(url, finished, args.clients, args.requests)
         busy_run = client.predict(*train_args(model, "background training", 1000), api_name="/train")[0]
         wait_state(client, busy_run, ("running",))
         time.sleep(3)  # past the child's start-up: training steps are running
-        busy = load(url, finished, args.clients, args.requests)
+        busy = load_classify(url, finished, args.clients, args.requests)
         still = client.predict(busy_run, api_name="/progress")[0]
         client.predict(busy_run, api_name="/stop")
         wait_state(client, busy_run, ("stopped", "completed", "failed"), timeout=120)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_app(proc)
     print(f"\n/classify, {args.clients} concurrent gradio_client clients x {args.requests} requests, model {args.model}, "
           f"{os.cpu_count()} CPUs")
     print("| phase | requests | errors | p50 ms | p95 ms | wall s |")

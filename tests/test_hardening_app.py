@@ -10,7 +10,6 @@ import csv
 import json
 import os
 import statistics
-import threading
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ gradio_client = pytest.importorskip("gradio_client")
 import httpx  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
-from apphelpers import running_app  # noqa: E402
+from apphelpers import load_classify, running_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -221,44 +220,6 @@ def test_monitoring_off_and_cors_strict(app):
 
 
 # ---- 26: 20 concurrent clients on Try it while a run trains --------------------------------------------------------
-def load_try_it(url, auth, run_id, clients=20, requests_each=3, sentences=None):
-    """`clients` gradio_client Clients in threads, each sending `requests_each` /classify calls.
-    Returns (latencies in ms, error messages)."""
-    sentences = sentences or ["I was charged twice", "my parcel never arrived", "the app crashes on start"]
-    latencies, errors, lock = [], [], threading.Lock()
-    barrier = threading.Barrier(clients)
-
-    def worker(i):
-        try:
-            client = Client(url, auth=auth, verbose=False, httpx_kwargs={"timeout": 600})
-        except Exception as exc:  # noqa: BLE001
-            with lock:
-                errors.append(f"connect: {exc}")
-            barrier.abort()
-            return
-        try:
-            barrier.wait(timeout=300)
-        except threading.BrokenBarrierError:
-            pass
-        for j in range(requests_each):
-            t0 = time.perf_counter()
-            try:
-                out = client.predict(run_id, sentences[(i + j) % len(sentences)], api_name="/classify")
-                assert out["label"]
-                with lock:
-                    latencies.append((time.perf_counter() - t0) * 1000)
-            except Exception as exc:  # noqa: BLE001
-                with lock:
-                    errors.append(str(exc)[:200])
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=900)
-    return latencies, errors
-
-
 def test_twenty_clients_try_it_during_training(app):
     alice = app["alice"]
     alice.predict(handle_file(str(app["sample"])), None, "classification", api_name="/upload")
@@ -268,7 +229,9 @@ def test_twenty_clients_try_it_during_training(app):
         while "<b>running</b>" not in alice.predict(busy, api_name="/progress")[0]:
             assert time.time() < deadline, "the second run never started"
             time.sleep(1)
-        latencies, errors = load_try_it(app["url"], ALICE, app["run_id"], clients=20, requests_each=3)
+        latencies, errors, _ = load_classify(app["url"], app["run_id"], clients=20, requests_each=3, auth=ALICE,
+                                             sentences=["I was charged twice", "my parcel never arrived",
+                                                        "the app crashes on start"])
         still = alice.predict(busy, api_name="/progress")[0]
     finally:
         alice.predict(busy, api_name="/stop")

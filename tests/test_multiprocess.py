@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from apphelpers import train_through_launcher
 from tuner import jobs, runs
 from tuner.config import RunConfig
 
@@ -29,16 +30,9 @@ def config(model_dir, csv_path, processes: int, batch_size: int) -> RunConfig:
     })
 
 
-def train_through_launcher(cfg) -> runs.Run:
-    run = runs.create_run(cfg)
-    manager = jobs.JobManager()
-    assert manager.submit(run) == 0
-    try:
-        code = manager.wait(run, timeout=RUN_TIMEOUT)
-    finally:
-        manager.kill(run)
-    log = run.log_path.read_text(encoding="utf-8", errors="replace")
-    assert code == 0 and run.state == "completed", f"{run.status()}\n{log[-4000:]}"
+def train_completed(cfg) -> runs.Run:
+    run = train_through_launcher(cfg, RUN_TIMEOUT)
+    assert run.state == "completed", run.status()
     return run
 
 
@@ -56,8 +50,8 @@ def two_runs(tmp_path_factory, sample_csv_factory, tiny_model_dir):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TUNER_RUNS_DIR", str(root / "runs"))
         mp.setenv("CUDA_VISIBLE_DEVICES", "")  # CPU only, even on a GPU machine
-        dp = train_through_launcher(config(tiny_model_dir, csv_path, processes=2, batch_size=4))
-        single = train_through_launcher(config(tiny_model_dir, csv_path, processes=1, batch_size=8))
+        dp = train_completed(config(tiny_model_dir, csv_path, processes=2, batch_size=4))
+        single = train_completed(config(tiny_model_dir, csv_path, processes=1, batch_size=8))
     return dp, single
 
 

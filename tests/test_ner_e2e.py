@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from apphelpers import running_app
-from tuner import jobs, runs
+from apphelpers import running_app, train_through_launcher
 from tuner.config import RunConfig
 
 pytestmark = pytest.mark.slow
@@ -85,15 +84,7 @@ def ner_run(ner_root, tiny_model_dir):
         # 64 sentences / batch 8 = 8 steps per epoch x 3 epochs = 24 steps
         "train": {"epochs": 3, "batch_size": 8, "evals": 1, "learning_rate": 5e-3, "precision": "fp32"},
     })
-    run = runs.create_run(cfg)
-    manager = jobs.JobManager()
-    assert manager.submit(run) == 0
-    try:
-        code = manager.wait(run, timeout=RUN_TIMEOUT)
-    finally:
-        manager.kill(run)
-    assert code == 0, f"child exited with {code}; state {run.status()}; log:\n{log_tail(run)}"
-    return run
+    return train_through_launcher(cfg, RUN_TIMEOUT)
 
 
 def test_run_completes_with_an_entity_report(ner_run):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from apphelpers import train_through_launcher
 from tuner import jobs, runs
 from tuner.config import RunConfig
 
@@ -63,15 +64,7 @@ def e2e_root(tmp_path_factory, sample_csv_factory):
 @pytest.fixture(scope="module")
 def trained_run(e2e_root, tiny_model_dir):
     root, csv_path = e2e_root
-    run = runs.create_run(tiny_config(tiny_model_dir, csv_path))
-    manager = jobs.JobManager()
-    assert manager.submit(run) == 0
-    try:
-        code = manager.wait(run, timeout=RUN_TIMEOUT)
-    finally:
-        manager.kill(run)
-    assert code == 0, f"child exited with {code}; state {run.status()}; log:\n{log_tail(run)}"
-    return run
+    return train_through_launcher(tiny_config(tiny_model_dir, csv_path), RUN_TIMEOUT)
 
 
 # ---- the shared run --------------------------------------------------------------------------------
