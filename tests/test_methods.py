@@ -156,3 +156,4 @@ def test_lora_options_reach_peft(tiny_model_dir):
     opt = methods.make_optimizer(model, AdapterConfig(loraplus_lr_ratio=16.0), 1e-3, 0.0)
     lrs = {round(g["lr"], 9) for g in opt.param_groups if g["params"]}
     assert {1e-3, 16e-3} <= lrs  # LoRA+: the B matrices learn 16x faster than A
+    assert opt.defaults.get("fused") is True  # one kernel for all adapter tensors, like the default optimizer

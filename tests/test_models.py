@@ -161,6 +161,40 @@ def test_target_module_paths_exclude_pooler_and_head(tiny_classifier):
     assert "bert.encoder.layer.0.attention.self.query" in paths
 
 
+def test_target_module_paths_dotted_endings(tiny_classifier):
+    paths = models.target_module_paths(tiny_classifier, ["query", "attention.output.dense"])
+    assert len(paths) == 2 * 2  # per layer: q and the attention output, not the two MLP 'dense' layers
+    assert "bert.encoder.layer.1.attention.output.dense" in paths
+    assert not any(p.endswith("intermediate.dense") or p.endswith(".1.output.dense") for p in paths)
+
+
+def test_token_dropout_replaces_tokens_only_while_training(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    tokenizer = models.load_tokenizer(str(tiny_model_dir))
+    model = models.load_pretrained(AutoModelForTokenClassification, str(tiny_model_dir), num_labels=3)
+    seen = []
+    model.get_input_embeddings().register_forward_hook(lambda mod, args, out: seen.append(args[0].clone()))
+    assert models.add_token_dropout(model, tokenizer, 0.0) is None
+    models.add_token_dropout(model, tokenizer, 0.25)
+    batch = tokenizer(["angela merkel met tim cook in berlin on a rainy tuesday morning"] * 64, return_tensors="pt")
+    ids = batch["input_ids"]
+    torch.manual_seed(0)
+    model.train()
+    model(**batch)
+    model.eval()
+    model(**batch)
+    trained, evaluated = seen
+    special = torch.isin(ids, torch.tensor(tokenizer.all_special_ids))
+    assert torch.equal(trained[special], ids[special])  # [CLS] / [SEP] are never replaced
+    replaced = trained[~special] != ids[~special]
+    assert (trained[~special][replaced] == tokenizer.unk_token_id).all()
+    assert 0.18 < replaced.float().mean().item() < 0.32  # about a quarter, fresh per batch
+    assert not torch.equal(trained[0], trained[1])
+    assert torch.equal(evaluated, ids)  # evaluation sees the text as it is
+
+
 def test_target_module_paths_unknown_names(tiny_classifier):
     with pytest.raises(ModelError) as info:
         models.target_module_paths(tiny_classifier, ["q_proj", "v_proj"])

@@ -180,7 +180,8 @@ def make_optimizer(model, adapter_cfg, learning_rate: float, weight_decay: float
     import torch
     from peft.optimizers import create_loraplus_optimizer
 
-    return create_loraplus_optimizer(model, torch.optim.AdamW, lr=learning_rate,
+    # fused: one kernel for all adapter tensors, as the Trainer's own optimizer (adamw_torch_fused)
+    return create_loraplus_optimizer(model, torch.optim.AdamW, lr=learning_rate, fused=True,
                                      loraplus_lr_ratio=adapter_cfg.loraplus_lr_ratio, weight_decay=weight_decay)
 
 

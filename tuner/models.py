@@ -162,6 +162,28 @@ def no_dropout_overrides(source: str) -> dict:
             if isinstance(v, float) and v > 0 and ("dropout" in k or k.endswith("pdrop"))}
 
 
+def add_token_dropout(model, tokenizer, p: float):
+    """While the model trains, replace each input sub-token (not the special tokens) with the unknown token
+    with probability `p`, fresh for every batch; evaluation and inference see the text as it is. A forward
+    pre-hook on the input embeddings: one small random draw per batch instead of a mask per layer.
+    Returns the hook handle, or None when `p` is 0 or the tokenizer has no unknown/mask token."""
+    import torch
+
+    replace = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.mask_token_id
+    if not p or replace is None:
+        return None
+    special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+
+    def hook(module, args):
+        if not model.training or not args or not torch.is_tensor(args[0]):
+            return None
+        ids = args[0]
+        drop = (torch.rand(ids.shape, device=ids.device) < p) & ~torch.isin(ids, special.to(ids.device))
+        return (torch.where(drop, torch.full_like(ids, replace), ids), *args[1:])
+
+    return model.get_input_embeddings().register_forward_pre_hook(hook)
+
+
 def attention_for_training() -> str:
     """Eager attention trains ~1.4x faster than SDPA on the CPU at classification lengths (measured in
     bench/); SDPA is the fast path on GPUs."""
@@ -190,10 +212,15 @@ def detect_target_modules(model) -> list[str]:
 
 
 def target_module_paths(model, leaves: list[str]) -> list[str]:
-    """Full module names for the chosen leaf names, restricted to the transformer blocks (not the pooler/head)."""
+    """Full module names for the chosen leaf names (or dotted name endings such as attention.output.dense),
+    restricted to the transformer blocks (not the pooler/head)."""
     wanted = set(leaves)
-    paths = [full for full, _ in model.named_modules()
-             if full.rsplit(".", 1)[-1] in wanted and _BLOCK.search("." + full)]
+    dotted = [w for w in wanted if "." in w]  # e.g. attention.output.dense: that one of several 'dense' layers
+
+    def chosen(full: str) -> bool:
+        return full.rsplit(".", 1)[-1] in wanted or any(full.endswith("." + w) for w in dotted)
+
+    paths = [full for full, _ in model.named_modules() if chosen(full) and _BLOCK.search("." + full)]
     if not paths:
         known = ", ".join(detect_target_modules(model)) or "none found"
         raise ModelError(f"None of the target modules ({', '.join(leaves)}) exist in this model; available: {known}.")

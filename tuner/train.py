@@ -72,6 +72,7 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
     model = models.attach_adapter(model, cfg.adapter, task.peft_task_type, task.modules_to_save(model),
                                   total_steps=plan["steps"])
     models.trainable_to_fp32(model)
+    models.add_token_dropout(model, tokenizer, cfg.train.token_dropout)
     if precision == "bf16":
         models.keep_adapter_inputs_in_base_dtype(model)
     if methods.get_method(cfg.adapter.method).kind == "weights" and hasattr(task, "evaluate"):
