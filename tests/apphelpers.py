@@ -91,6 +91,17 @@ def train_through_launcher(cfg, timeout: float):
     return run
 
 
+def wait_finished(client, run_id: str, timeout: float, poll: float = 1.0) -> str:
+    """Poll the app's /progress endpoint until the run completes, fails or stops; its progress HTML."""
+    deadline, html = time.time() + timeout, ""
+    while time.time() < deadline:
+        html = client.predict(run_id, api_name="/progress")[0]
+        if any(s in html for s in ("<b>completed</b>", "<b>failed</b>", "<b>stopped</b>")):
+            return html
+        time.sleep(poll)
+    raise AssertionError(f"run did not finish: {html}")
+
+
 def load_classify(url: str, run_id: str, clients: int, requests_each: int, auth=None, sentences=None):
     """`clients` gradio_client Clients in threads, started together, each sending `requests_each` /classify calls.
     An answer without a label counts as an error. Returns (latencies in ms, error messages, wall seconds)."""

@@ -4,7 +4,6 @@ with `gradio_client`, exactly as a browser's API calls would (the training is a 
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from apphelpers import running_app  # noqa: E402
+from apphelpers import running_app, wait_finished  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -24,17 +23,6 @@ def app(tmp_path_factory, tiny_model_dir):
     env = {"TUNER_RUNS_DIR": str(runs_dir), "TUNER_MODEL_DIRS": str(tiny_model_dir.parent)}
     with running_app(runs_dir / "app.log", env, timeout=120) as (url, proc):
         yield {"url": url, "runs_dir": runs_dir, "proc": proc}
-
-
-def _wait_finished(client, run_id, timeout=300):
-    deadline = time.time() + timeout
-    html = ""
-    while time.time() < deadline:
-        html = client.predict(run_id, api_name="/progress")[0]
-        if any(s in html for s in ("<b>completed</b>", "<b>failed</b>", "<b>stopped</b>")):
-            return html
-        time.sleep(1.5)
-    raise AssertionError(f"run did not finish: {html}")
 
 
 def test_upload_train_evaluate_try(app, sample_csv, tiny_model_dir, tmp_path):
@@ -49,7 +37,7 @@ def test_upload_train_evaluate_try(app, sample_csv, tiny_model_dir, tmp_path):
         "classification", str(tiny_model_dir), [], "e2e run", 4, 8, 0.0, 5e-3, 4, 8, 32, 1, 1, 0, api_name="/train")
     assert run_id and "python -m tuner train recipes/classification.yaml" in command
     assert "train.learning_rate=0.005" in command and "learning_rate: 0.005" in config_yaml
-    html = _wait_finished(client, run_id)
+    html = wait_finished(client, run_id, timeout=300, poll=1.5)
     assert "<b>completed</b>" in html, html
 
     # The run folder holds a PEFT adapter in safetensors and the report.

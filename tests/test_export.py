@@ -197,3 +197,25 @@ def test_cli_export_zip_and_errors(trained, tmp_path, capsys):
     assert main(["export", fresh.id, "--zip", str(tmp_path / "x.zip")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no finished adapter" in err and "Traceback" not in err
+
+
+def test_export_tab_zips_a_folder_export(tmp_path):
+    """The Export tab's merge / Space buttons: the folder an export writes comes back as one named zip."""
+    import types
+    import zipfile
+
+    from tuner.ui.export_tab import _zipped_export
+
+    seen = {}
+
+    def make_folder(run, dest):
+        seen["dest"] = dest
+        dest.mkdir(parents=True)
+        (dest / "README.md").write_text(f"run {run.id}", encoding="utf-8")
+        return dest
+
+    out = _zipped_export(types.SimpleNamespace(id="20260101-000000-abcdef"), make_folder, "space")
+    assert out.endswith("tuner-space-20260101-000000-abcdef.zip")
+    with zipfile.ZipFile(out) as z:
+        assert z.read("README.md").decode() == "run 20260101-000000-abcdef"
+    assert seen["dest"].name == "space" and not seen["dest"].exists()  # the working folder is cleaned up

@@ -19,21 +19,12 @@ gradio_client = pytest.importorskip("gradio_client")
 import httpx  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
-from apphelpers import load_classify, running_app  # noqa: E402
+from apphelpers import load_classify, running_app, wait_finished  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 ALICE, BOB = ("alice", "alice-pw-7f3k"), ("bob", "bob-pw-9q2m")
 
-
-def wait_finished(client, run_id, timeout=900):
-    deadline, html = time.time() + timeout, ""
-    while time.time() < deadline:
-        html = client.predict(run_id, api_name="/progress")[0]
-        if any(s in html for s in ("<b>completed</b>", "<b>failed</b>", "<b>stopped</b>")):
-            return html
-        time.sleep(1.0)
-    raise AssertionError(f"run did not finish: {html}")
 
 
 def train_args(model_dir, name="run", epochs=4, recipe="classification", targets=()):
@@ -52,7 +43,7 @@ def app(tmp_path_factory, tiny_model_dir, sample_csv_factory):
         *_, error = alice.predict(handle_file(str(sample)), None, "classification", api_name="/upload")
         assert error == ""
         run_id = alice.predict(*train_args(tiny_model_dir, "alice run"), api_name="/train")[0]
-        html = wait_finished(alice, run_id)
+        html = wait_finished(alice, run_id, timeout=900)
         assert "<b>completed</b>" in html, html + (runs_dir / "app.log").read_text()[-3000:]
         yield {"url": url, "runs_dir": runs_dir, "proc": proc, "run_id": run_id, "alice": alice, "sample": sample,
                "data_dir": data_dir, "model": tiny_model_dir}

@@ -21,6 +21,13 @@ def _zip_folder(folder: Path, name: str) -> str:
     return shutil.make_archive(str(out), "zip", root_dir=folder)
 
 
+def _zipped_export(run, make_folder, kind: str) -> str:
+    """`make_folder(run, dest)` writes an export into a temporary folder; the zip of it (tuner-<kind>-<run id>.zip)."""
+    with tempfile.TemporaryDirectory(prefix=f"tuner-{kind}-") as tmp:
+        folder = make_folder(run, Path(tmp) / kind)
+        return _zip_folder(folder, f"tuner-{kind}-{run.id}")
+
+
 def build(current_run: gr.BrowserState):
     with gr.Row():
         run = gr.Dropdown([], label="Run", info="Finished runs (completed or stopped) with a saved adapter.", scale=4,
@@ -53,17 +60,11 @@ def build(current_run: gr.BrowserState):
 
     @friendly
     def on_merge(run_id, request: gr.Request = None):
-        r = owned_run(run_id, request)
-        with tempfile.TemporaryDirectory(prefix="tuner-merge-") as tmp:
-            folder = export.merge(r, Path(tmp) / "merged")
-            return _zip_folder(folder, f"tuner-merged-{r.id}")
+        return _zipped_export(owned_run(run_id, request), export.merge, "merged")
 
     @friendly
     def on_space(run_id, request: gr.Request = None):
-        r = owned_run(run_id, request)
-        with tempfile.TemporaryDirectory(prefix="tuner-space-") as tmp:
-            folder = export.space_folder(r, Path(tmp) / "space")
-            return _zip_folder(folder, f"tuner-space-{r.id}")
+        return _zipped_export(owned_run(run_id, request), export.space_folder, "space")
 
     @friendly
     def on_push(run_id, repo_id, hub_token, what, is_private, request: gr.Request = None):

@@ -162,6 +162,11 @@ def cli_command(cfg: RunConfig, recipe: str) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
+def train_device(cfg: RunConfig) -> str:
+    """Where the run will train: cuda when its GPU choice selects any visible GPU, else cpu."""
+    return "cuda" if jobs.selected_gpus(cfg.train.gpus) else "cpu"
+
+
 def detect_targets(model_name: str) -> list[str]:
     """Projection layers of a model, read from its config on the meta device (no weights loaded)."""
     from accelerate import init_empty_weights
@@ -271,17 +276,20 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
                 + [gr.update(visible=shown.get("adapter.target_modules", False))]
                 + [gr.update(visible=shown.get(p, False)) for p in METHOD_FIELDS[1:]])
 
+    def form_config(state, recipe_name, model_name, target_list, values, settings):
+        """The RunConfig for the form: the common fields, then the task's and the method/hardware settings."""
+        return build_config(state, recipe_name, model_name, target_list, values,
+                            dict(zip(task_paths, settings[:n_task])), dict(zip(EXTRA_FIELDS, settings[n_task:])))
+
     @friendly
     def on_estimate(state, recipe_name, model_name, target_list, name, r, alpha, dropout, learning_rate, epochs,
                     batch_size, max_length, seed, evals, max_examples, *settings):
         from .. import memory
 
-        values = [r, alpha, dropout, learning_rate, epochs, batch_size, max_length, seed, evals, max_examples]
-        cfg = build_config(state, recipe_name, model_name, target_list, values,
-                           dict(zip(task_paths, settings[:n_task])), dict(zip(EXTRA_FIELDS, settings[n_task:])))
+        cfg = form_config(state, recipe_name, model_name, target_list,
+                          [r, alpha, dropout, learning_rate, epochs, batch_size, max_length, seed, evals, max_examples], settings)
         source = models.check_available(cfg.model.name, models.ui_model_roots())
-        device = "cuda" if jobs.selected_gpus(cfg.train.gpus) else "cpu"
-        return memory.estimate(cfg, source=source, device=device).sentence(cfg)
+        return memory.estimate(cfg, source=source, device=train_device(cfg)).sentence(cfg)
 
     @friendly
     def on_model(name):
@@ -291,19 +299,18 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
     @friendly
     def on_start(request: gr.Request, state, recipe_name, model_name, target_list, name, r, alpha, dropout,
                  learning_rate, epochs, batch_size, max_length, seed, evals, max_examples, *settings):
-        values = [r, alpha, dropout, learning_rate, epochs, batch_size, max_length, seed, evals, max_examples]
-        cfg = build_config(state, recipe_name, model_name, target_list, values,
-                           dict(zip(task_paths, settings[:n_task])), dict(zip(EXTRA_FIELDS, settings[n_task:])))
+        cfg = form_config(state, recipe_name, model_name, target_list,
+                          [r, alpha, dropout, learning_rate, epochs, batch_size, max_length, seed, evals, max_examples], settings)
         source = models.check_available(cfg.model.name, models.ui_model_roots())  # refuse bad names / unreachable Hub ids before a run folder exists
         jobs.run_launch(cfg.train)  # refuse GPUs that are not there before a run folder exists
         if cfg.train.quantization != "none":
             from .. import quantize
 
-            quantize.check_available(cfg.train.quantization, "cuda" if jobs.selected_gpus(cfg.train.gpus) else "cpu")
+            quantize.check_available(cfg.train.quantization, train_device(cfg))
         try:
             from .. import memory
 
-            est = memory.estimate(cfg, source=source, device="cuda" if jobs.selected_gpus(cfg.train.gpus) else "cpu")
+            est = memory.estimate(cfg, source=source, device=train_device(cfg))
             if not est.fits:
                 gr.Warning(est.sentence(cfg))
         except Exception:  # noqa: BLE001 - an estimate that cannot be made never blocks a run
@@ -325,9 +332,8 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
     @friendly
     def on_show(state, recipe_name, model_name, target_list, name, r, alpha, dropout, learning_rate, epochs,
                 batch_size, max_length, seed, evals, max_examples, *settings):
-        values = [r, alpha, dropout, learning_rate, epochs, batch_size, max_length, seed, evals, max_examples]
-        cfg = build_config(state, recipe_name, model_name, target_list, values,
-                           dict(zip(task_paths, settings[:n_task])), dict(zip(EXTRA_FIELDS, settings[n_task:])))
+        cfg = form_config(state, recipe_name, model_name, target_list,
+                          [r, alpha, dropout, learning_rate, epochs, batch_size, max_length, seed, evals, max_examples], settings)
         return cli_command(cfg, recipe_name), cfg.to_yaml()
 
     @friendly
