@@ -47,9 +47,17 @@ def run_one(packing: bool, args, extra: list[str] = (), label: str = "") -> dict
     epochs = float(next(ln.split(":", 1)[1] for ln in config.splitlines() if ln.strip().startswith("epochs:")))
     data = m["data"]["training"]
     tokens = int(data["tokens"] * epochs)
-    return {"packing": label or ("on" if packing else "off"), "conversations": data["conversations"], "rows": data["rows"],
+    events = [json.loads(ln) for ln in (run_dir / "events.jsonl").read_text().splitlines() if ln.strip()]
+    mfu = sorted(e["mfu"] for e in events if e.get("type") == "progress" and "mfu" in e)
+    return {"packing": label or ("on" if packing else "off"), "mfu": mfu[len(mfu) // 2] if mfu else None,
+            "conversations": data["conversations"], "rows": data["rows"],
             "steps": m["steps"], "tokens": tokens, "train_s": m["train_seconds"], "tok_s": tokens / m["train_seconds"],
             "eval_loss": m["eval_loss"], "wall_s": wall, "run": run_dir.name}
+
+
+def mfu_cell(mfu: float | None) -> str:
+    """The median of the run's live MFU readings (tuner.throughput: executed matmul FLOPs vs a same-run probe)."""
+    return "–" if mfu is None else f"{100 * mfu:.0f}%"
 
 
 def clean_alpaca(path: Path) -> tuple[Path, int]:
@@ -84,16 +92,17 @@ def main() -> None:
     for _ in range(args.repeats):
         for packing, extra, label in configs:
             r = run_one(packing, args, extra, label)
+            print(f"packing {label}: {r['tok_s']:,.0f} real tokens/s, {r['train_s']:.1f} s, run {r['run']}", file=sys.stderr)
             if label not in best or r["train_s"] < best[label]["train_s"]:
                 best[label] = r
     results = [best[label] for _, _, label in configs]
     print(f"\nrecipe {args.recipe} · data {Path(args.data).name} · rows {args.rows or 'all'} · overrides {' '.join(args.set)}"
           f" · best of {args.repeats}\n")
-    print("| packing | conversations | rows | steps | real tokens | train s | real tokens/s | held-out loss |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| packing | conversations | rows | steps | real tokens | train s | real tokens/s | MFU | held-out loss |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['packing']} | {r['conversations']:,} | {r['rows']:,} | {r['steps']} | {r['tokens']:,} | "
-              f"{r['train_s']:.1f} | {r['tok_s']:,.0f} | {r['eval_loss']:.3f} |")
+              f"{r['train_s']:.1f} | {r['tok_s']:,.0f} | {mfu_cell(r['mfu'])} | {r['eval_loss']:.3f} |")
     off, _, on = results
     print(f"\npacking: {on['tok_s'] / off['tok_s']:.2f}x the real tokens per second "
           f"({off['steps']} -> {on['steps']} steps); runs {off['run']}, {on['run']}")

@@ -3,19 +3,23 @@
     python bench/gpu_causal_lm.py                   # ~0.65B Llama-style model from a config, bf16, CUDA
     python bench/gpu_causal_lm.py --layers 16 --batch 16 --seq 1024
     python bench/gpu_causal_lm.py --smoke           # a tiny config on the CPU, a few steps (checks the script)
+    python bench/gpu_causal_lm.py --profile auto    # where the tuner path's step time goes (torch.profiler)
 
 Both variants train the same randomly initialised model (built from a LlamaConfig and saved once) with the same
 LoRA adapter (r 16, alpha 32, every attention and MLP projection) and AdamW, one optimizer step per batch:
   * tuner: what tuner/train.py does: the task's `build_model` with bf16 frozen weights, the training attention
     (`models.attention_for_training()`: SDPA on a GPU), dropout off, `models.attach_adapter`, the adapter in
-    fp32 (`trainable_to_fp32`), autocast bf16 as the Trainer's bf16 mode does; batches are full rows (what
-    packing produces: no padding tokens);
+    fp32 (`trainable_to_fp32`), no KV cache, autocast bf16 as the Trainer's bf16 mode does, each transformer block compiled
+    (`models.compile_blocks`, train.compile auto: on a GPU); batches are full rows (what packing produces: no
+    padding tokens). On a GPU the same path without the compile runs too;
   * naive: `AutoModelForCausalLM.from_pretrained` in fp32 (default attention), peft `get_peft_model`, autocast
     bf16, and padded batches (each row a random length between seq/4 and seq, padded to the longest).
 Tokens/s counts real (non-padding) tokens only. MFU = 6 * N * tokens/s / peak bf16 FLOP/s, N = all parameters
 (the usual convention; a LoRA step skips the frozen weights' gradients, so its true FLOPs are nearer 4 * N), against
-the device's datasheet peak (dense bf16) and against a bf16 matmul measured in the same run. Variants are
-interleaved A B A B (the one not running waits in CPU memory, so each peak-memory figure is its own), medians.
+the device's datasheet peak (dense bf16) and against a bf16 matmul measured in the same run; "executed FLOPs" is
+the matmul work the step really does (4 per frozen weight, 6 per trainable one, attention, padding included) over
+the same-run probe. Variants are interleaved A B A B (the one not running waits in CPU memory, so each peak-memory
+figure is its own), medians.
 Target on an H100: >= 40% MFU for the tuner path.
 """
 
@@ -100,9 +104,10 @@ class Variant:
         self.opt = torch.optim.AdamW(params, lr=1e-4, fused=device == "cuda")
         self.times: list[float] = []
         self.tokens: list[int] = []
+        self.processed: list[int] = []  # real + padding tokens
         self.peak = 0
 
-    def step(self) -> int:
+    def step(self) -> tuple[int, int]:
         import torch
 
         batch, real = self.make_batch()
@@ -111,7 +116,7 @@ class Variant:
         loss.backward()
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
-        return real
+        return real, int(batch["input_ids"].numel())
 
     def window(self, steps: int, warmup: int) -> None:
         import torch
@@ -124,10 +129,11 @@ class Variant:
             self.step()
         sync(self.device)
         t0 = time.perf_counter()
-        real = sum(self.step() for _ in range(steps))
+        counts = [self.step() for _ in range(steps)]
         sync(self.device)
         self.times.append(time.perf_counter() - t0)
-        self.tokens.append(real)
+        self.tokens.append(sum(real for real, _ in counts))
+        self.processed.append(sum(processed for _, processed in counts))
         if self.device == "cuda":
             self.peak = max(self.peak, torch.cuda.max_memory_allocated())
             self.model.to("cpu")  # the other variant's peak is then its own
@@ -136,8 +142,16 @@ class Variant:
     def tokens_per_s(self) -> float:
         return statistics.median(t / s for t, s in zip(self.tokens, self.times))
 
+    def executed_flops_per_s(self, seq: int) -> float:
+        """Matmul FLOP/s the step really does (`tuner.throughput.flops_per_token`: 4 per frozen weight, 6 per
+        trainable one, plus attention), padding included: the hardware's share of the work, not the 6N convention."""
+        from tuner.throughput import flops_per_token
 
-def tuner_variant(folder: Path, device: str, batch: int, seq: int, vocab: int, gen) -> Variant:
+        per_token = flops_per_token(self.model, seq)
+        return statistics.median(p * per_token / s for p, s in zip(self.processed, self.times))
+
+
+def tuner_variant(folder: Path, device: str, batch: int, seq: int, vocab: int, gen, compile_setting: str) -> Variant:
     import torch
 
     from tuner import models
@@ -154,13 +168,16 @@ def tuner_variant(folder: Path, device: str, batch: int, seq: int, vocab: int, g
     models.trainable_to_fp32(model)
     if hasattr(models, "keep_adapter_inputs_in_base_dtype"):
         models.keep_adapter_inputs_in_base_dtype(model)
+    models.set_kv_cache(model, False)
+    compiled = models.compile_blocks(model, compile_setting, device)  # train.compile (auto: on a GPU)
     model.train()
 
     def make_batch():  # full rows: what packing gives, no padding
         ids = torch.randint(0, vocab, (batch, seq), generator=gen).to(device)
         return {"input_ids": ids, "labels": ids}, batch * seq
 
-    return Variant(f"tuner (bf16 weights, {attn} attention, packed rows)", model, make_batch, device)
+    how = f"{compiled} blocks compiled" if compiled else "not compiled"
+    return Variant(f"tuner (bf16 weights, {attn} attention, packed rows, {how})", model, make_batch, device)
 
 
 def naive_variant(folder: Path, device: str, batch: int, seq: int, vocab: int, gen) -> Variant:
@@ -186,6 +203,24 @@ def naive_variant(folder: Path, device: str, batch: int, seq: int, vocab: int, g
     return Variant("naive (fp32 weights + autocast, padded)", model, make_batch, device)
 
 
+def profile(variant: Variant, steps: int, warmup: int) -> None:
+    """torch.profiler over `steps` steps after a warm-up: the 25 operations with the most device (or CPU) time."""
+    import torch
+    from torch.profiler import ProfilerActivity
+
+    variant.window(1, warmup)  # moves the model to the device and compiles
+    variant.model.to(variant.device)
+    on_gpu = variant.device == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(steps):
+            variant.step()
+        sync(variant.device)
+    key = "self_cuda_time_total" if on_gpu else "self_cpu_time_total"
+    print(f"{variant.name}: {steps} steps profiled")
+    print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=70))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny config on the CPU, a few steps")
@@ -194,6 +229,8 @@ def main() -> None:
     ap.add_argument("--seq", type=int, help="tokens per row (default 2048; smoke 64)")
     ap.add_argument("--steps", type=int, help="timed steps per window (default 5; smoke 2)")
     ap.add_argument("--rounds", type=int, default=3, help="A B rounds, interleaved (at least 3)")
+    ap.add_argument("--profile", choices=["auto", "off"], help="instead of the table: profile a few steps of the tuner "
+                    "path with this train.compile setting and print the operations that take the device's time")
     args = ap.parse_args()
 
     import torch
@@ -213,8 +250,13 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="tuner-gpu-bench-"))
     n_params = build_base(folder, shape, device)
     gen = torch.Generator().manual_seed(0)
-    variants = [tuner_variant(folder, device, batch, seq, shape["vocab_size"], gen),
-                naive_variant(folder, device, batch, seq, shape["vocab_size"], gen)]
+    if args.profile:
+        profile(tuner_variant(folder, device, batch, seq, shape["vocab_size"], gen, args.profile), steps, warmup + 1)
+        return
+    variants = [tuner_variant(folder, device, batch, seq, shape["vocab_size"], gen, "auto")]  # the train.py default
+    if device == "cuda":  # what the compile adds (on the CPU auto is already off)
+        variants.append(tuner_variant(folder, device, batch, seq, shape["vocab_size"], gen, "off"))
+    variants.append(naive_variant(folder, device, batch, seq, shape["vocab_size"], gen))
     for v in variants:
         v.model.to("cpu")
     probe = matmul_probe(device, 8192 if device == "cuda" else 512)
@@ -229,16 +271,17 @@ def main() -> None:
           f"{batch} x {seq} tokens per step, {rounds} interleaved rounds of {steps} steps, medians. "
           f"bf16 matmul probe: {probe / 1e12:.{1 if probe > 1e12 else 4}f} TFLOP/s"
           + (f"; datasheet peak {peak / 1e12:.0f} TFLOP/s." if peak else ".") + "\n")
-    print("| variant | tokens/s | MFU (datasheet) | MFU (vs probe) | peak memory |")
-    print("|---|---:|---:|---:|---:|")
+    print("| variant | tokens/s | MFU (datasheet) | MFU (vs probe) | executed FLOPs (vs probe) | peak memory |")
+    print("|---|---:|---:|---:|---:|---:|")
     for v in variants:
         tps = v.tokens_per_s()
         flops = 6 * n_params * tps
         mfu = f"{100 * flops / peak:.1f}%" if peak else "–"
         mem = f"{v.peak / 2**30:.1f} GiB" if device == "cuda" else "–"
-        print(f"| {v.name} | {tps:,.0f} | {mfu} | {100 * flops / probe:.1f}% | {mem} |")
-    speedup = variants[0].tokens_per_s() / variants[1].tokens_per_s()
-    print(f"| **tuner / naive** | **{speedup:.2f}x** | target >= 40% MFU on an H100 | | |")
+        executed = 100 * v.executed_flops_per_s(seq) / probe
+        print(f"| {v.name} | {tps:,.0f} | {mfu} | {100 * flops / probe:.1f}% | {executed:.1f}% | {mem} |")
+    speedup = variants[0].tokens_per_s() / variants[-1].tokens_per_s()
+    print(f"| **tuner / naive** | **{speedup:.2f}x** | target >= 40% MFU on an H100 | | | |")
 
 
 if __name__ == "__main__":

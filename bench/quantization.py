@@ -43,7 +43,7 @@ def one(mode: str, model_name: str, task_name: str, steps: int, batch: int, leng
                                          precision, device)
     t0 = time.time()
     model = task.build_model(source, {"labels": ["a", "b", "c"]},
-                             dtype=torch.bfloat16 if mode == "bf16" else None, **quant)
+                             dtype={"bf16": torch.bfloat16, "fp32": torch.float32}.get(mode), **quant)
     if quant:
         model = quantize.prepare(model, device)
     elif cuda:
@@ -94,7 +94,7 @@ def main() -> int:
     for mode in a.modes.split(","):
         argv = [sys.executable, __file__, "--one", mode, "--model", a.model, "--task", a.task, "--steps",
                 str(a.steps), "--batch", str(a.batch), "--length", str(a.length)]
-        out = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        out = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
         line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
         if line is None:
             err = (out.stderr.strip().splitlines() or ["failed"])[-1][:120]

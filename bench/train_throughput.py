@@ -2,7 +2,7 @@
 
     python bench/train_throughput.py                    # SST-2 rows, MiniLM, 3 interleaved rounds
     python bench/train_throughput.py --rounds 5 --steps 40
-    python bench/train_throughput.py --accuracy 8000    # also train each variant on 8,000 rows and score dev.tsv
+    python bench/train_throughput.py --accuracy 8000    # also train each variant on 8,000 rows, score dev.tsv and test.tsv
     python bench/train_throughput.py --mfu              # add the ~100M BERT-base-sized model (random weights)
 
 Variants (same rows, same model, same LoRA settings, same batch size):
@@ -188,7 +188,7 @@ def main() -> None:
     ap.add_argument("--variants", default="naive,competent,tuner")
     ap.add_argument("--batch", type=int, default=0, help="batch size for every variant (default: the recipe's)")
     ap.add_argument("--mfu", action="store_true", help="also measure the tuner path on a BERT-base-sized model")
-    ap.add_argument("--accuracy", type=int, default=0, help="train competent and tuner on N rows, score dev.tsv")
+    ap.add_argument("--accuracy", type=int, default=0, help="train competent and tuner on N rows, score dev.tsv and test.tsv")
     args = ap.parse_args()
 
     import torch
@@ -250,25 +250,32 @@ def accuracy_table(n: int, cfg) -> None:
 
     from tuner import models
 
-    dev = pd.read_csv(SST2 / "dev.tsv", sep="\t", quoting=3)
+    # dev.tsv (872 sentences) and, where it has labels, test.tsv (1,821): one point on dev is ~1 standard error
+    splits = {name: pd.read_csv(SST2 / f"{name}.tsv", sep="\t", quoting=3) for name in ("dev", "test")
+              if (SST2 / f"{name}.tsv").is_file()}
+    splits = {name: df for name, df in splits.items() if "label" in df.columns and "content" in df.columns}
     texts, labels = load_rows(n, seed=1)
     source = models.resolve("default")
     tok = models.load_tokenizer(source)
-    print(f"\nDev accuracy after {n:,} training rows (1 epoch, lr 1e-3, batch {cfg.train.batch_size}, seed 1):")
-    print("| variant | train s | dev accuracy |\n|---|---|---|")
+    print(f"\nAccuracy after {n:,} training rows (1 epoch, lr 1e-3, batch {cfg.train.batch_size}, seed 1):")
+    print("| variant | train s | " + " | ".join(f"{name} accuracy" for name in splits) + " |")
+    print("|---|---|" + "---|" * len(splits))
     for kind in (Competent, Tuner):
         v = kind(source, cfg.adapter, texts, labels, cfg.train.batch_size, seed=1)
         v.setup()
         out = v.run(n // cfg.train.batch_size)
         v.model.eval()
-        correct = 0
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            for i in range(0, len(dev), 128):
-                enc = tok(dev.content[i:i + 128].tolist(), padding=True, truncation=True, max_length=128,
-                          return_tensors="pt")
-                pred = v.model(**enc).logits.argmax(-1).numpy()
-                correct += int((pred == dev.label[i:i + 128].to_numpy()).sum())
-        print(f"| {v.name} | {out['seconds']:.0f} | {correct / len(dev):.4f} |")
+        scores = []
+        for df in splits.values():
+            correct = 0
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                for i in range(0, len(df), 128):
+                    enc = tok(df.content[i:i + 128].tolist(), padding=True, truncation=True, max_length=128,
+                              return_tensors="pt")
+                    pred = v.model(**enc).logits.argmax(-1).numpy()
+                    correct += int((pred == df.label[i:i + 128].to_numpy()).sum())
+            scores.append(f"{correct / len(df):.4f}")
+        print(f"| {v.name} | {out['seconds']:.0f} | " + " | ".join(scores) + " |")
         del v
         np.random.seed(0)
 

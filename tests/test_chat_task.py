@@ -212,7 +212,7 @@ FAMILIES = {
     "LlamaConfig": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     "Qwen2Config": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     "MistralConfig": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-    "GPT2Config": ["c_attn", "c_proj", "c_fc"],
+    "GPT2Config": ["c_attn", "c_proj", "c_fc", "attn.c_proj", "mlp.c_proj"],  # c_proj twice: both paths offered
     "PhiConfig": ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"],
     "Phi3Config": ["o_proj", "qkv_proj", "gate_up_proj", "down_proj"],
     "GemmaConfig": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],

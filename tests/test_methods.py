@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -157,3 +158,27 @@ def test_lora_options_reach_peft(tiny_model_dir):
     lrs = {round(g["lr"], 9) for g in opt.param_groups if g["params"]}
     assert {1e-3, 16e-3} <= lrs  # LoRA+: the B matrices learn 16x faster than A
     assert opt.defaults.get("fused") is True  # one kernel for all adapter tensors, like the default optimizer
+
+
+@pytest.mark.skipif(not shutil.which("cc"), reason="torch.compile on the CPU needs a C compiler")
+def test_chat_run_with_compiled_blocks(tmp_path, runs_dir):
+    """train.compile=on (auto turns it on for GPU runs): the blocks train compiled, then evaluation generates
+    answers with the eager blocks and the KV cache back on."""
+    topics = ["refund", "parcel", "wallet", "ticket", "signin"]  # rows of one length: one compiled shape
+    rows = [{"messages": [{"role": "user", "content": f"{t} help ({i:02d})"},
+                          {"role": "assistant", "content": f"Fix your {t}."}]} for i, t in zip(range(20), topics * 4)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    cfg = RunConfig.from_dict({
+        "task": "chat", "data": {"train_file": str(tmp_path / "c.jsonl"), "validation_fraction": 0.2},
+        "model": {"name": "tiny:llama", "max_length": 64}, "adapter": {"r": 4, "alpha": 8},
+        "train": {"epochs": 1, "max_examples": 16, "batch_size": 4, "evals": 0, "compile": "on", "precision": "fp32"},
+        "chat": {"eval_samples": 2, "max_new_tokens": 8},
+    })
+    run = runs.create_run(cfg)
+    result = train_mod.train(RunConfig.load(run.config_path), run)
+    assert result["steps"] == 4
+    assert next(e for e in run.events() if e["type"] == "start")["compiled_blocks"] == 2
+    report = run.metrics()
+    assert "evaluation_error" not in report, report
+    assert math.isfinite(report["eval_loss"])
+    assert len(report["samples"]) == 2

@@ -149,7 +149,8 @@ def test_tiny_model_folder_is_a_base_model(tiny_model_dir):
 
 def test_detect_target_modules(tiny_classifier):
     found = models.detect_target_modules(tiny_classifier)
-    assert set(found) == {"query", "key", "value", "dense"}
+    # the leaf names, then each of the three 'dense' layers by its path inside a block
+    assert found == ["query", "key", "value", "dense", "attention.output.dense", "intermediate.dense", "output.dense"]
     assert "classifier" not in found and "pooler" not in found
 
 
@@ -166,6 +167,9 @@ def test_target_module_paths_dotted_endings(tiny_classifier):
     assert len(paths) == 2 * 2  # per layer: q and the attention output, not the two MLP 'dense' layers
     assert "bert.encoder.layer.1.attention.output.dense" in paths
     assert not any(p.endswith("intermediate.dense") or p.endswith(".1.output.dense") for p in paths)
+    mlp = models.target_module_paths(tiny_classifier, ["intermediate.dense", "output.dense"])
+    assert sorted(mlp) == [f"bert.encoder.layer.{i}.{rel}" for i in (0, 1) for rel in ("intermediate.dense", "output.dense")]
+    assert models.target_module_paths(tiny_classifier, ["self.query"]) == [f"bert.encoder.layer.{i}.attention.self.query" for i in (0, 1)]
 
 
 def test_token_dropout_replaces_tokens_only_while_training(tiny_model_dir):
@@ -216,3 +220,41 @@ def test_attach_adapter_trains_only_lora_and_the_head(tiny_model_dir):
     lora = sum(4 * (m.in_features + m.out_features) for n, m in model.named_modules()
                if n.endswith(("query", "key", "value", "dense")) and ".layer." in n and hasattr(m, "in_features"))
     assert trainable == lora + (32 * 32 + 32) + (3 * 32 + 3)
+
+
+def test_compile_blocks_only_where_it_pays_and_kv_cache_switch(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tuner import tiny_models
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_models.build("llama")))
+    blocks = models.repeated_blocks(model)
+    assert blocks is model.model.layers and len(blocks) == 2
+    assert models.compile_blocks(model, "off", "cuda") == 0
+    assert models.compile_blocks(model, "auto", "cpu") == 0  # auto = on a GPU only
+    assert all(b._compiled_call_impl is None for b in blocks)
+    assert models.set_kv_cache(model, False) is True and model.config.use_cache is False
+    assert models.set_kv_cache(model, None) is False and model.config.use_cache is False  # None leaves it
+    models.set_kv_cache(model, True)
+    assert models.set_kv_cache(torch.nn.Linear(2, 2), False) is None  # a model with no cache setting
+
+
+@pytest.mark.skipif(not __import__("shutil").which("cc"), reason="torch.compile on the CPU needs a C compiler")
+def test_compiled_blocks_give_the_eager_answers_and_uncompile():
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tuner import tiny_models
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_models.build("llama")))
+    models.set_kv_cache(model, False)
+    ids = torch.randint(0, tiny_models.VOCAB_SIZE, (2, 24), generator=torch.Generator().manual_seed(0))
+    eager = model(input_ids=ids).logits
+    assert models.compile_blocks(model, "on", "cpu") == 2
+    assert all(b._compiled_call_impl is not None for b in model.model.layers)
+    compiled = model(input_ids=ids).logits
+    assert torch.allclose(compiled, eager, atol=1e-4)
+    assert list(model.state_dict()) == list(AutoModelForCausalLM.from_config(model.config).state_dict())  # same keys
+    models.uncompile_blocks(model)
+    assert all(b._compiled_call_impl is None for b in model.model.layers)

@@ -79,6 +79,7 @@ class TrainConfig:
     logging_steps: int = _f(0, "Log the training loss every N steps; 0 = about 50 points per run.", min=0, max=100_000)
     model_dropout: bool = _f(False, "Keep the base model's own dropout during training. Off by default: under LoRA it regularises little and its random masks make CPU steps much slower.")
     token_dropout: float = _f(0.0, "Share of the input sub-tokens replaced by the unknown token in each training batch: a regulariser that costs almost nothing on the CPU (unlike dropout masks) and teaches a tagger to read names from their context.", min=0.0, max=0.5)
+    compile: str = _f("auto", "torch.compile each transformer block (one compile serves every layer) to fuse the small operations around the matrix products; auto = on a GPU only, where it pays back its ~1 minute of compiling (on a CPU of few cores it costs more than a short run saves).", choices=["auto", "on", "off"])
     group_by_length: bool = _f(True, "Batch texts of similar length together: less padding, faster steps.")
     save_total_limit: int = _f(2, "Checkpoints kept on disk (the newest ones).", min=1, max=100)
     quantization: str = _f("none", "Load the frozen base weights in 8-bit (LLM.int8) or 4-bit (QLoRA) through bitsandbytes to save memory; adapter methods only.", choices=["none", "8bit", "4bit"])

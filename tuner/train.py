@@ -77,6 +77,8 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
         models.keep_adapter_inputs_in_base_dtype(model)
     if methods.get_method(cfg.adapter.method).kind == "weights" and hasattr(task, "evaluate"):
         methods.keep_base_tensors(model)  # the chat report compares with the base model
+    kv_cache = models.set_kv_cache(model, False)
+    compiled = models.compile_blocks(model, cfg.train.compile, device)
     trainable, total = models.count_parameters(model)
     has_val = len(val_ds) > 0
 
@@ -84,7 +86,7 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
             "validation_rows": len(val_ds), "trainable_params": trainable, "total_params": total,
             "world_size": world, "device": "cuda" if not use_cpu else "cpu", "warnings": splits.warnings,
             "method": cfg.adapter.method, "quantization": cfg.train.quantization,
-            "batch_size": cfg.train.batch_size, "grad_accum": cfg.train.grad_accum}
+            "batch_size": cfg.train.batch_size, "grad_accum": cfg.train.grad_accum, "compiled_blocks": compiled}
     if is_main_process():
         run.set_status(trainable_params=trainable, total_params=total, method=cfg.adapter.method,
                        batch_size=cfg.train.batch_size, grad_accum=cfg.train.grad_accum)
@@ -114,6 +116,8 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
             info.update(batch_size=cfg.train.batch_size, grad_accum=cfg.train.grad_accum)
             plan = plan_steps(cfg, len(train_ds), world)
     train_seconds = time.time() - t0
+    models.uncompile_blocks(model)
+    models.set_kv_cache(model, kv_cache)
     log.info("rank %s of %s trained %s steps", os.environ.get("RANK", "0"), world, trainer.state.global_step)
     if guard.bad_step is not None:
         raise TunerError(f"The training loss became NaN or infinite at step {guard.bad_step}; lower the learning rate and start again.")
