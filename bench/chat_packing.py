@@ -17,12 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tuner.runs import Run  # noqa: E402
 ALPACA = ROOT.parent / "shared" / "datasets" / "alpaca" / "alpaca_5000.json"
 
 
@@ -47,9 +50,8 @@ def run_one(packing: bool, args, extra: list[str] = (), label: str = "") -> dict
     epochs = float(next(ln.split(":", 1)[1] for ln in config.splitlines() if ln.strip().startswith("epochs:")))
     data = m["data"]["training"]
     tokens = int(data["tokens"] * epochs)
-    events = [json.loads(ln) for ln in (run_dir / "events.jsonl").read_text().splitlines() if ln.strip()]
-    mfu = sorted(e["mfu"] for e in events if e.get("type") == "progress" and "mfu" in e)
-    return {"packing": label or ("on" if packing else "off"), "mfu": mfu[len(mfu) // 2] if mfu else None,
+    mfu = [e["mfu"] for e in Run(run_dir).events() if e.get("type") == "progress" and "mfu" in e]
+    return {"packing": label or ("on" if packing else "off"), "mfu": statistics.median_high(mfu) if mfu else None,
             "conversations": data["conversations"], "rows": data["rows"],
             "steps": m["steps"], "tokens": tokens, "train_s": m["train_seconds"], "tok_s": tokens / m["train_seconds"],
             "eval_loss": m["eval_loss"], "wall_s": wall, "run": run_dir.name}

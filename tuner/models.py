@@ -196,6 +196,13 @@ def attention_for_training() -> str:
 _BLOCK = re.compile(r"\.(layer|layers|h|blocks|block)\.\d+\.")
 
 
+def _inside_block(full: str) -> str | None:
+    """A module's path inside its transformer block (encoder.layer.3.attention.output.dense ->
+    attention.output.dense), or None for a module outside the blocks (embeddings, pooler, head)."""
+    match = _BLOCK.search("." + full)
+    return ("." + full)[match.end():] if match else None
+
+
 def detect_target_modules(model) -> list[str]:
     """Leaf names of the Linear (or Conv1D) projections inside the repeated transformer blocks, then, for a leaf
     name that several layers of a block share (BERT's three 'dense', GPT-2's two 'c_proj'), each of those layers'
@@ -207,12 +214,11 @@ def detect_target_modules(model) -> list[str]:
         if kind not in ("Linear", "Conv1D", "Linear8bitLt", "Linear4bit"):
             continue
         leaf = full.rsplit(".", 1)[-1]
-        match = _BLOCK.search("." + full)
-        if leaf in HEAD_NAMES or not match:
+        rel = _inside_block(full)
+        if leaf in HEAD_NAMES or rel is None:
             continue
         if leaf not in names:
             names.append(leaf)
-        rel = ("." + full)[match.end():]
         if rel not in inside.setdefault(leaf, []):
             inside[leaf].append(rel)
     return names + [rel for leaf in names if len(inside[leaf]) > 1 for rel in inside[leaf]]
@@ -224,7 +230,7 @@ def target_module_paths(model, leaves: list[str]) -> list[str]:
     attention.output.dense) or, where no layer has that exact path, a name ending (self.query)."""
     wanted = set(leaves)
     dotted = {w for w in wanted if "." in w}
-    located = [(full, ("." + full)[m.end():]) for full, _ in model.named_modules() if (m := _BLOCK.search("." + full))]
+    located = [(full, rel) for full, _ in model.named_modules() if (rel := _inside_block(full)) is not None]
     exact = {rel for _, rel in located} & dotted
 
     def chosen(full: str, rel: str) -> bool:

@@ -276,18 +276,18 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
                 + [gr.update(visible=shown.get("adapter.target_modules", False))]
                 + [gr.update(visible=shown.get(p, False)) for p in METHOD_FIELDS[1:]])
 
-    def form_config(state, recipe_name, model_name, target_list, values, settings):
-        """The RunConfig for the form: the common fields, then the task's and the method/hardware settings."""
+    def form_config(state, recipe_name, model_name, target_list, fields):
+        """The RunConfig for the form. `fields`: the NUMERIC widgets' values, then the task's settings, then the
+        method/hardware ones (the handlers' inputs after the run name)."""
+        values, settings = list(fields[:len(NUMERIC)]), fields[len(NUMERIC):]
         return build_config(state, recipe_name, model_name, target_list, values,
                             dict(zip(task_paths, settings[:n_task])), dict(zip(EXTRA_FIELDS, settings[n_task:])))
 
     @friendly
-    def on_estimate(state, recipe_name, model_name, target_list, name, r, alpha, dropout, learning_rate, epochs,
-                    batch_size, max_length, seed, evals, max_examples, *settings):
+    def on_estimate(state, recipe_name, model_name, target_list, name, *fields):
         from .. import memory
 
-        cfg = form_config(state, recipe_name, model_name, target_list,
-                          [r, alpha, dropout, learning_rate, epochs, batch_size, max_length, seed, evals, max_examples], settings)
+        cfg = form_config(state, recipe_name, model_name, target_list, fields)
         source = models.check_available(cfg.model.name, models.ui_model_roots())
         return memory.estimate(cfg, source=source, device=train_device(cfg)).sentence(cfg)
 
@@ -297,10 +297,8 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
         return gr.Dropdown(choices=found, value=[])
 
     @friendly
-    def on_start(request: gr.Request, state, recipe_name, model_name, target_list, name, r, alpha, dropout,
-                 learning_rate, epochs, batch_size, max_length, seed, evals, max_examples, *settings):
-        cfg = form_config(state, recipe_name, model_name, target_list,
-                          [r, alpha, dropout, learning_rate, epochs, batch_size, max_length, seed, evals, max_examples], settings)
+    def on_start(request: gr.Request, state, recipe_name, model_name, target_list, name, *fields):
+        cfg = form_config(state, recipe_name, model_name, target_list, fields)
         source = models.check_available(cfg.model.name, models.ui_model_roots())  # refuse bad names / unreachable Hub ids before a run folder exists
         jobs.run_launch(cfg.train)  # refuse GPUs that are not there before a run folder exists
         if cfg.train.quantization != "none":
@@ -330,10 +328,8 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
         return run.id, cli_command(cfg, recipe_name), cfg.to_yaml()
 
     @friendly
-    def on_show(state, recipe_name, model_name, target_list, name, r, alpha, dropout, learning_rate, epochs,
-                batch_size, max_length, seed, evals, max_examples, *settings):
-        cfg = form_config(state, recipe_name, model_name, target_list,
-                          [r, alpha, dropout, learning_rate, epochs, batch_size, max_length, seed, evals, max_examples], settings)
+    def on_show(state, recipe_name, model_name, target_list, name, *fields):
+        cfg = form_config(state, recipe_name, model_name, target_list, fields)
         return cli_command(cfg, recipe_name), cfg.to_yaml()
 
     @friendly
