@@ -2,7 +2,7 @@
 
     python bench/train_throughput.py                    # SST-2 rows, MiniLM, 3 interleaved rounds
     python bench/train_throughput.py --rounds 5 --steps 40
-    python bench/train_throughput.py --accuracy 8000    # also train each variant on 8,000 rows, score dev.tsv and test.tsv
+    python bench/train_throughput.py --accuracy 8000    # also train competent and tuner on 8,000 rows (3 seeds), score dev.tsv and test.tsv
     python bench/train_throughput.py --mfu              # add the ~100M BERT-base-sized model (random weights)
 
 Variants (same rows, same model, same LoRA settings, same batch size):
@@ -11,11 +11,12 @@ Variants (same rows, same model, same LoRA settings, same batch size):
              train_sampling_strategy="group_by_length" (fp32 weights)
   tuner      what `python -m tuner train` builds (same tuner functions): bf16 frozen weights, fp32
              adapter, eager attention on the CPU, no dropout masks, tight padding, length-grouped batches,
-             fused AdamW
+             fused AdamW, the last layer computed for the [CLS] position only (tuner/cls_layer.py)
 Each round runs every variant for the same number of optimizer steps, A B C A B C ...; the table shows medians.
 Padding efficiency = real tokens / processed tokens. Model-FLOPs utilisation (MFU) = the model's matmul FLOPs
 per token (forward 2N + input-gradient backward 2N for frozen weights, + 6 x the trainable adapter params,
-+ attention scores) x tokens/s, divided by a same-process bf16 matmul probe (the machine's practical peak).
++ attention scores; the work done, so the trimmed last layer counts one position) x tokens/s, divided by a
+same-process bf16 matmul probe (the machine's practical peak).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Naive(Variant):
         from tuner import models
 
         self.tok = models.load_tokenizer(self.source)
-        self.model = _lora_model(self.source, self.adapter, 2, None)
+        self.model = _lora_model(self.source, self.adapter, 2, None, first_token_only=False)
         self.model.train()
         self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=1e-3)
         self.order = list(range(len(self.texts)))
@@ -106,6 +107,8 @@ class Naive(Variant):
 class _TrainerVariant(Variant):
     """Runs a transformers Trainer for `steps` optimizer steps per call, counting the tokens its collator made."""
 
+    trainer = None  # the Trainer class; None = transformers' own
+
     def _trainer(self, model, collator, dataset, bf16: bool, group: bool, **extra):
         from transformers import Trainer, TrainingArguments
 
@@ -115,7 +118,7 @@ class _TrainerVariant(Variant):
                          bf16=bf16, use_cpu=True, save_strategy="no", report_to=[], disable_tqdm=True,
                          logging_steps=10_000, dataloader_num_workers=0, remove_unused_columns=False,
                          train_sampling_strategy="group_by_length" if group else "random", seed=self.seed, **extra)
-        self.model, self.dataset, self.make = model, dataset, (Trainer, TrainingArguments)
+        self.model, self.dataset, self.make = model, dataset, (self.trainer or Trainer, TrainingArguments)
 
     def run(self, steps):
         Trainer, TrainingArguments = self.make
@@ -141,7 +144,7 @@ class Competent(_TrainerVariant):
         enc = tok(self.texts, truncation=True, max_length=128)
         ds = Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
                                 "token_type_ids": enc["token_type_ids"], "labels": self.labels})
-        self._trainer(_lora_model(self.source, self.adapter, 2, None), DataCollatorWithPadding(tok), ds, True, True)
+        self._trainer(_lora_model(self.source, self.adapter, 2, None, first_token_only=False), DataCollatorWithPadding(tok), ds, True, True)
 
 
 class Tuner(_TrainerVariant):
@@ -153,7 +156,9 @@ class Tuner(_TrainerVariant):
 
         from tuner import models
         from tuner.tasks import get_task
+        from tuner.train import trainer_class
 
+        self.trainer = trainer_class()
         task = get_task("classification")
         tok = models.load_tokenizer(self.source)
         ds = task.encode({"text": self.texts, "label": self.labels}, tok, 128)
@@ -189,6 +194,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=0, help="batch size for every variant (default: the recipe's)")
     ap.add_argument("--mfu", action="store_true", help="also measure the tuner path on a BERT-base-sized model")
     ap.add_argument("--accuracy", type=int, default=0, help="train competent and tuner on N rows, score dev.tsv and test.tsv")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds (rows, initialisation, order) for --accuracy")
     args = ap.parse_args()
 
     import torch
@@ -239,45 +245,57 @@ def main() -> None:
         rel = [f"{sps / b:.2f}x" if b else "-" for b in base]
         print(f"| {v.name} | {sps:,.0f} | {tps:,.0f} | {eff:.0%} | {mfu:.0%} | {rel[0]} | {rel[1]} |")
     if args.accuracy:
-        accuracy_table(args.accuracy, cfg)
+        accuracy_table(args.accuracy, cfg, args.seeds)
 
 
-def accuracy_table(n: int, cfg) -> None:
-    """Dev accuracy of the competent baseline and the tuner path after the same number of training rows."""
-    import numpy as np
+def accuracy_table(n: int, cfg, seeds: int) -> None:
+    """Dev and test accuracy of the competent baseline and the tuner path after the same training rows, for
+    several seeds (each seed draws its own rows, head initialisation and order); the table shows the means."""
     import pandas as pd
     import torch
 
     from tuner import models
 
     # dev.tsv (872 sentences) and, where it has labels, test.tsv (1,821): one point on dev is ~1 standard error
+    # of one run, hence several seeds
     splits = {name: pd.read_csv(SST2 / f"{name}.tsv", sep="\t", quoting=3) for name in ("dev", "test")
               if (SST2 / f"{name}.tsv").is_file()}
     splits = {name: df for name, df in splits.items() if "label" in df.columns and "content" in df.columns}
-    texts, labels = load_rows(n, seed=1)
     source = models.resolve("default")
     tok = models.load_tokenizer(source)
-    print(f"\nAccuracy after {n:,} training rows (1 epoch, lr 1e-3, batch {cfg.train.batch_size}, seed 1):")
-    print("| variant | train s | " + " | ".join(f"{name} accuracy" for name in splits) + " |")
-    print("|---|---|" + "---|" * len(splits))
-    for kind in (Competent, Tuner):
-        v = kind(source, cfg.adapter, texts, labels, cfg.train.batch_size, seed=1)
-        v.setup()
-        out = v.run(n // cfg.train.batch_size)
-        v.model.eval()
-        scores = []
-        for df in splits.values():
-            correct = 0
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-                for i in range(0, len(df), 128):
-                    enc = tok(df.content[i:i + 128].tolist(), padding=True, truncation=True, max_length=128,
-                              return_tensors="pt")
-                    pred = v.model(**enc).logits.argmax(-1).numpy()
-                    correct += int((pred == df.label[i:i + 128].to_numpy()).sum())
-            scores.append(f"{correct / len(df):.4f}")
-        print(f"| {v.name} | {out['seconds']:.0f} | " + " | ".join(scores) + " |")
-        del v
-        np.random.seed(0)
+    scores: dict[str, list] = {}
+    seconds: dict[str, list] = {}
+    for seed in range(1, seeds + 1):
+        texts, labels = load_rows(n, seed=seed)
+        for kind in (Competent, Tuner):  # the same rows, order and seed for both
+            torch.manual_seed(seed)
+            v = kind(source, cfg.adapter, texts, labels, cfg.train.batch_size, seed=seed)
+            v.setup()
+            seconds.setdefault(v.name, []).append(v.run(n // cfg.train.batch_size)["seconds"])
+            v.model.eval()
+            row = []
+            for df in splits.values():
+                correct = 0
+                with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                    for i in range(0, len(df), 128):
+                        enc = tok(df.content[i:i + 128].tolist(), padding=True, truncation=True, max_length=128,
+                                  return_tensors="pt")
+                        pred = v.model(**enc).logits.argmax(-1).numpy()
+                        correct += int((pred == df.label[i:i + 128].to_numpy()).sum())
+                row.append(correct / len(df))
+            scores.setdefault(v.name, []).append(row)
+            print(f"  seed {seed} {v.name}: " + ", ".join(f"{k} {a:.4f}" for k, a in zip(splits, row)), flush=True)
+            del v
+    print(f"\nAccuracy after {n:,} training rows (1 epoch, lr {cfg.train.learning_rate:g}, batch "
+          f"{cfg.train.batch_size}; mean of {seeds} seeds, each its own rows and initialisation):")
+    print("| variant | train s (median) | " + " | ".join(f"{name} accuracy" for name in splits) + " | dev + test |")
+    print("|---|---|" + "---|" * (len(splits) + 1))
+    sizes = [len(df) for df in splits.values()]
+    for name, rows in scores.items():
+        means = [statistics.mean(r[j] for r in rows) for j in range(len(splits))]
+        pooled = statistics.mean(sum(a * s for a, s in zip(r, sizes)) / sum(sizes) for r in rows)
+        print(f"| {name} | {statistics.median(seconds[name]):.0f} | " + " | ".join(f"{m:.4f}" for m in means)
+              + f" | {pooled:.4f} |")
 
 
 if __name__ == "__main__":

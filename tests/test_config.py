@@ -240,3 +240,12 @@ def test_recipes_load_and_validate(recipe):
 
 def test_there_is_at_least_one_recipe():
     assert RECIPES, "recipes/*.yaml is empty"
+
+
+def test_unquoted_on_off_reach_an_on_off_choice():
+    """YAML 1.1 reads `compile: on` as true; a setting whose choices are on/off takes it as "on"."""
+    from tuner.config import apply_overrides
+
+    assert RunConfig.from_yaml("train:\n  compile: on\n").train.compile == "on"
+    assert apply_overrides(RunConfig(), ["train.compile=off"]).train.compile == "off"
+    assert "'name' must be text" in config_error({"name": True})  # free text still refuses a bare boolean

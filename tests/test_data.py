@@ -518,3 +518,14 @@ def test_bitext_multiline_csv(shared_datasets):
     assert table.df["intent"].nunique() == 27
     texts, labels = TASK.extract(table.df, ["instruction"], "intent")
     assert len(texts) == 4_514 and "cancel_order" in labels
+
+
+def test_validation_share_is_capped_for_large_sets():
+    cfg = RunConfig().data
+    assert data.held_out_share(cfg, 500) == pytest.approx(0.1)  # small sets: the fraction
+    labels = ["pos"] * 40_000 + ["neg"] * 27_349
+    train, val = data.stratified_split(labels, data.held_out_share(cfg, len(labels)), seed=0)
+    assert abs(len(val) - 2000) <= 2 and len(train) + len(val) == len(labels)
+    assert sum(labels[i] == "neg" for i in val) == pytest.approx(2000 * 27_349 / 67_349, abs=2)  # still stratified
+    cfg.validation_max_rows = 0  # no cap
+    assert data.held_out_share(cfg, 67_349) == pytest.approx(0.1)

@@ -68,3 +68,23 @@ def test_speed_meter_reports_tokens_per_second_since_the_last_reading():
     assert 0 < first["tokens_per_s"] < 6 * 2 / 0.05  # two ranks, at most 6 tokens each over >= 50 ms
     assert 0 <= first["mfu"] < 1  # a 200-FLOP toy model uses almost none of the peak
     assert meter.reading() == {}  # nothing new since
+
+
+def test_trainer_counts_the_same_flops_walking_the_model_once(tiny_model_dir, tmp_path, monkeypatch):
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    from tuner.tasks import get_task
+    from tuner.train import trainer_class
+
+    model = get_task("classification").build_model(str(tiny_model_dir), {"labels": ["a", "b"]})
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[])
+    ours, stock = trainer_class()(model=model, args=args), Trainer(model=model, args=args)
+    inputs = {"input_ids": torch.ones(4, 9, dtype=torch.long), "labels": torch.zeros(4, dtype=torch.long)}
+    expected = stock.floating_point_ops(inputs)
+    assert expected > 0
+    walks = []
+    count = type(model).num_parameters
+    monkeypatch.setattr(type(model), "num_parameters", lambda self, **kw: walks.append(1) or count(self, **kw))
+    assert [ours.floating_point_ops(inputs) for _ in range(3)] == [expected] * 3
+    assert len(walks) == 1

@@ -309,6 +309,14 @@ def _finish(table: Table) -> Table:
     return table
 
 
+def held_out_share(data_cfg, rows: int) -> float:
+    """The share of `rows` to hold out for validation: `validation_fraction`, capped at `validation_max_rows`."""
+    share = data_cfg.validation_fraction
+    if data_cfg.validation_max_rows and rows * share > data_cfg.validation_max_rows:
+        share = data_cfg.validation_max_rows / rows
+    return share
+
+
 def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Indices (train, validation): every label with 2+ rows gets its share in validation."""
     import random

@@ -35,17 +35,27 @@ class TokenCounter:
 
 def flops_per_token(model, seq_len: float) -> float:
     """Matmul FLOPs per processed token of one training step (see the module docstring)."""
-    frozen = trainable = 0
+    from .cls_layer import first_token_layers
+
+    # A layer computed for the first position only (tuner/cls_layer.py) multiplies its keys and values for
+    # every token and its other weights for one token per sequence: count the work done, not the work skipped.
+    trimmed = tuple(first_token_layers(model))
+    share = 1.0 / max(seq_len, 1.0)
+    frozen = trainable = 0.0
     for name, param in model.named_parameters():
         if param.dim() != 2 or "embed" in name or "wte" in name or "wpe" in name:
             continue  # embeddings are lookups, not matmuls
+        n = param.numel()
+        if name.startswith(trimmed) and ".key." not in name and ".value." not in name:
+            n *= share
         if param.requires_grad:
-            trainable += param.numel()
+            trainable += n
         else:
-            frozen += param.numel()
+            frozen += n
     cfg = getattr(model, "config", None)
     layers = getattr(cfg, "num_hidden_layers", 0) or 0
     hidden = getattr(cfg, "hidden_size", 0) or 0
+    layers = layers - len(trimmed) + len(trimmed) * share if layers else 0
     attention = 4 * layers * hidden * seq_len  # QK^T and AV, forward
     return 4 * frozen + 6 * trainable + 2 * attention
 

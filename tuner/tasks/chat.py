@@ -134,7 +134,7 @@ class ChatTask:
         else:
             if len(convs) < 2:
                 raise DataError("The training file has a single conversation; add more rows or a validation file.")
-            tr, va = data_mod.stratified_split(["all"] * len(convs), cfg.data.validation_fraction, cfg.seed)
+            tr, va = data_mod.stratified_split(["all"] * len(convs), data_mod.held_out_share(cfg.data, len(convs)), cfg.seed)
             tconvs, vconvs = [convs[i] for i in tr], [convs[i] for i in va]
         meta = {"task": self.name, "shape": shape, "template": cfg.chat.template, "system_prompt": cfg.chat.system_prompt,
                 "text_columns": pcols, "label_column": rcol, "max_new_tokens": cfg.chat.max_new_tokens}

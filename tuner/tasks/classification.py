@@ -170,7 +170,7 @@ class ClassificationTask:
                 row = vlabels.index(unseen[0]) + 1
                 raise DataError(f"Row {row} of the validation file has label '{unseen[0]}', which never occurs in the training file; fix the label or add training rows for it.")
         else:
-            tr, va = data_mod.stratified_split(labels, cfg.data.validation_fraction, cfg.seed)
+            tr, va = data_mod.stratified_split(labels, data_mod.held_out_share(cfg.data, len(labels)), cfg.seed)
             vtexts, vlabels = [texts[i] for i in va], [labels[i] for i in va]
             texts, labels = [texts[i] for i in tr], [labels[i] for i in tr]
         names = sorted(set(labels), key=_natural_key)
@@ -193,9 +193,13 @@ class ClassificationTask:
         return texts, label
 
     # ---- model -----------------------------------------------------------------------------------
-    def build_model(self, source: str, meta: dict, dtype=None, attn_implementation: str | None = None, **config_overrides):
+    def build_model(self, source: str, meta: dict, dtype=None, attn_implementation: str | None = None,
+                    first_token_only: bool = True, **config_overrides):
+        """The base model with a new classification head. `first_token_only`: the last encoder layer computes only
+        the position the head reads, where the model is a known [CLS] classifier (tuner/cls_layer.py)."""
         from transformers import AutoModelForSequenceClassification
 
+        from ..cls_layer import first_token_only as trim_last_layer
         from ..models import load_pretrained
 
         names = meta["labels"]
@@ -203,10 +207,13 @@ class ClassificationTask:
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         kwargs.update(config_overrides)
-        return load_pretrained(
+        model = load_pretrained(
             AutoModelForSequenceClassification, source, num_labels=len(names),
             id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}, **kwargs,
         )
+        if first_token_only:
+            trim_last_layer(model)
+        return model
 
     peft_task_type = "SEQ_CLS"
 

@@ -354,7 +354,7 @@ class NerTask:
             vtokens, vtags = val.tokens, val.tags
         else:
             order = rng.permutation(len(tokens)).tolist()
-            n_val = max(1, int(round(len(tokens) * cfg.data.validation_fraction))) if len(tokens) >= 2 else 0
+            n_val = max(1, int(round(len(tokens) * data_mod.held_out_share(cfg.data, len(tokens))))) if len(tokens) >= 2 else 0
             va, tr = sorted(order[:n_val]), sorted(order[n_val:])
             vtokens, vtags = [tokens[i] for i in va], [tags[i] for i in va]
             tokens, tags = [tokens[i] for i in tr], [tags[i] for i in tr]

@@ -1,0 +1,106 @@
+"""The last encoder layer computed for the [CLS] position only (tuner/cls_layer.py), on and off, interleaved.
+
+    python bench/first_token_layer.py                       # training samples/s (SST-2 rows, the default recipe's LoRA)
+    python bench/first_token_layer.py --run runs/<id>       # also file prediction rows/s on SST-2 dev.tsv with that run
+
+Training: the tuner path of bench/train_throughput.py with and without the trimmed layer, A B A B ... for
+`--rounds` rounds of `--steps` steps. Prediction: two Predictors of the same run, one loading the model with the
+full last layer; each predicts dev.tsv once per round; the share of equal labels is printed. Prints one table of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import train_throughput as tt  # noqa: E402
+
+
+class FullLastLayer(tt.Tuner):
+    name = "tuner path, full last layer"
+
+    def setup(self):
+        build = tt._lora_model
+        tt._lora_model = lambda *a, **k: build(*a, **{**k, "first_token_only": False})
+        try:
+            super().setup()
+        finally:
+            tt._lora_model = build
+
+
+def training(args) -> list[tuple[str, float, float]]:
+    from tuner import models
+    from tuner.config import RunConfig
+
+    cfg = RunConfig.load(str(ROOT / "recipes" / "classification.yaml"))
+    texts, labels = tt.load_rows(args.rows)
+    variants = [kind(models.resolve("default"), cfg.adapter, texts, labels, cfg.train.batch_size)
+                for kind in (tt.Tuner, FullLastLayer)]
+    for v in variants:
+        v.setup()
+        v.run(2)
+    rates = {v.name: [] for v in variants}
+    for _ in range(args.rounds):
+        for v in variants:
+            out = v.run(args.steps)
+            rates[v.name].append(out["samples"] / out["seconds"])
+    on, off = (rates[v.name] for v in variants)
+    return [("training samples/s", statistics.median(on), statistics.median(off))]
+
+
+def prediction(args) -> list[tuple[str, float, float]]:
+    import time
+
+    import tuner.tasks.classification as classification
+    from tuner import runs
+    from tuner.inference import Predictor
+
+    run = runs.Run(Path(args.run).resolve())
+    trimmed = Predictor(run)
+    build = classification.ClassificationTask.build_model
+    classification.ClassificationTask.build_model = lambda self, *a, **k: build(self, *a, **{**k, "first_token_only": False})
+    try:
+        full = Predictor(run)
+    finally:
+        classification.ClassificationTask.build_model = build
+    dev = tt.SST2 / "dev.tsv"
+    out = Path(tempfile.mkdtemp(prefix="tuner-ftl-"))
+    import pandas as pd
+
+    labels = {}
+    for name, pred in (("on", trimmed), ("off", full)):  # warm-up: oneDNN builds its kernels per shape
+        pred.predict_file(dev, out / f"{name}.csv")
+        labels[name] = pd.read_csv(out / f"{name}.csv").predicted_label
+    print(f"labels agree on {(labels['on'] == labels['off']).mean():.2%} of the {len(labels['on'])} dev rows")
+    rates = {"on": [], "off": []}
+    for _ in range(args.rounds):
+        for name, pred in (("on", trimmed), ("off", full)):
+            t = time.perf_counter()
+            rows = pred.predict_file(dev, out / "p.csv")["rows"]
+            rates[name].append(rows / (time.perf_counter() - t))
+    return [("file prediction rows/s (SST-2 dev)", statistics.median(rates["on"]), statistics.median(rates["off"]))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=8000)
+    ap.add_argument("--steps", type=int, default=120)
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--run", help="a trained classification run folder: also time file prediction")
+    args = ap.parse_args()
+    rows = training(args) + (prediction(args) if args.run else [])
+    print(f"\nLast layer for [CLS] only vs the full layer; {args.rounds} interleaved rounds, medians")
+    print("| measure | [CLS] only | full last layer | ratio |")
+    print("|---|---:|---:|---:|")
+    for measure, on, off in rows:
+        print(f"| {measure} | {on:,.0f} | {off:,.0f} | {on / off:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
