@@ -24,14 +24,7 @@ import train_throughput as tt  # noqa: E402
 
 class FullLastLayer(tt.Tuner):
     name = "tuner path, full last layer"
-
-    def setup(self):
-        build = tt._lora_model
-        tt._lora_model = lambda *a, **k: build(*a, **{**k, "first_token_only": False})
-        try:
-            super().setup()
-        finally:
-            tt._lora_model = build
+    first_token_only = False
 
 
 def training(args) -> list[tuple[str, float, float]]:
@@ -57,6 +50,8 @@ def training(args) -> list[tuple[str, float, float]]:
 def prediction(args) -> list[tuple[str, float, float]]:
     import time
 
+    import pandas as pd
+
     import tuner.tasks.classification as classification
     from tuner import runs
     from tuner.inference import Predictor
@@ -71,8 +66,6 @@ def prediction(args) -> list[tuple[str, float, float]]:
         classification.ClassificationTask.build_model = build
     dev = tt.SST2 / "dev.tsv"
     out = Path(tempfile.mkdtemp(prefix="tuner-ftl-"))
-    import pandas as pd
-
     labels = {}
     for name, pred in (("on", trimmed), ("off", full)):  # warm-up: oneDNN builds its kernels per shape
         pred.predict_file(dev, out / f"{name}.csv")

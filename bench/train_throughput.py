@@ -149,6 +149,7 @@ class Competent(_TrainerVariant):
 
 class Tuner(_TrainerVariant):
     name = "tuner (default recipe path)"
+    first_token_only = True  # the last layer for [CLS] only, as tuner's classification model is built
     extra = {"optim": "adamw_torch_fused"}  # as tuner/train.py
 
     def setup(self):
@@ -162,7 +163,7 @@ class Tuner(_TrainerVariant):
         task = get_task("classification")
         tok = models.load_tokenizer(self.source)
         ds = task.encode({"text": self.texts, "label": self.labels}, tok, 128)
-        model = _lora_model(self.source, self.adapter, 2, torch.bfloat16,
+        model = _lora_model(self.source, self.adapter, 2, torch.bfloat16, first_token_only=self.first_token_only,
                             attn_implementation=models.attention_for_training(),
                             **models.no_dropout_overrides(self.source))
         models.keep_adapter_inputs_in_base_dtype(model)

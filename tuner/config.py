@@ -166,7 +166,7 @@ def _merge(obj, data: dict, prefix: str):
     if not isinstance(data, dict):
         raise ConfigError(f"'{prefix.rstrip('.')}' must be a mapping of settings, got {type(data).__name__}.")
     hints = typing.get_type_hints(type(obj))
-    known = {f.name for f in dataclasses.fields(obj)}
+    known = {f.name: f for f in dataclasses.fields(obj)}
     changes = {}
     for key, value in data.items():
         path = f"{prefix}{key}"
@@ -176,7 +176,7 @@ def _merge(obj, data: dict, prefix: str):
         if dataclasses.is_dataclass(current):
             changes[key] = _merge(current, value, path + ".")
         else:
-            choices = next(f.metadata.get("choices") for f in dataclasses.fields(obj) if f.name == key) or ()
+            choices = known[key].metadata.get("choices") or ()
             if isinstance(value, bool) and {"on", "off"} <= set(choices):
                 value = "on" if value else "off"  # YAML 1.1 reads an unquoted on/off (yes/no) as true/false
             changes[key] = _coerce(value, hints[key], path)

@@ -108,13 +108,14 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
         run.set_status(trainable_params=trainable, total_params=total, method=cfg.adapter.method,
                        batch_size=cfg.train.batch_size, grad_accum=cfg.train.grad_accum)
     resume = run.newest_checkpoint() if cfg_resume_requested(run) else None
+    trainer_cls = trainer_class()
     while True:  # out of memory: halve the batch, double accumulation (same effective batch), try again
         args = _training_args(cfg, run, plan, precision, use_cpu, has_val, world)
         collator = TokenCounter(task.collator(tokenizer))
         events = EventsCallback(run, info, SpeedMeter(collator, model, "cpu" if use_cpu else "cuda", world))
         stop, guard = StopCallback(run), NonFiniteLossCallback()
         extra = [methods.adalora_callback(model)] if cfg.adapter.method == "adalora" else []
-        trainer = trainer_class()(
+        trainer = trainer_cls(
             model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds if has_val else None,
             data_collator=collator, compute_metrics=task.compute_metrics(splits.meta),
             callbacks=[events, stop, guard, *extra, *callbacks],
