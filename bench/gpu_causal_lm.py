@@ -8,7 +8,7 @@
 Both variants train the same randomly initialised model (built from a LlamaConfig and saved once) with the same
 LoRA adapter (r 16, alpha 32, every attention and MLP projection) and AdamW, one optimizer step per batch:
   * tuner: what tuner/train.py does: the task's `build_model` with bf16 frozen weights, the training attention
-    (`models.attention_for_training()`: SDPA on a GPU), dropout off, `models.attach_adapter`, the adapter in
+    (`models.fast_attention()`: SDPA on a GPU), dropout off, `models.attach_adapter`, the adapter in
     fp32 (`trainable_to_fp32`), no KV cache, autocast bf16 as the Trainer's bf16 mode does, each transformer block compiled
     (`models.compile_blocks`, train.compile auto: on a GPU); batches are full rows (what packing produces: no
     padding tokens). On a GPU the same path without the compile runs too;
@@ -161,7 +161,7 @@ def tuner_variant(folder: Path, device: str, batch: int, seq: int, vocab: int, g
     task = get_task("chat")
     source = str(folder)
     overrides = models.no_dropout_overrides(source)
-    attn = "sdpa" if device == "cuda" else models.attention_for_training()  # train.py: SDPA on a GPU
+    attn = "sdpa" if device == "cuda" else models.fast_attention()  # train.py: SDPA on a GPU
     model = task.build_model(source, {"task": "chat"}, dtype=torch.bfloat16, attn_implementation=attn, **overrides)
     model = models.attach_adapter(model, AdapterConfig(method="lora", r=16, alpha=32.0, dropout=0.0),
                                   task.peft_task_type, task.modules_to_save(model))

@@ -164,7 +164,7 @@ class Tuner(_TrainerVariant):
         tok = models.load_tokenizer(self.source)
         ds = task.encode({"text": self.texts, "label": self.labels}, tok, 128)
         model = _lora_model(self.source, self.adapter, 2, torch.bfloat16, first_token_only=self.first_token_only,
-                            attn_implementation=models.attention_for_training(),
+                            attn_implementation=models.fast_attention(),
                             **models.no_dropout_overrides(self.source))
         models.keep_adapter_inputs_in_base_dtype(model)
         self._trainer(model, task.collator(tok), ds, True, True, **self.extra)

@@ -86,6 +86,39 @@ def test_token_budget_batches_equal_one_by_one(classifier_run, monkeypatch):
     assert task.predict(p.model, p.tokenizer, [], meta, 64) == []
 
 
+def test_padding_to_a_multiple_and_eager_attention_change_nothing(classifier_run, monkeypatch):
+    """The file path's batches (64 rows, padded to the longest, eager attention on the CPU) give the answers
+    of the old ones (256 rows padded to a multiple of 8) and of SDPA attention."""
+    monkeypatch.setenv("TUNER_INFER_DTYPE", "fp32")
+    import torch
+
+    from tuner.inference import Predictor
+
+    p = Predictor(classifier_run)
+    task, meta = p.task, p.meta
+    if not torch.cuda.is_available():
+        assert p.model.config._attn_implementation == "eager"
+    tight = task.predict(p.model, p.tokenizer, TEXTS * 3, meta, 64, batch_size=4)
+    _close(tight, task.predict(p.model, p.tokenizer, TEXTS * 3, meta, 64, batch_size=256, pad_multiple=8), 1e-5)
+    p.model.set_attn_implementation("sdpa")
+    _close(tight, task.predict(p.model, p.tokenizer, TEXTS * 3, meta, 64, batch_size=4), 1e-5)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_padded_rows_match_the_tokenizer_pad(tiny_model_dir, side):
+    from tuner import models
+    from tuner.tasks.classification import _padded
+
+    tok = models.load_tokenizer(str(tiny_model_dir))
+    tok.padding_side = side
+    enc = tok(TEXTS[:4], truncation=True, max_length=32)
+    ref = tok.pad({k: enc[k] for k in enc}, pad_to_multiple_of=8, return_tensors="np")
+    pads = {"input_ids": tok.pad_token_id, "attention_mask": 0, "token_type_ids": tok.pad_token_type_id}
+    for key in enc:
+        got = _padded(enc[key], ref[key].shape[1], pads[key], side)
+        assert (got == ref[key]).all(), key
+
+
 def test_merged_classifier_equals_the_unmerged_adapter(classifier_run, monkeypatch):
     monkeypatch.setenv("TUNER_INFER_DTYPE", "fp32")
     import torch

@@ -39,9 +39,10 @@ class Predictor:
         self.max_length = int(self.meta.get("max_length", 128))
         source = models.resolve(self.meta["base_model"])
         self.tokenizer = models.load_tokenizer(str(run.adapter_dir))
-        base = self.task.build_model(source, self.meta)
         method = self.meta.get("method", "lora")  # every peft method, or full/freeze trained tensors
         is_chat = getattr(self.task, "demo", "") == "chat"
+        # encoders read whole texts: eager attention on the CPU (models.fast_attention); generation keeps the default
+        base = self.task.build_model(source, self.meta, **({} if is_chat else {"attn_implementation": models.fast_attention()}))
         model = methods.load(base, run.adapter_dir, method, keep_base=is_chat)
         if is_chat:
             # Not merged: the chat compares the base model's answers (adapter disabled) with the finetuned ones.

@@ -79,7 +79,7 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
     device = "cpu" if use_cpu else "cuda"
     quant = quantize.quantization_kwargs(cfg.train, precision, device)  # {} unless 8/4-bit was chosen
     model = task.build_model(source, splits.meta, dtype=torch.bfloat16 if precision == "bf16" else None,
-                             attn_implementation=models.attention_for_training(), **overrides, **quant)
+                             attn_implementation=models.fast_attention(), **overrides, **quant)
     if quant:
         model = quantize.prepare(model, device)
     train_ds = task.encode(splits.train, tokenizer, cfg.model.max_length)
