@@ -143,14 +143,17 @@ def chat(pred, max_new_tokens: int) -> dict:
 
 # ---- the load -------------------------------------------------------------------------------------------
 class Training:
-    """`python -m tuner train` on SST-2 in its own session; pause() / resume() its whole process tree."""
+    """`python -m tuner train` on SST-2 in this process's session (its own process group), as the app's launcher
+    starts its training child in the app's session: with the kernel's per-session CPU groups, a child in a session
+    of its own would get an equal share against the measurements whatever its priority (TUNER_TRAIN_NICE).
+    pause() / resume() its whole process tree."""
 
     def __init__(self, runs_dir: Path, env: dict):
         argv = [sys.executable, "-m", "tuner", "train", "recipes/classification.yaml", "--name", "bench-load",
                 "--set", f"data.train_file={SST2 / 'train.tsv'}", "--set", "train.evals=0"]
         self.log = open(runs_dir / "load.log", "wb")
         self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     process_group=0)
         self.runs_dir = runs_dir
 
     def tree(self):
@@ -283,7 +286,7 @@ def main() -> None:
     n_params = sum(p.numel() for p in chat_pred.model.parameters())
     texts = sentences(args.sentences)
 
-    url, app = start_app(tmp / "app.log", env)
+    url, app = start_app(tmp / "app.log", env, own_session=False)  # in this session, beside the load
     client = Client(url, verbose=False)
     training = Training(runs_dir, env)
     try:

@@ -24,16 +24,19 @@ def free_port() -> int:
 
 
 def start_app(log_path: Path, env: dict | None = None, timeout: float = 180.0,
-              args: list[str] | None = None) -> tuple[str, subprocess.Popen]:
+              args: list[str] | None = None, own_session: bool = True) -> tuple[str, subprocess.Popen]:
     """Start `python app.py` on a free port and return (url, process) once the page answers (HTTP 200, or 401
-    behind a login); the server log goes to `log_path`. Stop it with `stop_app`."""
+    behind a login); the server log goes to `log_path`. Stop it with `stop_app`. `own_session=False` keeps it in
+    the caller's session (its own process group), where the kernel weighs it against the caller's other children
+    by their priorities rather than giving each session an equal share."""
     port = free_port()
     full_env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     full_env.pop("TUNER_DEMO_RUNS", None)  # demo-only mode only where a test asks for it
     full_env.update(env or {})
     log = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *(args or [])], cwd=ROOT, env=full_env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            stdout=log, stderr=subprocess.STDOUT,
+                            **({"start_new_session": True} if own_session else {"process_group": 0}))
     proc.log_file = log
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + timeout
