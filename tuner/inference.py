@@ -241,8 +241,8 @@ class Predictor:
         """Yield the reply so far, piece by piece, as the model writes it. `base=True` answers with the adapter
         disabled (the model before finetuning). Closing the generator stops the generation."""
         import torch
-        from transformers import TextIteratorStreamer
 
+        from .reply_stream import ReplyStreamer
         from .tasks.chat import cut_at_stop, generation_kwargs
 
         if not hasattr(self, "template"):
@@ -255,8 +255,7 @@ class Predictor:
         cancel = threading.Event()
         kw, stop_strings = generation_kwargs(self.tokenizer, self.template, len(ids), max_new_tokens, temperature,
                                              top_p, stops, cancel)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True,
-                                        timeout=STREAM_TIMEOUT_S)
+        streamer = ReplyStreamer(self.tokenizer, timeout=STREAM_TIMEOUT_S)  # the reply so far, after every token
         device = next(self.model.parameters()).device
         input_ids = torch.tensor([ids], device=device)
         failure: list[BaseException] = []
@@ -277,8 +276,7 @@ class Predictor:
         try:
             thread.start()
             text, shown = "", None
-            for piece in streamer:
-                text += piece
+            for text in streamer:
                 visible = cut_at_stop(text, stop_strings)
                 if visible != text:  # a stop string appeared: show what came before it and finish
                     cancel.set()
