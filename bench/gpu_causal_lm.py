@@ -165,11 +165,7 @@ def tuner_variant(folder: Path, device: str, batch: int, seq: int, vocab: int, g
     model = task.build_model(source, {"task": "chat"}, dtype=torch.bfloat16, attn_implementation=attn, **overrides)
     model = models.attach_adapter(model, AdapterConfig(method="lora", r=16, alpha=32.0, dropout=0.0),
                                   task.peft_task_type, task.modules_to_save(model))
-    models.trainable_to_fp32(model)
-    if hasattr(models, "keep_adapter_inputs_in_base_dtype"):
-        models.keep_adapter_inputs_in_base_dtype(model)
-    models.set_kv_cache(model, False)
-    compiled = models.compile_blocks(model, compile_setting, device)  # train.compile (auto: on a GPU)
+    _, compiled = models.ready_for_training(model, True, compile_setting, device)  # train.compile (auto: on a GPU)
     model.train()
 
     def make_batch():  # full rows: what packing gives, no padding

@@ -166,7 +166,7 @@ class Tuner(_TrainerVariant):
         model = _lora_model(self.source, self.adapter, 2, torch.bfloat16, first_token_only=self.first_token_only,
                             attn_implementation=models.fast_attention(),
                             **models.no_dropout_overrides(self.source))
-        models.keep_adapter_inputs_in_base_dtype(model)
+        models.ready_for_training(model, True, "auto", "cpu")  # as tuner/train.py (compile: auto = off on a CPU)
         self._trainer(model, task.collator(tok), ds, True, True, **self.extra)
 
 

@@ -256,6 +256,18 @@ def attach_adapter(model, adapter_cfg, task_type: str, modules_to_save: list[str
     return methods.attach(model, adapter_cfg, task, modules_to_save, total_steps=total_steps)
 
 
+def ready_for_training(model, bf16: bool, compile_setting: str, device: str) -> tuple:
+    """What every training path does once the adapter is attached (tuner/train.py, and the benches that time its
+    path): trainable parameters in fp32; with bf16 base weights, the adapter's inputs left in that dtype; no KV
+    cache; the transformer blocks compiled per `compile_setting` (train.compile). Returns (the previous KV-cache
+    setting, for `set_kv_cache` after training; the number of blocks compiled)."""
+    trainable_to_fp32(model)
+    if bf16:
+        keep_adapter_inputs_in_base_dtype(model)
+    kv_cache = set_kv_cache(model, False)
+    return kv_cache, compile_blocks(model, compile_setting, device)
+
+
 def trainable_to_fp32(model) -> None:
     """Keep every trainable parameter in fp32 (the frozen base may be bf16)."""
     import torch

@@ -88,14 +88,10 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
     plan = plan_steps(cfg, len(train_ds), world)
     model = models.attach_adapter(model, cfg.adapter, task.peft_task_type, task.modules_to_save(model),
                                   total_steps=plan["steps"])
-    models.trainable_to_fp32(model)
+    kv_cache, compiled = models.ready_for_training(model, precision == "bf16", cfg.train.compile, device)
     models.add_token_dropout(model, tokenizer, cfg.train.token_dropout)
-    if precision == "bf16":
-        models.keep_adapter_inputs_in_base_dtype(model)
     if methods.get_method(cfg.adapter.method).kind == "weights" and hasattr(task, "evaluate"):
         methods.keep_base_tensors(model)  # the chat report compares with the base model
-    kv_cache = models.set_kv_cache(model, False)
-    compiled = models.compile_blocks(model, cfg.train.compile, device)
     trainable, total = models.count_parameters(model)
     has_val = len(val_ds) > 0
 
