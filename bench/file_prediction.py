@@ -36,16 +36,30 @@ SETTINGS = {"before": ("sdpa", 256, 8), "eager attention only": ("eager", 256, 8
 
 def padding_share(lengths: list[int], batch_size: int, multiple: int, budget: int = 8192) -> float:
     """Real / padded tokens of the batches ClassificationTask.predict cuts from these token lengths."""
-    from tuner.tasks.classification import _round_up
+    from tuner.tasks.classification import length_batches
 
-    order, start, padded = sorted(lengths), 0, 0
-    while start < len(order):
-        end = start + 1
-        while end < len(order) and end - start < batch_size and (end - start + 1) * _round_up(order[end], multiple) <= budget:
-            end += 1
-        padded += (end - start) * (_round_up(order[end - 1], multiple) if end - start > 1 else order[end - 1])
-        start = end
+    padded = sum(len(idx) * width for idx, width in length_batches(lengths, batch_size, budget, multiple))
     return sum(lengths) / padded
+
+
+def file_rates(setups: dict, rounds: int) -> tuple[dict, dict]:
+    """Time `Predictor.predict_file` on DEV for each setup (name -> a function that readies and returns the
+    Predictor to use), A B A B ...: one warm-up pass each (oneDNN builds its kernels per shape), whose labels are
+    kept, then one timed pass per round. Returns ({name: predicted labels}, {name: [rows/s per round]})."""
+    import pandas as pd
+
+    out = Path(tempfile.mkdtemp(prefix="tuner-fp-"))
+    labels, rates = {}, {name: [] for name in setups}
+    for name, ready in setups.items():
+        ready().predict_file(DEV, out / "p.csv")
+        labels[name] = pd.read_csv(out / "p.csv").predicted_label
+    for _ in range(rounds):
+        for name, ready in setups.items():
+            pred = ready()
+            t = time.perf_counter()
+            rows = pred.predict_file(DEV, out / "p.csv")["rows"]
+            rates[name].append(rows / (time.perf_counter() - t))
+    return labels, rates
 
 
 def main() -> None:
@@ -73,24 +87,14 @@ def main() -> None:
     task_predict = pred.task.predict
     texts = [t for t in pd.read_csv(DEV, sep="\t").content.astype(str)]
     lengths = [len(ids) for ids in pred.tokenizer(texts, truncation=True, max_length=pred.max_length)["input_ids"]]
-    out = Path(tempfile.mkdtemp(prefix="tuner-fp-"))
 
-    def use(name: str) -> None:
+    def use(name: str):
         attention, rows, multiple = SETTINGS[name]
         pred.model.set_attn_implementation(attention)
         pred.task.predict = functools.partial(task_predict, batch_size=rows, pad_multiple=multiple)
+        return pred
 
-    labels, rates = {}, {name: [] for name in SETTINGS}
-    for name in SETTINGS:  # warm-up, and the labels each setting gives
-        use(name)
-        pred.predict_file(DEV, out / "p.csv")
-        labels[name] = pd.read_csv(out / "p.csv").predicted_label
-    for _ in range(args.rounds):
-        for name in SETTINGS:
-            use(name)
-            t = time.perf_counter()
-            rows = pred.predict_file(DEV, out / "p.csv")["rows"]
-            rates[name].append(rows / (time.perf_counter() - t))
+    labels, rates = file_rates({name: functools.partial(use, name) for name in SETTINGS}, args.rounds)
     before = statistics.median(rates["before"])
     print(f"\nFile prediction, SST-2 dev.tsv ({len(texts)} rows, {sum(lengths):,} tokens), {args.rounds} interleaved rounds, medians")
     print("| setting | rows per batch | pad multiple | attention | real / padded tokens | rows/s | vs before | labels = before |")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,11 +47,8 @@ def training(args) -> list[tuple[str, float, float]]:
 
 
 def prediction(args) -> list[tuple[str, float, float]]:
-    import time
-
-    import pandas as pd
-
     import tuner.tasks.classification as classification
+    from file_prediction import file_rates
     from tuner import runs
     from tuner.inference import Predictor
 
@@ -64,19 +60,8 @@ def prediction(args) -> list[tuple[str, float, float]]:
         full = Predictor(run)
     finally:
         classification.ClassificationTask.build_model = build
-    dev = tt.SST2 / "dev.tsv"
-    out = Path(tempfile.mkdtemp(prefix="tuner-ftl-"))
-    labels = {}
-    for name, pred in (("on", trimmed), ("off", full)):  # warm-up: oneDNN builds its kernels per shape
-        pred.predict_file(dev, out / f"{name}.csv")
-        labels[name] = pd.read_csv(out / f"{name}.csv").predicted_label
+    labels, rates = file_rates({"on": lambda: trimmed, "off": lambda: full}, args.rounds)
     print(f"labels agree on {(labels['on'] == labels['off']).mean():.2%} of the {len(labels['on'])} dev rows")
-    rates = {"on": [], "off": []}
-    for _ in range(args.rounds):
-        for name, pred in (("on", trimmed), ("off", full)):
-            t = time.perf_counter()
-            rows = pred.predict_file(dev, out / "p.csv")["rows"]
-            rates[name].append(rows / (time.perf_counter() - t))
     return [("file prediction rows/s (SST-2 dev)", statistics.median(rates["on"]), statistics.median(rates["off"]))]
 
 

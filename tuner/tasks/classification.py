@@ -315,24 +315,31 @@ class ClassificationTask:
         keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
         pads = {"input_ids": tokenizer.pad_token_id or 0, "attention_mask": 0, "token_type_ids": tokenizer.pad_token_type_id}
         lengths = [len(ids) for ids in enc["input_ids"]]
-        order = sorted(range(len(texts)), key=lambda i: lengths[i])
         results: list = [None] * len(texts)
         device = model.device
         with torch.inference_mode():
-            start = 0
-            while start < len(order):
-                end = start + 1  # lengths ascend, so the last row of a batch sets its padded width
-                while end < len(order) and end - start < batch_size and (end - start + 1) * _round_up(lengths[order[end]], pad_multiple) <= token_budget:
-                    end += 1
-                idx = order[start:end]
-                width = _round_up(lengths[idx[-1]], pad_multiple if len(idx) > 1 else 1)
+            for idx, width in length_batches(lengths, batch_size, token_budget, pad_multiple):
                 batch = {k: torch.from_numpy(_padded([enc[k][i] for i in idx], width, pads[k], tokenizer.padding_side)).to(device)
                          for k in keys}
                 probs = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
                 for i, row in zip(idx, probs):
                     results[i] = {names[j]: float(row[j]) for j in np.argsort(-row)}
-                start = end
         return results
+
+
+def length_batches(lengths: list[int], batch_size: int, token_budget: int, pad_multiple: int = 1):
+    """(row indices, padded width) of each batch `predict` runs: rows sorted by token length, at most
+    `batch_size` rows and `token_budget` padded tokens each, widths rounded up to `pad_multiple` (a lone row is
+    never padded)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    start = 0
+    while start < len(order):
+        end = start + 1  # lengths ascend, so the last row of a batch sets its padded width
+        while end < len(order) and end - start < batch_size and (end - start + 1) * _round_up(lengths[order[end]], pad_multiple) <= token_budget:
+            end += 1
+        idx = order[start:end]
+        yield idx, _round_up(lengths[idx[-1]], pad_multiple if len(idx) > 1 else 1)
+        start = end
 
 
 def _round_up(n: int, multiple: int) -> int:
