@@ -153,8 +153,6 @@ class Tuner(_TrainerVariant):
     extra = {"optim": "adamw_torch_fused"}  # as tuner/train.py
 
     def setup(self):
-        import torch
-
         from tuner import models
         from tuner.tasks import get_task
         from tuner.train import trainer_class
@@ -163,11 +161,21 @@ class Tuner(_TrainerVariant):
         task = get_task("classification")
         tok = models.load_tokenizer(self.source)
         ds = task.encode({"text": self.texts, "label": self.labels}, tok, 128)
-        model = _lora_model(self.source, self.adapter, 2, torch.bfloat16, first_token_only=self.first_token_only,
-                            attn_implementation=models.fast_attention(),
-                            **models.no_dropout_overrides(self.source))
-        models.ready_for_training(model, True, "auto", "cpu")  # as tuner/train.py (compile: auto = off on a CPU)
+        model = tuner_model(self.source, self.adapter, self.first_token_only)
         self._trainer(model, task.collator(tok), ds, True, True, **self.extra)
+
+
+def tuner_model(source: str, adapter, first_token_only: bool = True):
+    """The two-label MiniLM classifier with LoRA as `python -m tuner train` builds it on the CPU: bf16 frozen
+    weights, fp32 adapter, eager attention, no dropout masks, compile auto (= off on a CPU)."""
+    import torch
+
+    from tuner import models
+
+    model = _lora_model(source, adapter, 2, torch.bfloat16, first_token_only=first_token_only,
+                        attn_implementation=models.fast_attention(), **models.no_dropout_overrides(source))
+    models.ready_for_training(model, True, "auto", "cpu")
+    return model
 
 
 def bert_base_source(tmp: str) -> str:
@@ -249,19 +257,42 @@ def main() -> None:
         accuracy_table(args.accuracy, cfg, args.seeds)
 
 
+def scoring_splits() -> dict:
+    """SST-2 dev.tsv (872 sentences) and, where it has labels, test.tsv (1,821), as DataFrames (label, content).
+    One point on dev is ~1 standard error of one run, hence several seeds or the two splits together."""
+    import pandas as pd
+
+    splits = {name: pd.read_csv(SST2 / f"{name}.tsv", sep="\t", quoting=3) for name in ("dev", "test")
+              if (SST2 / f"{name}.tsv").is_file()}
+    return {name: df for name, df in splits.items() if "label" in df.columns and "content" in df.columns}
+
+
+def score(model, tok, splits: dict) -> list[float]:
+    """Accuracy of a classifier on each split (bf16 autocast, batches of 128); leaves the model in eval mode."""
+    import torch
+
+    model.eval()
+    row = []
+    for df in splits.values():
+        correct = 0
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            for i in range(0, len(df), 128):
+                enc = tok(df.content[i:i + 128].tolist(), padding=True, truncation=True, max_length=128,
+                          return_tensors="pt")
+                pred = model(**enc).logits.argmax(-1).numpy()
+                correct += int((pred == df.label[i:i + 128].to_numpy()).sum())
+        row.append(correct / len(df))
+    return row
+
+
 def accuracy_table(n: int, cfg, seeds: int) -> None:
     """Dev and test accuracy of the competent baseline and the tuner path after the same training rows, for
     several seeds (each seed draws its own rows, head initialisation and order); the table shows the means."""
-    import pandas as pd
     import torch
 
     from tuner import models
 
-    # dev.tsv (872 sentences) and, where it has labels, test.tsv (1,821): one point on dev is ~1 standard error
-    # of one run, hence several seeds
-    splits = {name: pd.read_csv(SST2 / f"{name}.tsv", sep="\t", quoting=3) for name in ("dev", "test")
-              if (SST2 / f"{name}.tsv").is_file()}
-    splits = {name: df for name, df in splits.items() if "label" in df.columns and "content" in df.columns}
+    splits = scoring_splits()
     source = models.resolve("default")
     tok = models.load_tokenizer(source)
     scores: dict[str, list] = {}
@@ -273,17 +304,7 @@ def accuracy_table(n: int, cfg, seeds: int) -> None:
             v = kind(source, cfg.adapter, texts, labels, cfg.train.batch_size, seed=seed)
             v.setup()
             seconds.setdefault(v.name, []).append(v.run(n // cfg.train.batch_size)["seconds"])
-            v.model.eval()
-            row = []
-            for df in splits.values():
-                correct = 0
-                with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-                    for i in range(0, len(df), 128):
-                        enc = tok(df.content[i:i + 128].tolist(), padding=True, truncation=True, max_length=128,
-                                  return_tensors="pt")
-                        pred = v.model(**enc).logits.argmax(-1).numpy()
-                        correct += int((pred == df.label[i:i + 128].to_numpy()).sum())
-                row.append(correct / len(df))
+            row = score(v.model, tok, splits)
             scores.setdefault(v.name, []).append(row)
             print(f"  seed {seed} {v.name}: " + ", ".join(f"{k} {a:.4f}" for k, a in zip(splits, row)), flush=True)
             del v
