@@ -2,12 +2,13 @@
 
 Data: CoNLL files (token ... tag per line, blank line between sentences), JSON/JSONL records with `tokens` +
 `tags` lists, JSON/JSONL records with `text` + character spans ({start, end, label} or [start, end, label]),
-and tables whose token and tag columns hold space-joined strings. Tag schemes are detected and converted to
-BIO (`tuner.tag_schemes`).
+and tables whose token and tag columns hold space-joined strings, read by `tuner.tasks.ner_reading`. Tag
+schemes are detected and converted to BIO (`tuner.tag_schemes`).
 
 Model: a token-classification head on the base model; the first sub-token of every word carries the word's
 label, the other sub-tokens are ignored in the loss (-100). Decoding is Viterbi under the BIO constraints (no
-I-X after O or after another type), used alike during training, evaluation and prediction.
+I-X after O or after another type), used alike during training, evaluation and prediction
+(`tuner.tasks.ner_tagging`).
 
 Case feature: uncased models (the bundled MiniLM lowercases everything) cannot see capital letters, the
 strongest single clue for names. Where the model has a token-type embedding (BERT family) and
@@ -19,97 +20,23 @@ is saved with the adapter, and prediction rebuilds the same model and inputs.
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .. import data as data_mod
 from .. import tag_schemes as ts
-from ..errors import DataError, ModelError
+from ..errors import DataError
 from . import register
 from .classification import Splits, _stats
+from .ner_reading import (JSON_EXTENSIONS, Sentences, cell_list, column_kind, extract_sentences, propose_columns,
+                          read_file)
+from .ner_tagging import CASE_TYPES, add_case_rows, case_ids, check_fast, entity_result, first_subtoken_labels, tag_words
 
-TOKEN_NAMES = ["tokens", "words", "token", "word", "forms", "form"]
-TAG_NAMES = ["tags", "ner_tags", "ner", "labels", "tag", "label", "bio", "iob"]
-TEXT_NAMES = ["text", "sentence", "content", "body", "document", "paragraph"]
-SPAN_NAMES = ["spans", "entities", "labels", "label", "ner", "annotations"]
-TAG_LIKE = re.compile(data_mod.TAG_LIKE)
-JSON_EXTENSIONS = (".json", ".jsonl", ".ndjson")
-MAX_TYPES = 200
 FEW_SENTENCES = 200
 FEW_PER_TYPE = 5
 BASELINE_MAX_WORDS = 8
-
-
-@dataclass
-class Sentences:
-    """Tagged sentences read from one file, tags already in BIO."""
-
-    tokens: list[list[str]]
-    tags: list[list[str]]
-    scheme: str
-    problems: int = 0
-    first_problem: str = ""
-    repaired: bool = False
-    dropped: int = 0
-    texts: list[str] | None = None  # the original texts (span format)
-    notes: list[str] = field(default_factory=list)
-
-    def types(self) -> Counter:
-        return Counter(t for tags in self.tags for t, _, _ in ts.bio_to_spans(tags))
-
-
-# ---- column kinds ------------------------------------------------------------------------------------------
-def _sample(series, n=200):
-    return [v for v in series.head(n * 4).tolist() if v is not None and not (isinstance(v, float) and v != v)][:n]
-
-
-def _kind(series) -> str:
-    """'taglist', 'tokens', 'spans', 'tagstr', 'str' or 'other' for a column, from a sample of its cells."""
-    values = _sample(series)
-    if not values:
-        return "other"
-    if all(isinstance(v, (list, tuple)) for v in values):
-        items = [x for v in values for x in v][:2000]
-        if not items:
-            return "spans"  # only empty lists: records without entities
-        if any(isinstance(x, dict) for x in items) or all(isinstance(x, (list, tuple)) and len(x) == 3 for x in items):
-            return "spans"
-        if all(isinstance(x, str) for x in items):
-            tagged = sum(bool(TAG_LIKE.match(x.strip())) for x in items)
-            return "taglist" if tagged >= 0.95 * len(items) else "tokens"
-        return "other"
-    if all(isinstance(v, str) for v in values):
-        items = [x for v in values for x in v.split()][:2000]
-        if items and sum(bool(TAG_LIKE.match(x)) for x in items) >= 0.95 * len(items):
-            return "tagstr"
-        return "str"
-    return "other"
-
-
-def _by_name(columns, names):
-    lower = {str(c).lower().strip(): c for c in columns}
-    return next((lower[n] for n in names if n in lower), None)
-
-
-def _cell_list(value, what: str, where: str) -> list:
-    """A cell as a list: lists as they are (tokens become strings), strings split on whitespace."""
-    if isinstance(value, str):
-        return value.split()
-    if isinstance(value, (list, tuple)):
-        out = []
-        for x in value:
-            if x is None or isinstance(x, (dict, list)):
-                raise DataError(f"{where}: the {what} list holds {type(x).__name__} values; it must be a list of strings.")
-            out.append(x if isinstance(x, str) or what == "tags" else str(x))
-        return out
-    if value is None or (isinstance(value, float) and value != value):
-        return []
-    raise DataError(f"{where}: the {what} cell is {type(value).__name__}; it must be a list of strings.")
 
 
 class NerTask:
@@ -124,57 +51,10 @@ class NerTask:
     # ---- reading -------------------------------------------------------------------------------------------
     def read(self, path) -> data_mod.Table:
         """CoNLL (by extension or by content), else the generic table reader (JSON/JSONL keep list cells)."""
-        path = Path(path)
-        if not str(path).strip() or path.is_dir():
-            raise DataError("No data file given; choose a CoNLL, JSONL or table file with tagged sentences.")
-        try:
-            size = path.stat().st_size
-        except OSError:
-            raise DataError(f"The file '{path.name}' could not be opened; upload it again.") from None
-        limit = data_mod.max_upload_bytes()
-        if size > limit:
-            raise DataError(f"The file is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB upload limit; upload a smaller sample.")
-        if size == 0:
-            raise DataError("The file is empty (0 usable rows); upload a CoNLL, JSONL or table file with tagged sentences.")
-        ext = path.suffix.lower()
-        if ext == ".parquet":
-            return data_mod.read_table(path)
-        raw = path.read_bytes()
-        if raw[:4] == b"PAR1":
-            return data_mod.read_table(path)
-        text, warnings = data_mod.decode_bytes(raw, path.name)
-        if ext in data_mod.CONLL_EXTENSIONS or (ext not in JSON_EXTENSIONS and text.lstrip()[:1] not in ("{", "[")
-                                                and data_mod.looks_like_conll(text)):
-            table = data_mod.read_conll(text)
-            table.warnings[:0] = warnings
-            return table
-        table = data_mod.read_table(path)
-        if table.format == "jsonl":  # JSON Lines records skip blank lines: map record -> file line
-            lines = [i for i, ln in enumerate(text.split("\n"), 1) if ln.strip()]
-            if len(lines) >= len(table.df):
-                table.df.attrs["ner_lines"] = lines[: len(table.df)]
-                table.df.attrs["ner_line_kind"] = "jsonl"
-        return table
+        return read_file(path)
 
     def propose(self, df) -> dict:
-        cols = list(df.columns)
-        kinds = {c: _kind(df[c]) for c in cols}
-        tag_cols = [c for c in cols if kinds[c] in ("taglist", "tagstr")]
-        span_cols = [c for c in cols if kinds[c] == "spans"]
-        if tag_cols:
-            label = _by_name(tag_cols, TAG_NAMES) or tag_cols[-1]  # CoNLL puts the entity tags last
-            want = "tokens" if kinds[label] == "taglist" else "str"
-            cands = [c for c in cols if c != label and kinds[c] == want] or \
-                    [c for c in cols if c != label and kinds[c] in ("tokens", "str", "taglist")]
-            text = _by_name(cands, TOKEN_NAMES) or _by_name(cands, TEXT_NAMES) or (cands[0] if cands else None)
-        elif span_cols:
-            label = _by_name(span_cols, SPAN_NAMES) or span_cols[0]
-            cands = [c for c in cols if kinds[c] == "str"]
-            text = _by_name(cands, TEXT_NAMES) or (max(cands, key=lambda c: df[c].astype(str).str.len().mean()) if cands else None)
-        else:
-            label = _by_name(cols, TAG_NAMES) or _by_name(cols, SPAN_NAMES)
-            text = _by_name([c for c in cols if c != label], TOKEN_NAMES + TEXT_NAMES)
-        return {"text_columns": [text] if text else [], "label_column": label or ""}
+        return propose_columns(df)
 
     def matching_columns(self, df, text_columns: list[str], label_column: str) -> tuple[list[str], str]:
         """Columns of a second file: the training names where present, else detected the same way."""
@@ -188,108 +68,7 @@ class NerTask:
     def extract(self, df, text_columns: list[str], label_column: str, source: str = "training file",
                 scheme: str = "auto", repair: bool = False) -> Sentences:
         """Tagged sentences in BIO from a table; one sentence naming the line/row for each blocking problem."""
-        if not text_columns:
-            raise DataError(f"No tokens column chosen for the {source}; pick the column that holds the words (or the text).")
-        if len(text_columns) > 1:
-            raise DataError(f"Pick one tokens column for entity tagging, not {len(text_columns)} ({', '.join(text_columns)}).")
-        if not label_column:
-            raise DataError(f"No tags column chosen for the {source}; pick the column that holds the entity tags (or spans).")
-        text_col = text_columns[0]
-        for col in (text_col, label_column):
-            if col not in df.columns:
-                raise DataError(f"The {source} has no column '{col}'; its columns are: {', '.join(map(str, df.columns))}.")
-        if text_col == label_column:
-            raise DataError(f"Column '{label_column}' is chosen as both tokens and tags; pick different columns.")
-        lines = df.attrs.get("ner_lines")
-        line_kind = df.attrs.get("ner_line_kind")
-
-        def where(i: int, j: int | None = None) -> str:
-            if lines and line_kind == "conll":
-                return f"Line {lines[i] + (j or 0)} of the {source}"
-            head = f"Line {lines[i]}" if lines else f"Row {i + 1}"
-            return f"{head} of the {source}" + (f" (token {j + 1})" if j is not None else "")
-
-        spans_format = _kind(df[label_column]) == "spans"
-        tokens_all, raw_tags, texts, row_of = [], [], [], []
-        dropped = 0
-        for i, (tv, lv) in enumerate(zip(df[text_col].tolist(), df[label_column].tolist())):
-            if spans_format:
-                if not isinstance(tv, str):
-                    raise DataError(f"{where(i)}: with character spans the '{text_col}' field must be the text as one string.")
-                spans = self._read_spans(lv, tv, where(i))
-                toks, _, tags = ts.char_spans_to_tokens(tv, spans)
-                texts.append(tv)
-            else:
-                toks = _cell_list(tv, "tokens", where(i))
-                tags = _cell_list(lv, "tags", where(i))
-                if len(toks) != len(tags):
-                    raise DataError(f"{where(i)}: {len(toks)} tokens but {len(tags)} tags; give exactly one tag per token.")
-                for j, tok in enumerate(toks):
-                    if not tok.strip():
-                        raise DataError(f"{where(i, j)}: a token is empty; remove it or fill it in.")
-            if not toks:
-                dropped += 1
-                continue
-            tokens_all.append(toks)
-            raw_tags.append(tags)
-            row_of.append(i)
-        if not tokens_all:
-            raise DataError(f"The {source} has no tagged sentences (0 usable rows); check that the tokens column '{text_col}' is filled in.")
-        for k, tags in enumerate(raw_tags):  # every tag readable before the scheme is guessed
-            for j, tag in enumerate(tags):
-                try:
-                    ts.split_tag(tag)
-                except ts.TagError as exc:
-                    raise DataError(f"{where(row_of[k], j)}: {exc}; use O, B-TYPE and I-TYPE tags (or BIOES/IOB1/IO).") from None
-        detected = ts.detect_scheme(raw_tags) if scheme == "auto" else scheme
-        bio, problems, first = [], 0, ""
-        for k, tags in enumerate(raw_tags):
-            norm = ts.to_bio(tags, detected, repair)
-            if norm.problems:
-                if not problems:
-                    p = norm.problems[0]
-                    at = where(row_of[k], p.index)
-                    first = f"{at[0].lower()}{at[1:]}: {p.message}"
-                problems += len(norm.problems)
-            bio.append(norm.tags)
-        out = Sentences(tokens_all, bio, detected, problems, first, repair and problems > 0, dropped,
-                        texts if spans_format else None)
-        types = out.types()
-        if not types:
-            raise DataError(f"The tags column '{label_column}' of the {source} has no entities (every tag is O); tag some entities or pick the right column.")
-        if len(types) > MAX_TYPES:
-            raise DataError(f"The tags column '{label_column}' has {len(types)} entity types (over {MAX_TYPES}); is it really the tag column?")
-        return out
-
-    @staticmethod
-    def _read_spans(value, text: str, where: str) -> list[tuple[int, int, str]]:
-        if value is None or (isinstance(value, float) and value != value):
-            return []
-        if not isinstance(value, (list, tuple)):
-            raise DataError(f"{where}: the spans must be a list of {{start, end, label}} objects.")
-        spans = []
-        for k, sp in enumerate(value, 1):
-            if isinstance(sp, dict):
-                s, e = sp.get("start"), sp.get("end")
-                label = sp.get("label", sp.get("type", sp.get("entity")))
-            elif isinstance(sp, (list, tuple)) and len(sp) == 3:
-                s, e, label = sp
-            else:
-                raise DataError(f"{where}: span {k} must be an object with start, end and label (or a [start, end, label] list).")
-            if not all(isinstance(x, int) and not isinstance(x, bool) for x in (s, e)):
-                raise DataError(f"{where}: span {k} needs whole-number start and end character offsets.")
-            if not 0 <= s < e <= len(text):
-                raise DataError(f"{where}: span {k} ({s}-{e}) lies outside the text of {len(text)} characters (or ends before it starts); fix its offsets.")
-            if not isinstance(label, str) or not label.strip() or any(ch.isspace() for ch in label.strip()):
-                raise DataError(f"{where}: span {k} needs a label without spaces, such as PER.")
-            if not text[s:e].strip():
-                raise DataError(f"{where}: span {k} ({s}-{e}) covers only spaces; fix its offsets.")
-            spans.append((s, e, label.strip()))
-        spans.sort()
-        for (s1, e1, _), (s2, e2, _) in zip(spans, spans[1:]):
-            if s2 < e1:
-                raise DataError(f"{where}: spans {s1}-{e1} and {s2}-{e2} overlap; nested or overlapping entities are not supported, keep one of them.")
-        return spans
+        return extract_sentences(df, text_columns, label_column, source, scheme, repair)
 
     # ---- statistics and warnings ---------------------------------------------------------------------------
     def _warnings(self, sents: Sentences, max_length: int, source: str = "training file") -> list[str]:
@@ -401,7 +180,7 @@ class NerTask:
             id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}, **kwargs,
         )
         if meta.get("case_feature"):
-            _add_case_rows(model)
+            add_case_rows(model)
         return model
 
     def modules_to_save(self, model) -> list[str]:
@@ -413,15 +192,11 @@ class NerTask:
             keep.append("token_type_embeddings")
         return keep
 
-    @staticmethod
-    def _case_ids(words: list[str], word_ids: list) -> list[int]:
-        return [0 if w is None else word_shape(words[w]) for w in word_ids]
-
     def encode(self, split: dict, tokenizer, max_length: int):
         """Sub-word tokens; the first sub-token of each word gets the word's tag id, the rest -100."""
         from datasets import Dataset
 
-        _check_fast(tokenizer)
+        check_fast(tokenizer)
         enc = tokenizer(split["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
         case = split.get("case_feature") and "token_type_ids" in enc
         labels, types = [], []
@@ -429,7 +204,7 @@ class NerTask:
             word_ids = enc.word_ids(i)
             labels.append(first_subtoken_labels(word_ids, tags))
             if case:
-                types.append(self._case_ids(split["tokens"][i], word_ids))
+                types.append(case_ids(split["tokens"][i], word_ids))
         columns = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
         if "token_type_ids" in enc:
             columns["token_type_ids"] = types if case else enc["token_type_ids"]
@@ -515,7 +290,7 @@ class NerTask:
             offsets.append(offs)
             words.append([text[a:b] for a, b in offs])
         tagged = tag_words(model, tokenizer, words, meta, max_length, batch_size)
-        return [_result(text, w, offs, tags, probs) for text, w, offs, (tags, probs) in zip(texts, words, offsets, tagged)]
+        return [entity_result(text, w, offs, tags, probs) for text, w, offs, (tags, probs) in zip(texts, words, offsets, tagged)]
 
     def format_prediction(self, text: str, prediction: dict) -> str:
         """The text, then one line per entity: character span, type, confidence, the entity's words."""
@@ -550,7 +325,7 @@ class NerTask:
             for k in range(len(rows)):
                 if pretok:
                     text, offs = ts.join_tokens(rows[k])
-                    res = _result(text, rows[k], offs, *tagged[k])
+                    res = entity_result(text, rows[k], offs, *tagged[k])
                 else:
                     res = results[k]
                 counts.update(e["label"] for e in res["entities"])
@@ -574,14 +349,14 @@ class NerTask:
         if not cols:
             cols = self.propose(df)["text_columns"]
         if not cols:
-            kinds = {c: _kind(df[c]) for c in df.columns}
+            kinds = {c: column_kind(df[c]) for c in df.columns}
             cols = [next((c for c in df.columns if kinds[c] in ("tokens", "str")), None)]
         col = cols[0]
         if col is None or col not in df.columns:
             raise DataError(f"The file has no column '{col or 'text'}'; it needs a text column (or a tokens column) like the training data.")
         values = df[col].tolist()
-        if _kind(df[col]) in ("tokens", "taglist"):
-            return [_cell_list(v, "tokens", f"Row {i + 1}") for i, v in enumerate(values)]
+        if column_kind(df[col]) in ("tokens", "taglist"):
+            return [cell_list(v, "tokens", f"Row {i + 1}") for i, v in enumerate(values)]
         return ["" if v is None else str(v) for v in values]
 
     def evaluate_file(self, predictor, path) -> dict:
@@ -611,51 +386,7 @@ class NerTask:
         return DictionaryBaseline(sents.tokens, sents.tags)
 
 
-# ---- helpers shared by training, evaluation and prediction ----------------------------------------------------
-def _check_fast(tokenizer) -> None:
-    if not getattr(tokenizer, "is_fast", True):
-        raise ModelError("Entity tagging needs a fast tokenizer (one with word alignment); pick a model whose tokenizer.json is included.")
-
-
-CASE_TYPES = 3  # token types of the case feature: 0 lower case / no letters, 1 Capitalised, 2 ALL CAPS
-
-
-def word_shape(word: str) -> int:
-    """0 for 'the', '1996', ','; 1 for 'Paris', 'McDonald', 'A'; 2 for 'EU', 'IBM', 'JAPAN', 'U.S.'."""
-    letters = [c for c in word if c.isalpha()]
-    if not letters or not letters[0].isupper():
-        return 0
-    return 2 if len(letters) > 1 and all(c.isupper() for c in letters) else 1
-
-
-def _add_case_rows(model) -> None:
-    """Grow a two-row token-type embedding to CASE_TYPES rows (the new row starts as a copy of row 1), and make
-    the embedding LayerNorm accept the fp32 output of the trained copy when the frozen model is in bf16."""
-    import torch
-
-    emb = next((m for n, m in model.named_modules() if n.endswith("embeddings.token_type_embeddings")), None)
-    if emb is None or emb.num_embeddings < 2:
-        return  # no token types (RoBERTa-style): the tokenizer sends none either, so the feature is off
-    if emb.num_embeddings < CASE_TYPES:
-        with torch.no_grad():
-            extra = emb.weight[1:2].repeat(CASE_TYPES - emb.num_embeddings, 1)
-            emb.weight = torch.nn.Parameter(torch.cat([emb.weight, extra]), requires_grad=emb.weight.requires_grad)
-        emb.num_embeddings = CASE_TYPES
-        model.config.type_vocab_size = CASE_TYPES
-    norm = next((m for n, m in model.named_modules() if n.endswith("embeddings.LayerNorm")), None)
-    if norm is not None and getattr(norm, "weight", None) is not None:
-        norm.register_forward_pre_hook(lambda mod, args: (args[0].to(mod.weight.dtype), *args[1:]))
-
-
-def first_subtoken_labels(word_ids: list, tags: list[int]) -> list[int]:
-    """The word's label on its first sub-token; -100 (ignored by the loss) on special tokens and the rest."""
-    out, prev = [], None
-    for w in word_ids:
-        out.append(-100 if w is None or w == prev else tags[w])
-        prev = w
-    return out
-
-
+# ---- metrics helpers -------------------------------------------------------------------------------------------
 def _log_softmax(x):
     x = x - x.max(axis=-1, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
@@ -671,85 +402,6 @@ def headline(s: dict) -> dict:
     return {"accuracy": s["overall_accuracy"], "precision": s["overall_precision"], "recall": s["overall_recall"],
             "f1": s["overall_f1"], "micro_f1": s["overall_f1"], "macro_f1": s["macro_f1"],
             "macro_precision": s["macro_precision"], "macro_recall": s["macro_recall"]}
-
-
-def _pieces(lengths: list[int], budget: int) -> list[tuple[int, int]]:
-    """Split a sentence's words (sub-token counts `lengths`) into consecutive pieces of at most `budget` sub-tokens."""
-    out, start, used = [], 0, 0
-    for k, n in enumerate(lengths):
-        if used and used + n > budget:
-            out.append((start, k))
-            start, used = k, 0
-        used += n
-    out.append((start, len(lengths)))
-    return out
-
-
-def tag_words(model, tokenizer, sentences: list[list[str]], meta: dict, max_length: int, batch_size: int = 64):
-    """(BIO tags, per-word probability of its tag) for each pre-split sentence.
-
-    Sentences longer than `max_length` sub-tokens are cut into pieces at word boundaries, so every word gets a
-    prediction; decoding is Viterbi under the BIO constraints."""
-    import contextlib
-
-    import torch
-
-    _check_fast(tokenizer)
-    labels = meta["labels"]
-    start_ok, ok = ts.allowed_transitions(labels)
-    budget = max(1, max_length - tokenizer.num_special_tokens_to_add(pair=False))
-    pieces = []  # (sentence, first word, words)
-    filled = [si for si, words in enumerate(sentences) if words]
-    for k0 in range(0, len(filled), 1024):
-        chunk = filled[k0:k0 + 1024]
-        enc = tokenizer([sentences[si] for si in chunk], is_split_into_words=True, add_special_tokens=False)
-        for b, si in enumerate(chunk):
-            words = sentences[si]
-            counts = [0] * len(words)
-            for w in enc.word_ids(b):
-                if w is not None:
-                    counts[w] += 1
-            for a, e in _pieces(counts, budget):
-                pieces.append((si, a, words[a:e]))
-    word_lp = [np.full((len(w), len(labels)), -1e4, dtype=np.float32) for w in sentences]
-    for lp in word_lp:
-        lp[:, 0] = 0.0  # a word the tokenizer drops (no sub-token) is tagged O
-    case = meta.get("case_feature")
-    device = next(model.parameters()).device
-    low = next((p.dtype for p in model.parameters() if p.dtype in (torch.bfloat16, torch.float16)), None)
-    autocast = torch.autocast(device.type, dtype=low) if low is not None else contextlib.nullcontext()
-    order = sorted(range(len(pieces)), key=lambda k: len(pieces[k][2]))
-    with torch.inference_mode(), autocast:
-        for start in range(0, len(order), batch_size):
-            batch = [pieces[k] for k in order[start:start + batch_size]]
-            enc = tokenizer([p[2] for p in batch], is_split_into_words=True, truncation=True, max_length=max_length,
-                            padding=True, return_tensors="pt")
-            inputs = {k: v.to(device) for k, v in enc.items()}
-            if case and "token_type_ids" in inputs:
-                inputs["token_type_ids"] = torch.tensor(
-                    [NerTask._case_ids(p[2], enc.word_ids(b)) for b, p in enumerate(batch)], device=device)
-            logits = model(**inputs).logits.float()
-            lps = torch.log_softmax(logits, dim=-1).cpu().numpy()
-            for b, (si, first, words) in enumerate(batch):
-                prev = None
-                for pos, w in enumerate(enc.word_ids(b)):
-                    if w is not None and w != prev:
-                        word_lp[si][first + w] = lps[b, pos]
-                    prev = w
-    out = []
-    for lp in word_lp:
-        path = ts.viterbi(lp, start_ok, ok)
-        out.append(([labels[j] for j in path], [float(math.exp(lp[k, j])) for k, j in enumerate(path)]))
-    return out
-
-
-def _result(text: str, words: list[str], offsets, tags: list[str], probs: list[float]) -> dict:
-    entities = []
-    for t, s, e in ts.bio_to_spans(tags):
-        a, b = offsets[s][0], offsets[e - 1][1]
-        entities.append({"start": a, "end": b, "label": t, "text": text[a:b],
-                         "score": round(float(np.mean(probs[s:e])), 4)})
-    return {"text": text, "entities": entities, "tokens": words, "tags": tags}
 
 
 class DictionaryBaseline:

@@ -1,0 +1,256 @@
+"""Reading entity-tagging data: CoNLL files, JSON/JSONL token + tag lists or text + character spans, and tables
+whose cells hold space-joined tokens and tags. Proposes the tokens and tags columns and turns them into BIO-tagged
+sentences, with one sentence naming the line or row for every blocking problem (`tuner.tasks.ner` trains on them)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import data as data_mod
+from .. import tag_schemes as ts
+from ..errors import DataError
+
+TOKEN_NAMES = ["tokens", "words", "token", "word", "forms", "form"]
+TAG_NAMES = ["tags", "ner_tags", "ner", "labels", "tag", "label", "bio", "iob"]
+TEXT_NAMES = ["text", "sentence", "content", "body", "document", "paragraph"]
+SPAN_NAMES = ["spans", "entities", "labels", "label", "ner", "annotations"]
+TAG_LIKE = re.compile(data_mod.TAG_LIKE)
+JSON_EXTENSIONS = (".json", ".jsonl", ".ndjson")
+MAX_TYPES = 200
+
+
+@dataclass
+class Sentences:
+    """Tagged sentences read from one file, tags already in BIO."""
+
+    tokens: list[list[str]]
+    tags: list[list[str]]
+    scheme: str
+    problems: int = 0
+    first_problem: str = ""
+    repaired: bool = False
+    dropped: int = 0
+    texts: list[str] | None = None  # the original texts (span format)
+    notes: list[str] = field(default_factory=list)
+
+    def types(self) -> Counter:
+        return Counter(t for tags in self.tags for t, _, _ in ts.bio_to_spans(tags))
+
+
+
+# ---- column kinds ------------------------------------------------------------------------------------------
+def _sample(series, n=200):
+    return [v for v in series.head(n * 4).tolist() if v is not None and not (isinstance(v, float) and v != v)][:n]
+
+
+def column_kind(series) -> str:
+    """'taglist', 'tokens', 'spans', 'tagstr', 'str' or 'other' for a column, from a sample of its cells."""
+    values = _sample(series)
+    if not values:
+        return "other"
+    if all(isinstance(v, (list, tuple)) for v in values):
+        items = [x for v in values for x in v][:2000]
+        if not items:
+            return "spans"  # only empty lists: records without entities
+        if any(isinstance(x, dict) for x in items) or all(isinstance(x, (list, tuple)) and len(x) == 3 for x in items):
+            return "spans"
+        if all(isinstance(x, str) for x in items):
+            tagged = sum(bool(TAG_LIKE.match(x.strip())) for x in items)
+            return "taglist" if tagged >= 0.95 * len(items) else "tokens"
+        return "other"
+    if all(isinstance(v, str) for v in values):
+        items = [x for v in values for x in v.split()][:2000]
+        if items and sum(bool(TAG_LIKE.match(x)) for x in items) >= 0.95 * len(items):
+            return "tagstr"
+        return "str"
+    return "other"
+
+
+def _by_name(columns, names):
+    lower = {str(c).lower().strip(): c for c in columns}
+    return next((lower[n] for n in names if n in lower), None)
+
+
+def cell_list(value, what: str, where: str) -> list:
+    """A cell as a list: lists as they are (tokens become strings), strings split on whitespace."""
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, (list, tuple)):
+        out = []
+        for x in value:
+            if x is None or isinstance(x, (dict, list)):
+                raise DataError(f"{where}: the {what} list holds {type(x).__name__} values; it must be a list of strings.")
+            out.append(x if isinstance(x, str) or what == "tags" else str(x))
+        return out
+    if value is None or (isinstance(value, float) and value != value):
+        return []
+    raise DataError(f"{where}: the {what} cell is {type(value).__name__}; it must be a list of strings.")
+
+
+
+# ---- reading -----------------------------------------------------------------------------------------------
+def read_file(path) -> data_mod.Table:
+    """CoNLL (by extension or by content), else the generic table reader (JSON/JSONL keep list cells)."""
+    path = Path(path)
+    if not str(path).strip() or path.is_dir():
+        raise DataError("No data file given; choose a CoNLL, JSONL or table file with tagged sentences.")
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise DataError(f"The file '{path.name}' could not be opened; upload it again.") from None
+    limit = data_mod.max_upload_bytes()
+    if size > limit:
+        raise DataError(f"The file is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB upload limit; upload a smaller sample.")
+    if size == 0:
+        raise DataError("The file is empty (0 usable rows); upload a CoNLL, JSONL or table file with tagged sentences.")
+    ext = path.suffix.lower()
+    if ext == ".parquet":
+        return data_mod.read_table(path)
+    raw = path.read_bytes()
+    if raw[:4] == b"PAR1":
+        return data_mod.read_table(path)
+    text, warnings = data_mod.decode_bytes(raw, path.name)
+    if ext in data_mod.CONLL_EXTENSIONS or (ext not in JSON_EXTENSIONS and text.lstrip()[:1] not in ("{", "[")
+                                            and data_mod.looks_like_conll(text)):
+        table = data_mod.read_conll(text)
+        table.warnings[:0] = warnings
+        return table
+    table = data_mod.read_table(path)
+    if table.format == "jsonl":  # JSON Lines records skip blank lines: map record -> file line
+        lines = [i for i, ln in enumerate(text.split("\n"), 1) if ln.strip()]
+        if len(lines) >= len(table.df):
+            table.df.attrs["ner_lines"] = lines[: len(table.df)]
+            table.df.attrs["ner_line_kind"] = "jsonl"
+    return table
+
+
+def propose_columns(df) -> dict:
+    """The tokens (or text) column and the tags (or spans) column of a table, from the cells' kinds and names."""
+    cols = list(df.columns)
+    kinds = {c: column_kind(df[c]) for c in cols}
+    tag_cols = [c for c in cols if kinds[c] in ("taglist", "tagstr")]
+    span_cols = [c for c in cols if kinds[c] == "spans"]
+    if tag_cols:
+        label = _by_name(tag_cols, TAG_NAMES) or tag_cols[-1]  # CoNLL puts the entity tags last
+        want = "tokens" if kinds[label] == "taglist" else "str"
+        cands = [c for c in cols if c != label and kinds[c] == want] or \
+                [c for c in cols if c != label and kinds[c] in ("tokens", "str", "taglist")]
+        text = _by_name(cands, TOKEN_NAMES) or _by_name(cands, TEXT_NAMES) or (cands[0] if cands else None)
+    elif span_cols:
+        label = _by_name(span_cols, SPAN_NAMES) or span_cols[0]
+        cands = [c for c in cols if kinds[c] == "str"]
+        text = _by_name(cands, TEXT_NAMES) or (max(cands, key=lambda c: df[c].astype(str).str.len().mean()) if cands else None)
+    else:
+        label = _by_name(cols, TAG_NAMES) or _by_name(cols, SPAN_NAMES)
+        text = _by_name([c for c in cols if c != label], TOKEN_NAMES + TEXT_NAMES)
+    return {"text_columns": [text] if text else [], "label_column": label or ""}
+
+
+def extract_sentences(df, text_columns: list[str], label_column: str, source: str = "training file",
+                      scheme: str = "auto", repair: bool = False) -> Sentences:
+    """Tagged sentences in BIO from a table; one sentence naming the line/row for each blocking problem."""
+    if not text_columns:
+        raise DataError(f"No tokens column chosen for the {source}; pick the column that holds the words (or the text).")
+    if len(text_columns) > 1:
+        raise DataError(f"Pick one tokens column for entity tagging, not {len(text_columns)} ({', '.join(text_columns)}).")
+    if not label_column:
+        raise DataError(f"No tags column chosen for the {source}; pick the column that holds the entity tags (or spans).")
+    text_col = text_columns[0]
+    for col in (text_col, label_column):
+        if col not in df.columns:
+            raise DataError(f"The {source} has no column '{col}'; its columns are: {', '.join(map(str, df.columns))}.")
+    if text_col == label_column:
+        raise DataError(f"Column '{label_column}' is chosen as both tokens and tags; pick different columns.")
+    lines = df.attrs.get("ner_lines")
+    line_kind = df.attrs.get("ner_line_kind")
+
+    def where(i: int, j: int | None = None) -> str:
+        if lines and line_kind == "conll":
+            return f"Line {lines[i] + (j or 0)} of the {source}"
+        head = f"Line {lines[i]}" if lines else f"Row {i + 1}"
+        return f"{head} of the {source}" + (f" (token {j + 1})" if j is not None else "")
+
+    spans_format = column_kind(df[label_column]) == "spans"
+    tokens_all, raw_tags, texts, row_of = [], [], [], []
+    dropped = 0
+    for i, (tv, lv) in enumerate(zip(df[text_col].tolist(), df[label_column].tolist())):
+        if spans_format:
+            if not isinstance(tv, str):
+                raise DataError(f"{where(i)}: with character spans the '{text_col}' field must be the text as one string.")
+            spans = _read_spans(lv, tv, where(i))
+            toks, _, tags = ts.char_spans_to_tokens(tv, spans)
+            texts.append(tv)
+        else:
+            toks = cell_list(tv, "tokens", where(i))
+            tags = cell_list(lv, "tags", where(i))
+            if len(toks) != len(tags):
+                raise DataError(f"{where(i)}: {len(toks)} tokens but {len(tags)} tags; give exactly one tag per token.")
+            for j, tok in enumerate(toks):
+                if not tok.strip():
+                    raise DataError(f"{where(i, j)}: a token is empty; remove it or fill it in.")
+        if not toks:
+            dropped += 1
+            continue
+        tokens_all.append(toks)
+        raw_tags.append(tags)
+        row_of.append(i)
+    if not tokens_all:
+        raise DataError(f"The {source} has no tagged sentences (0 usable rows); check that the tokens column '{text_col}' is filled in.")
+    for k, tags in enumerate(raw_tags):  # every tag readable before the scheme is guessed
+        for j, tag in enumerate(tags):
+            try:
+                ts.split_tag(tag)
+            except ts.TagError as exc:
+                raise DataError(f"{where(row_of[k], j)}: {exc}; use O, B-TYPE and I-TYPE tags (or BIOES/IOB1/IO).") from None
+    detected = ts.detect_scheme(raw_tags) if scheme == "auto" else scheme
+    bio, problems, first = [], 0, ""
+    for k, tags in enumerate(raw_tags):
+        norm = ts.to_bio(tags, detected, repair)
+        if norm.problems:
+            if not problems:
+                p = norm.problems[0]
+                at = where(row_of[k], p.index)
+                first = f"{at[0].lower()}{at[1:]}: {p.message}"
+            problems += len(norm.problems)
+        bio.append(norm.tags)
+    out = Sentences(tokens_all, bio, detected, problems, first, repair and problems > 0, dropped,
+                    texts if spans_format else None)
+    types = out.types()
+    if not types:
+        raise DataError(f"The tags column '{label_column}' of the {source} has no entities (every tag is O); tag some entities or pick the right column.")
+    if len(types) > MAX_TYPES:
+        raise DataError(f"The tags column '{label_column}' has {len(types)} entity types (over {MAX_TYPES}); is it really the tag column?")
+    return out
+
+
+def _read_spans(value, text: str, where: str) -> list[tuple[int, int, str]]:
+    if value is None or (isinstance(value, float) and value != value):
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise DataError(f"{where}: the spans must be a list of {{start, end, label}} objects.")
+    spans = []
+    for k, sp in enumerate(value, 1):
+        if isinstance(sp, dict):
+            s, e = sp.get("start"), sp.get("end")
+            label = sp.get("label", sp.get("type", sp.get("entity")))
+        elif isinstance(sp, (list, tuple)) and len(sp) == 3:
+            s, e, label = sp
+        else:
+            raise DataError(f"{where}: span {k} must be an object with start, end and label (or a [start, end, label] list).")
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (s, e)):
+            raise DataError(f"{where}: span {k} needs whole-number start and end character offsets.")
+        if not 0 <= s < e <= len(text):
+            raise DataError(f"{where}: span {k} ({s}-{e}) lies outside the text of {len(text)} characters (or ends before it starts); fix its offsets.")
+        if not isinstance(label, str) or not label.strip() or any(ch.isspace() for ch in label.strip()):
+            raise DataError(f"{where}: span {k} needs a label without spaces, such as PER.")
+        if not text[s:e].strip():
+            raise DataError(f"{where}: span {k} ({s}-{e}) covers only spaces; fix its offsets.")
+        spans.append((s, e, label.strip()))
+    spans.sort()
+    for (s1, e1, _), (s2, e2, _) in zip(spans, spans[1:]):
+        if s2 < e1:
+            raise DataError(f"{where}: spans {s1}-{e1} and {s2}-{e2} overlap; nested or overlapping entities are not supported, keep one of them.")
+    return spans
