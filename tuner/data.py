@@ -39,9 +39,9 @@ class Table:
     header: bool = True
 
 
-def read_table(path: str | Path) -> Table:
-    """Read a table of strings from `path`, sniffing format, encoding, delimiter and header."""
-    path = Path(path)
+def checked_size(path: Path, empty: str = "") -> int:
+    """The file's size in bytes, or one sentence when it cannot be opened, is over the upload limit or, where
+    `empty` gives the advice for that case, is empty."""
     try:
         size = path.stat().st_size
     except OSError:
@@ -49,8 +49,15 @@ def read_table(path: str | Path) -> Table:
     limit = max_upload_bytes()
     if size > limit:
         raise DataError(f"The file is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB upload limit; upload a smaller sample.")
-    if size == 0:
-        raise DataError("The file is empty (0 usable rows); upload a file with a header and at least a few rows.")
+    if size == 0 and empty:
+        raise DataError(f"The file is empty (0 usable rows); {empty}.")
+    return size
+
+
+def read_table(path: str | Path) -> Table:
+    """Read a table of strings from `path`, sniffing format, encoding, delimiter and header."""
+    path = Path(path)
+    checked_size(path, empty="upload a file with a header and at least a few rows")
     ext = path.suffix.lower()
     if ext == ".parquet":
         table = _read_parquet(path)

@@ -479,12 +479,7 @@ def _looks_tabular(path: Path) -> bool:
 def _read_text_documents(path: Path) -> data_mod.Table:
     import pandas as pd
 
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise DataError(f"The file '{path.name}' could not be opened; upload it again.") from None
-    if size > data_mod.max_upload_bytes():
-        raise DataError(f"The file is {size / 2**20:.1f} MB, over the {data_mod.max_upload_bytes() / 2**20:.0f} MB upload limit; upload a smaller sample.")
+    data_mod.checked_size(path)
     text, warnings = data_mod.decode_bytes(path.read_bytes(), path.name)
     blocks = [b.strip() for b in text.split("\n\n")]
     docs = [b for b in blocks if b]

@@ -97,15 +97,7 @@ def read_file(path) -> data_mod.Table:
     path = Path(path)
     if not str(path).strip() or path.is_dir():
         raise DataError("No data file given; choose a CoNLL, JSONL or table file with tagged sentences.")
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise DataError(f"The file '{path.name}' could not be opened; upload it again.") from None
-    limit = data_mod.max_upload_bytes()
-    if size > limit:
-        raise DataError(f"The file is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB upload limit; upload a smaller sample.")
-    if size == 0:
-        raise DataError("The file is empty (0 usable rows); upload a CoNLL, JSONL or table file with tagged sentences.")
+    data_mod.checked_size(path, empty="upload a CoNLL, JSONL or table file with tagged sentences")
     ext = path.suffix.lower()
     if ext == ".parquet":
         return data_mod.read_table(path)
