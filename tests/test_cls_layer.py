@@ -100,3 +100,21 @@ def test_flops_count_the_work_done(tiny_model_dir):
     layer_weights, kept = 8192, 2048
     skipped = 4 * (layer_weights - kept) * (1 - 1 / seq) + 2 * 4 * 32 * seq * (1 - 1 / seq)
     assert per_full - per_trim == pytest.approx(skipped, rel=1e-6)
+
+
+def test_first_position_projections_are_plain_matmuls(tiny_model_dir):
+    """The [CLS] slice is made contiguous: a strided [batch, 1, hidden] input sends F.linear through matmul's
+    batched path for a frozen weight, which copies that weight once per row (aten::expand + bmm): 9 MB per
+    projection at batch 32."""
+    from torch.profiler import profile
+
+    _, trimmed = _pair(tiny_model_dir, "eager")
+    tok = models.load_tokenizer(str(tiny_model_dir))
+    batch = tok(TEXTS * 4, padding=True, return_tensors="pt")
+    trimmed.eval().requires_grad_(False)  # frozen weights, as in training with an adapter and in prediction
+    with torch.no_grad(), profile(record_shapes=True) as prof:
+        trimmed(**batch)
+    hidden = trimmed.config.hidden_size
+    weight_copies = [e for e in prof.key_averages(group_by_input_shape=True)
+                     if e.key == "aten::bmm" and any(len(s) == 3 and s[1:] == [hidden, hidden] for s in e.input_shapes)]
+    assert not weight_copies, [(e.key, e.input_shapes) for e in weight_copies]
