@@ -259,13 +259,19 @@ def attach_adapter(model, adapter_cfg, task_type: str, modules_to_save: list[str
 def ready_for_training(model, bf16: bool, compile_setting: str, device: str) -> tuple:
     """What every training path does once the adapter is attached (tuner/train.py, and the benches that time its
     path): trainable parameters in fp32; with bf16 base weights, the adapter's inputs left in that dtype; no KV
-    cache; the transformer blocks compiled per `compile_setting` (train.compile). Returns (the previous KV-cache
-    setting, for `set_kv_cache` after training; the number of blocks compiled)."""
+    cache; the transformer blocks compiled per `compile_setting` (train.compile), or else each plain LoRA layer's
+    sum fused into one product (tuner/lora_fused.py; a compiled block fuses it itself). Returns (the previous
+    KV-cache setting, for `set_kv_cache` after training; the number of blocks compiled)."""
+    from .lora_fused import fuse_lora_linears
+
     trainable_to_fp32(model)
     if bf16:
         keep_adapter_inputs_in_base_dtype(model)
     kv_cache = set_kv_cache(model, False)
-    return kv_cache, compile_blocks(model, compile_setting, device)
+    compiled = compile_blocks(model, compile_setting, device)
+    if not compiled:
+        fuse_lora_linears(model)
+    return kv_cache, compiled
 
 
 def trainable_to_fp32(model) -> None:
