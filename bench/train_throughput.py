@@ -12,7 +12,8 @@ Variants (same rows, same model, same LoRA settings, same batch size):
   tuner      what `python -m tuner train` builds (same tuner functions): bf16 frozen weights, fp32
              adapter, eager attention on the CPU, no dropout masks, tight padding, length-grouped batches,
              fused AdamW, the last layer computed for the [CLS] position only (tuner/cls_layer.py)
-Each round runs every variant for the same number of optimizer steps, A B C A B C ...; the table shows medians.
+Each round runs every variant for the same number of optimizer steps, A B C C B A ...; the table shows medians,
+and a line after it the tuner / competent ratio of each round.
 Padding efficiency = real tokens / processed tokens. Model-FLOPs utilisation (MFU) = the model's matmul FLOPs
 per token (forward 2N + input-gradient backward 2N for frozen weights, + 6 x the trainable adapter params,
 + attention scores; the work done, so the trimmed last layer counts one position) x tokens/s, divided by a
@@ -228,9 +229,9 @@ def main() -> None:
         v.run(2)  # warm-up
     results = {v.name: [] for v in variants}
     probes = []
-    for _ in range(args.rounds):
+    for i in range(args.rounds):
         probes.append(matmul_probe(seconds=1.0))
-        for v in variants:
+        for v in variants if i % 2 == 0 else variants[::-1]:  # A B C, C B A, ...: no variant always runs first
             slow = isinstance(v, Naive) or v.name.startswith("tuner, BERT")
             results[v.name].append(v.run(args.slow_steps if slow else args.steps))
     peak = statistics.median(probes)
@@ -253,6 +254,11 @@ def main() -> None:
         base = [rate.get(Naive.name), rate.get(Competent.name)]
         rel = [f"{sps / b:.2f}x" if b else "-" for b in base]
         print(f"| {v.name} | {sps:,.0f} | {tps:,.0f} | {eff:.0%} | {mfu:.0%} | {rel[0]} | {rel[1]} |")
+    if Competent.name in rate and Tuner.name in rate:
+        pairs = [t["samples"] / t["seconds"] / (c["samples"] / c["seconds"])
+                 for t, c in zip(results[Tuner.name], results[Competent.name])]
+        print("tuner / competent per round: " + ", ".join(f"{p:.2f}x" for p in pairs)
+              + f" (median {statistics.median(pairs):.2f}x)")
     if args.accuracy:
         accuracy_table(args.accuracy, cfg, args.seeds)
 
