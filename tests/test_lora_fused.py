@@ -88,6 +88,15 @@ def test_other_cases_take_peft_forward(tiny_model_dir):
     layer.merge()
     assert lora_fused._plain_adapter(layer, x, (), {}) is None
     layer.unmerge()
+    # mixed dtypes outside autocast (bf16 base, fp32 adapter): decided before any work, left to peft's input cast
+    _, mixed = _lora_pair(tiny_model_dir, torch.bfloat16)
+    layer = next(m for m in mixed.modules() if hasattr(m, "lora_A"))
+    assert lora_fused._plain_adapter(layer, x.bfloat16(), (), {}) is None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert lora_fused._plain_adapter(layer, x.bfloat16(), (), {}) is not None
+    lora_fused.fuse_lora_linears(mixed)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x.bfloat16()), layer.__class__.forward(layer, x.bfloat16()))
     _, dropped = _lora_pair(tiny_model_dir, dropout=0.1)
     _, dora = _lora_pair(tiny_model_dir, use_dora=True)
     for model in (dropped, dora):

@@ -39,8 +39,6 @@ def _make_forward(peft_forward):
         a, b, scaling = plain
         result = self.base_layer(x)
         low = F.linear(x, a)
-        if not torch.is_autocast_enabled(x.device.type) and not (result.dtype == low.dtype == b.dtype):
-            return peft_forward(x, *args, **kwargs)  # e.g. a bf16 base with fp32 adapters outside autocast
         fused = torch.addmm(result.reshape(-1, result.shape[-1]), low.reshape(-1, low.shape[-1]), b.t(), alpha=scaling)
         return fused.view(result.shape).to(result.dtype)
 
@@ -60,6 +58,10 @@ def _plain_adapter(layer, x, args, kwargs):
     if name in getattr(layer, "lora_variant", {}) or not isinstance(layer.lora_dropout[name], torch.nn.Identity):
         return None
     lora_a, lora_b = layer.lora_A[name], layer.lora_B[name]
-    if lora_a.bias is not None or lora_b.bias is not None or x.shape[-1] != lora_a.weight.shape[1]:
+    if lora_a.bias is not None or lora_b.bias is not None:
         return None
+    base = getattr(layer.get_base_layer(), "weight", None)
+    if not torch.is_autocast_enabled(x.device.type) and not (
+            base is not None and x.dtype == base.dtype == lora_a.weight.dtype == lora_b.weight.dtype):
+        return None  # e.g. a bf16 base with fp32 adapters outside autocast: peft casts the input itself
     return lora_a.weight, lora_b.weight, layer.scaling[name]
