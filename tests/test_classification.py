@@ -145,3 +145,25 @@ def test_predict_returns_sorted_probabilities_in_input_order(tiny_model_dir):
             expected = torch.softmax(model(**enc).logits, -1)[0]
         assert [probs[x] for x in "abc"] == pytest.approx(expected.tolist(), abs=1e-5)
     assert model.config.id2label == {0: "a", 1: "b", 2: "c"}
+
+
+@pytest.mark.parametrize("side,multiple", [("right", 1), ("left", 8)])
+def test_pad_collator_builds_the_batches_of_datacollatorwithpadding(side, multiple):
+    import torch
+    from transformers import DataCollatorWithPadding
+
+    from tuner import models
+    from tuner.tasks.classification import PadCollator
+
+    tok = models.load_tokenizer(models.resolve("default"))
+    tok.padding_side = side
+    texts = ["ok", "a much longer sentence about a product that broke after two days", "fine, thanks", "no"]
+    rows = list(TASK.encode({"text": texts, "label": [0, 1, 2, 1]}, tok, 12))
+    ours = PadCollator(tok, multiple)(rows)
+    ref = DataCollatorWithPadding(tok, pad_to_multiple_of=None if multiple == 1 else multiple)(rows)
+    assert set(ours) == set(ref) == {"input_ids", "attention_mask", "token_type_ids", "labels"}
+    for key in ours:
+        assert ours[key].dtype == ref[key].dtype, key
+        assert torch.equal(ours[key], ref[key]), key
+    assert ours["input_ids"].shape == (4, 16 if multiple == 8 else 12)  # the longest row is cut at 12 tokens
+    assert ours["attention_mask"].sum().item() < ours["input_ids"].numel()  # padding was needed
