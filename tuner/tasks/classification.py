@@ -312,7 +312,7 @@ class ClassificationTask:
             return []
         enc = tokenizer(list(texts), truncation=True, max_length=max_length)
         keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
-        pads = {"input_ids": tokenizer.pad_token_id or 0, "attention_mask": 0, "token_type_ids": tokenizer.pad_token_type_id}
+        pads = PadCollator(tokenizer).pads
         lengths = [len(ids) for ids in enc["input_ids"]]
         results: list = [None] * len(texts)
         device = model.device
