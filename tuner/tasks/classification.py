@@ -311,15 +311,14 @@ class ClassificationTask:
         if not texts:
             return []
         enc = tokenizer(list(texts), truncation=True, max_length=max_length)
-        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
-        pads = PadCollator(tokenizer).pads
+        pad = PadCollator(tokenizer)
         lengths = [len(ids) for ids in enc["input_ids"]]
         results: list = [None] * len(texts)
         device = model.device
         with torch.inference_mode():
             for idx, width in length_batches(lengths, batch_size, token_budget, pad_multiple):
-                batch = {k: torch.from_numpy(_padded([enc[k][i] for i in idx], width, pads[k], tokenizer.padding_side)).to(device)
-                         for k in keys}
+                columns = pad.columns({k: [enc[k][i] for i in idx] for k in pad.pads if k in enc}, width)
+                batch = {k: t.to(device) for k, t in columns.items()}
                 probs = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
                 for i, row in zip(idx, probs):
                     results[i] = {names[j]: float(row[j]) for j in np.argsort(-row)}
@@ -341,11 +340,17 @@ class PadCollator:
         import torch
 
         width = _round_up(max(len(f["input_ids"]) for f in features), self.multiple)
-        batch = {key: torch.from_numpy(_padded([f[key] for f in features], width, pad, self.side))
-                 for key, pad in self.pads.items() if key in features[0]}
+        batch = self.columns({key: [f[key] for f in features] for key in self.pads if key in features[0]}, width)
         if "labels" in features[0]:
             batch["labels"] = torch.tensor([f["labels"] for f in features])
         return batch
+
+    def columns(self, rows: dict[str, list[list[int]]], width: int) -> dict:
+        """Each token column ({key: its rows}) as one int64 tensor of `width` columns, padded with that key's
+        pad value on the tokenizer's side (also the batches `ClassificationTask.predict` cuts itself)."""
+        import torch
+
+        return {key: torch.from_numpy(_padded(column, width, self.pads[key], self.side)) for key, column in rows.items()}
 
 
 def length_batches(lengths: list[int], batch_size: int, token_budget: int, pad_multiple: int = 1):
