@@ -12,6 +12,8 @@ Variants (same rows, same model, same LoRA settings, same batch size):
   tuner      what `python -m tuner train` builds (same tuner functions): bf16 frozen weights, fp32
              adapter, eager attention on the CPU, no dropout masks, tight padding, length-grouped batches,
              fused AdamW, the last layer computed for the [CLS] position only (tuner/cls_layer.py)
+Every variant runs under the glibc malloc thresholds Tuner sets for training (tuner/cpu_malloc.py): the
+baselines gain from them too (bench/cpu_malloc.py), so the tuner / competent ratio leaves out Tuner's own gain.
 Each round runs every variant for the same number of optimizer steps, A B C C B A ...; the table shows medians,
 and a line after it the tuner / competent ratio of each round.
 Padding efficiency = real tokens / processed tokens. Model-FLOPs utilisation (MFU) = the model's matmul FLOPs
@@ -32,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tuner import cpu_malloc  # noqa: E402
 from tuner.throughput import TokenCounter, flops_per_token, matmul_probe  # noqa: E402
 SST2 = ROOT.parent / "shared" / "datasets" / "sst2"
 
@@ -206,6 +209,7 @@ def main() -> None:
     ap.add_argument("--accuracy", type=int, default=0, help="train competent and tuner on N rows, score dev.tsv and test.tsv")
     ap.add_argument("--seeds", type=int, default=3, help="seeds (rows, initialisation, order) for --accuracy")
     args = ap.parse_args()
+    cpu_malloc.keep_freed_memory()  # process-wide: every variant, as `python -m tuner train` does for Tuner
 
     import torch
 

@@ -322,12 +322,15 @@ _THREADS_SET = False
 
 
 def bound_threads() -> None:
-    """Set torch's CPU thread pool once per process (it is process-wide)."""
+    """Set torch's CPU thread pool and malloc thresholds once per process (both are process-wide)."""
     global _THREADS_SET
     if not _THREADS_SET:
         import torch
 
+        from tuner import cpu_malloc
+
         torch.set_num_threads(inference_threads())
+        cpu_malloc.keep_freed_memory()  # a batch's freed tensors stay for the next batch
         _THREADS_SET = True
 
 

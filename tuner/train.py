@@ -14,6 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
+from . import cpu_malloc
 from .config import RunConfig
 from .errors import TunerError, user_message
 from .runs import Run
@@ -302,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m tuner.train <run folder>/config.yaml", file=sys.stderr)
         return 2
     run = Run(Path(argv[0]).resolve().parent)
+    cpu_malloc.keep_freed_memory()  # ~1.1x faster CPU steps: freed activations stay for the next step
     main_proc = is_main_process()
     if main_proc:
         run.stop_path.unlink(missing_ok=True)
