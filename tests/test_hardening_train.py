@@ -243,3 +243,28 @@ def test_queue_kill_resume_and_restart(runs_dir, sample_csv, tiny_model_dir, mon
     worst = max((wa[k].float() - wb[k].float()).abs().max().item() for k in wa)
     assert worst < 1e-4, f"resumed adapter differs from the uninterrupted one by {worst}"
     assert all(torch.isfinite(t).all() for t in wb.values())
+
+
+def _niceness_after_lower_priority(env_value: str | None) -> tuple[int, int]:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TUNER_TRAIN_NICE"}
+    if env_value is not None:
+        env["TUNER_TRAIN_NICE"] = env_value
+    code = "import os; from tuner.train import lower_priority; b = os.nice(0); lower_priority(); print(b, os.nice(0))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    before, after = map(int, out.stdout.split())
+    return before, after
+
+
+def test_training_child_runs_at_the_lowest_priority_by_default():
+    before, after = _niceness_after_lower_priority(None)
+    assert after == 19, (before, after)  # demo_latency: Try it keeps its idle speed while a run trains
+
+
+def test_training_priority_follows_tuner_train_nice():
+    before, after = _niceness_after_lower_priority("3")
+    assert after == min(19, before + 3)
+    before, after = _niceness_after_lower_priority("not a number")  # a warning, the priority unchanged
+    assert after == before

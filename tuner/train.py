@@ -288,10 +288,10 @@ def evaluate_and_report(trainer, task, val_ds, splits, cfg) -> dict:
 
 
 def lower_priority() -> None:
-    """Train at a lower CPU priority than the page (TUNER_TRAIN_NICE, default 10): a free machine trains just as
+    """Train at a lower CPU priority than the page (TUNER_TRAIN_NICE, default 19): a free machine trains just as
     fast, and on a busy one the Try it and Chat tabs keep answering quickly while a run trains."""
     try:
-        os.nice(max(0, min(19, int(os.environ.get("TUNER_TRAIN_NICE", "10")))))
+        os.nice(max(0, min(19, int(os.environ.get("TUNER_TRAIN_NICE", "19")))))
     except (OSError, ValueError):
         log.warning("could not lower the training priority")
 
