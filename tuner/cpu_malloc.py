@@ -6,7 +6,7 @@ mmap threshold with fresh mappings (both start at 128 KiB and follow the largest
 A training step frees most of what it allocated, so the next step's tensors land on new pages, and the first
 touch of each page is a page fault: about 2,100 minor faults per MiniLM step on SST-2 batches. Keeping up to
 1 GiB of freed heap, and serving blocks under 32 MiB from the heap, cuts that to about 500 and makes the
-step ~1.1x faster (`python bench/cpu_malloc.py`). Memory that a step or batch frees stays in the process
+step 1.06-1.10x faster (`python bench/cpu_malloc.py`). Memory that a step or batch frees stays in the process
 for the next one rather than going back to the system.
 
 `TUNER_CPU_MALLOC=glibc` leaves glibc's own settings. Other C libraries (and other systems) are left alone.
@@ -15,7 +15,7 @@ for the next one rather than going back to the system.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import logging
 import os
 import sys
@@ -50,10 +50,12 @@ def set_thresholds(trim: int, mmap: int) -> bool:
     return ok
 
 
+@functools.lru_cache(maxsize=1)
 def _glibc():
-    """The process's C library when it is glibc (it has gnu_get_libc_version), else None."""
+    """The process's C library when it is glibc (its soname is libc.so.6 and it has gnu_get_libc_version),
+    else None."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL("libc.so.6")
         libc.gnu_get_libc_version  # noqa: B018 - only glibc has it (musl's mallopt does nothing)
         libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
         libc.mallopt.restype = ctypes.c_int
