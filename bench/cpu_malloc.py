@@ -54,12 +54,12 @@ def worker(what: str, setting: str, steps: int) -> dict:
     import train_throughput as tt
 
     from tuner import models
-    from tuner.config import AdapterConfig
+    from tuner.config import RunConfig
 
+    cfg = RunConfig.load(str(ROOT / "recipes" / "classification.yaml"))  # the recipe's LoRA and batch size
     texts, labels = tt.load_rows(8192)
-    adapter = AdapterConfig(method="lora", r=16, alpha=32, dropout=0.0,
-                            target_modules=["query", "value", "intermediate.dense"])
-    variant = (tt.Tuner if what == "tuner" else tt.Competent)(models.resolve("default"), adapter, texts, labels, 32)
+    kind = tt.Tuner if what == "tuner" else tt.Competent
+    variant = kind(models.resolve("default"), cfg.adapter, texts, labels, cfg.train.batch_size)
     variant.setup()
     variant.run(40)  # warm-up: kernels for the common shapes, the heap grown
     before = faults()
@@ -68,15 +68,12 @@ def worker(what: str, setting: str, steps: int) -> dict:
 
 
 def predict_worker() -> dict:
-    from demo_latency import make_lora_run
+    from demo_latency import make_classifier_run
     from file_prediction import DEV
 
     from tuner.inference import Predictor
 
-    run = make_lora_run("classification", "default", {
-        "task": "classification", "labels": ["0", "1"], "text_columns": ["content"], "label_column": "label",
-        "max_length": 128}, "bench-classifier")
-    pred = Predictor(run)
+    pred = Predictor(make_classifier_run())
     out = Path(tempfile.mkdtemp(prefix="tuner-malloc-"))
     pred.predict_file(DEV, out / "p.csv")  # warm-up
     before, t = faults(), time.perf_counter()

@@ -77,6 +77,13 @@ def make_lora_run(task_name: str, source: str, meta: dict, name: str):
     return run
 
 
+def make_classifier_run():
+    """A finished two-label SST-2 classification run on the bundled MiniLM with a fresh LoRA adapter."""
+    return make_lora_run("classification", "default", {
+        "task": "classification", "labels": ["0", "1"], "text_columns": ["content"], "label_column": "label",
+        "max_length": 128}, "bench-classifier")
+
+
 def make_chat_base(folder: Path) -> Path:
     """A ~100M-parameter Llama built from a config (random weights) with the bundled MiniLM tokenizer."""
     import torch
@@ -275,9 +282,7 @@ def main() -> None:
         shutil.copytree(src / "adapter", cls_run.adapter_dir)
         cls_run.set_status(state="completed", name="bench-classifier")
     else:
-        cls_run = make_lora_run("classification", "default", {
-            "task": "classification", "labels": ["0", "1"], "text_columns": ["content"], "label_column": "label",
-            "max_length": 128}, "bench-classifier")
+        cls_run = make_classifier_run()
     chat_base = make_chat_base(tmp / "chat-100m")
     chat_run = make_lora_run("chat", str(chat_base), {"task": "chat", "template": "auto", "system_prompt": "",
                                                       "max_new_tokens": args.chat_tokens, "max_length": 512},

@@ -78,11 +78,9 @@ def main() -> None:
         import os
 
         os.environ.setdefault("TUNER_RUNS_DIR", tempfile.mkdtemp(prefix="tuner-fp-runs-"))
-        from demo_latency import make_lora_run
+        from demo_latency import make_classifier_run
 
-        run = make_lora_run("classification", "default", {
-            "task": "classification", "labels": ["0", "1"], "text_columns": ["content"], "label_column": "label",
-            "max_length": 128}, "bench-classifier")
+        run = make_classifier_run()
     pred = Predictor(run)
     task_predict = pred.task.predict
     texts = [t for t in pd.read_csv(DEV, sep="\t").content.astype(str)]

@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m tuner.train <run folder>/config.yaml", file=sys.stderr)
         return 2
     run = Run(Path(argv[0]).resolve().parent)
-    cpu_malloc.keep_freed_memory()  # ~1.1x faster CPU steps: freed activations stay for the next step
+    cpu_malloc.keep_freed_memory()  # 1.06-1.10x faster CPU steps: freed activations stay for the next step
     main_proc = is_main_process()
     if main_proc:
         run.stop_path.unlink(missing_ok=True)
