@@ -268,3 +268,26 @@ def test_training_priority_follows_tuner_train_nice():
     assert after == min(19, before + 3)
     before, after = _niceness_after_lower_priority("not a number")  # a warning, the priority unchanged
     assert after == before
+
+
+def _policy_after_lower_priority(env_value: str | None) -> tuple[bool, bool]:
+    """(SCHED_IDLE before, SCHED_IDLE after) for the calling thread and a thread started afterwards."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TUNER_TRAIN_SCHED"}
+    if env_value is not None:
+        env["TUNER_TRAIN_SCHED"] = env_value
+    code = ("import os, threading; from tuner.train import lower_priority; lower_priority(); out = []; "
+            "t = threading.Thread(target=lambda: out.append(os.sched_getscheduler(0))); t.start(); t.join(); "
+            "print(os.sched_getscheduler(0) == os.SCHED_IDLE, out[0] == os.SCHED_IDLE)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    main, later = (s == "True" for s in out.stdout.split())
+    return main, later
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is a Linux scheduling policy")
+def test_training_child_uses_the_idle_scheduling_policy_by_default():
+    # an ordinary thread that wakes (a Try-it request) takes the core at once: bench/demo_latency.py
+    assert _policy_after_lower_priority(None) == (True, True)  # threads started later (torch's pool) inherit it
+    assert _policy_after_lower_priority("normal") == (False, False)

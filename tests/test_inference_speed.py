@@ -238,3 +238,43 @@ def test_chat_folds_the_adapter_and_still_answers_as_the_base(chat_run, monkeypa
         ref = base.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), **kw)
     expected = cut_at_stop(p.tokenizer.decode(ref[0, prompt.shape[1]:], skip_special_tokens=True), stops).strip()
     assert reply_base == expected
+
+
+def test_answers_are_computed_on_the_compute_thread(classifier_run, chat_run, monkeypatch):
+    """tuner/cpu_threads.py: whichever thread asks, the forward passes run on the one compute thread (large
+    batches under bf16 autocast there too, since autocast is per thread); a chat still streams piece by piece."""
+    import threading
+
+    import torch
+
+    monkeypatch.delenv("TUNER_CPU_TEAMS", raising=False)
+    from tuner.inference import BF16_MIN_ROWS, Predictor
+
+    p = Predictor(classifier_run)
+    seen = []
+    real = p.task.predict
+
+    def spy(*a, **kw):
+        seen.append((threading.current_thread().name, torch.is_autocast_enabled("cpu")))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(p.task, "predict", spy)
+    one = p.predict_one(TEXTS[1])
+    other = []
+    t = threading.Thread(target=lambda: other.append(p.predict_one(TEXTS[1])))
+    t.start()
+    t.join(60)
+    assert other == [one]
+    p.predict(TEXTS * (BF16_MIN_ROWS // len(TEXTS) + 1))
+    assert [name for name, _ in seen] == ["tuner-compute"] * 3
+    assert seen[2][1] == (p._batch_dtype is not None)  # the file-sized batch: autocast entered on the compute thread
+
+    chat = Predictor(chat_run)
+    names = []
+    hook = chat.model.register_forward_hook(lambda *a: names.append(threading.current_thread().name))
+    try:
+        pieces = list(chat.chat_stream([], "hello there", max_new_tokens=8))
+    finally:
+        hook.remove()
+    assert names and set(names) == {"tuner-compute"}
+    assert len(pieces) >= 1 and all(isinstance(x, str) for x in pieces)

@@ -8,6 +8,7 @@ import csv
 import threading
 from pathlib import Path
 
+from . import cpu_threads
 from .errors import DataError, RunError
 from .runs import Run
 
@@ -54,6 +55,7 @@ class Predictor:
             self.model = model.eval()
         self._lock = threading.Lock()  # one forward at a time per model keeps latency predictable
         self._prepare_for_speed()
+        cpu_threads.release()  # loading made this thread an OpenMP team; answers run on the compute thread's
 
     # ---- speed (bench/demo_latency.py measures each choice) -------------------------------------------
     def _prepare_for_speed(self) -> None:
@@ -119,9 +121,18 @@ class Predictor:
     def labels(self) -> list[str]:
         return list(self.meta.get("labels", []))
 
+    def compute(self, fn, *args, **kwargs):
+        """`fn(*args, **kwargs)` on the compute thread (tuner/cpu_threads.py) while this model's lock is held here,
+        in the calling thread."""
+        with self._lock:
+            return cpu_threads.call(fn, *args, **kwargs)
+
     def predict(self, texts: list[str]) -> list[dict]:
         texts = [_bounded(t) for t in texts]
-        with self._lock, self._batch_precision(len(texts)):
+        return self.compute(self._predict_now, texts)
+
+    def _predict_now(self, texts: list[str]) -> list[dict]:
+        with self._batch_precision(len(texts)):  # autocast is per thread: entered on the compute thread
             return self.task.predict(self.model, self.tokenizer, texts, self.meta, self.max_length)
 
     def _batch_precision(self, rows: int):
@@ -272,9 +283,8 @@ class Predictor:
 
         if not self._lock.acquire(timeout=LOCK_TIMEOUT_S):
             raise RunError("The model is busy answering another message; try again in a moment.")
-        thread = threading.Thread(target=work, daemon=True, name=f"chat-{self.run.id}")
         try:
-            thread.start()
+            job = cpu_threads.submit(work)
             text, shown = "", None
             for text in streamer:
                 visible = cut_at_stop(text, stop_strings)
@@ -294,7 +304,8 @@ class Predictor:
                 yield final
         finally:
             cancel.set()
-            thread.join()
+            if not job.cancel():  # not started yet: it never will; started: it stops at the next token
+                job.exception()  # waits for it to end
             self._lock.release()
 
     def chat(self, history, message: str, **kwargs) -> str:
@@ -308,7 +319,7 @@ class Predictor:
 
 def inference_threads() -> int:
     """CPU threads a forward may use: TUNER_INFER_THREADS, else every core (at most 8). A training child beside
-    the app runs at a lower priority (TUNER_TRAIN_NICE), so the demo keeps its speed during training
+    the app runs at a lower priority (TUNER_TRAIN_NICE, TUNER_TRAIN_SCHED), so the demo keeps its speed during training
     (bench/demo_latency.py: 2 threads 277 file rows/s vs 170 with 1, p50 within 1.4x while training)."""
     import os
 

@@ -288,12 +288,20 @@ def evaluate_and_report(trainer, task, val_ds, splits, cfg) -> dict:
 
 
 def lower_priority() -> None:
-    """Train at a lower CPU priority than the page (TUNER_TRAIN_NICE, default 19): a free machine trains just as
-    fast, and on a busy one the Try it and Chat tabs keep answering quickly while a run trains."""
+    """Train at a lower CPU priority than the page: a free machine trains just as fast, and on a busy one the Try it
+    and Chat tabs keep answering quickly while a run trains. Two steps: nice TUNER_TRAIN_NICE (default 19), then,
+    on Linux, the SCHED_IDLE policy (TUNER_TRAIN_SCHED=idle, the default; `normal` keeps the usual policy), under
+    which any ordinary thread that wakes takes the core at once instead of sharing it by niceness weights.
+    Threads started later (torch's thread pool) inherit both."""
     try:
         os.nice(max(0, min(19, int(os.environ.get("TUNER_TRAIN_NICE", "19")))))
     except (OSError, ValueError):
         log.warning("could not lower the training priority")
+    if os.environ.get("TUNER_TRAIN_SCHED", "idle").strip().lower() == "idle" and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:
+            log.warning("could not set the SCHED_IDLE policy for training")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -241,9 +241,8 @@ class ChatTask:
         max_length = int(meta.get("max_length", 512))
         ds = self.encode(split, predictor.tokenizer, max_length)
         sample = generation_sample(convs, EVAL_FILE_GENERATIONS, 0)
-        with predictor._lock:
-            report = compare_with_base(predictor.model, predictor.tokenizer, ds, sample, predictor.template, max_length,
-                                       int(meta.get("max_new_tokens", 128)), 8, base=predictor.base_weights)
+        report = predictor.compute(compare_with_base, predictor.model, predictor.tokenizer, ds, sample, predictor.template,
+                                   max_length, int(meta.get("max_new_tokens", 128)), 8, base=predictor.base_weights)
         report.update(n_examples=len(convs), data={"evaluation": split.get("stats", {})})
         return report
 
@@ -276,9 +275,8 @@ class ChatTask:
                     raise DataError(f"{cf.row_name(df, i).capitalize()} of the file: the prompt ({' + '.join(cols)}) is empty; fill it in or delete the row.")
                 convs.append([{"role": "user", "content": _bounded(prompt)}])
         convs = [cf.with_system(c, meta.get("system_prompt", "")) for c in convs]
-        with predictor._lock:
-            replies = generate_replies(predictor.model, predictor.tokenizer, convs, predictor.template,
-                                       int(meta.get("max_new_tokens", 128)), max(int(meta.get("max_length", 512)), 512))
+        replies = predictor.compute(generate_replies, predictor.model, predictor.tokenizer, convs, predictor.template,
+                                    int(meta.get("max_new_tokens", 128)), max(int(meta.get("max_length", 512)), 512))
         out = df.copy()
         for col in out.columns:  # nested values (lists of turns) as JSON text in the CSV
             if out[col].map(lambda v: isinstance(v, (list, dict))).any():

@@ -313,12 +313,12 @@ class NerTask:
         if len(rows) > MAX_FILE_ROWS:
             raise DataError(f"The file has {len(rows):,} rows; tagging takes at most {MAX_FILE_ROWS:,} per file.")
         pretok = [r for r in rows if isinstance(r, list)]
-        with predictor._lock:  # one forward at a time per loaded model
-            if pretok:
-                tagged = tag_words(predictor.model, predictor.tokenizer, rows, predictor.meta, predictor.max_length)
-            else:
-                texts = [_bounded(r) for r in rows]
-                results = self.predict(predictor.model, predictor.tokenizer, texts, predictor.meta, predictor.max_length)
+        if pretok:  # on the compute thread, one forward at a time per loaded model
+            tagged = predictor.compute(tag_words, predictor.model, predictor.tokenizer, rows, predictor.meta, predictor.max_length)
+        else:
+            texts = [_bounded(r) for r in rows]
+            results = predictor.compute(self.predict, predictor.model, predictor.tokenizer, texts, predictor.meta,
+                                        predictor.max_length)
         counts: Counter = Counter()
         out_path = Path(out_path)
         with open(out_path, "w", encoding="utf-8") as fh:
@@ -366,9 +366,8 @@ class NerTask:
         cols, label_col = self.matching_columns(df, meta.get("text_columns", []), meta.get("label_column", ""))
         sents = self.extract(df, cols, label_col, source="evaluation file")
         self._check_types(sents, set(meta["types"]), "evaluation file", "the model's training data")
-        with predictor._lock:
-            preds = [tags for tags, _ in tag_words(predictor.model, predictor.tokenizer, sents.tokens, meta,
-                                                   predictor.max_length)]
+        tagged = predictor.compute(tag_words, predictor.model, predictor.tokenizer, sents.tokens, meta, predictor.max_length)
+        preds = [tags for tags, _ in tagged]
         return self.report(sents.tags, preds, meta, sents.tokens, self._run_baseline(predictor))
 
     def _run_baseline(self, predictor):
