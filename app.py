@@ -17,12 +17,13 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     from tuner import cleanup, secrets
-    from tuner.ui import build_app, launch_kwargs
+    from tuner.ui import build_app, launch_kwargs, quiet_queue
 
     secrets.install_log_filter()  # tokens and passwords never reach the log
     cleanup.start_cleaner()  # stale uploads and temporary prediction files (TUNER_CLEAN_AFTER_HOURS)
     demo = build_app()
-    demo.queue(default_concurrency_limit=1).launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    quiet_queue(demo.queue(default_concurrency_limit=1))  # fewer idle wake-ups beside the model's threads
+    demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs())
 
 
 if __name__ == "__main__":

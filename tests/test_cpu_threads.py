@@ -100,3 +100,32 @@ def test_release_hands_the_callers_openmp_team_back():
     assert int(with_team) > int(before), "the parallel op made no worker thread"
     assert int(after) < int(with_team), "release() left the team's workers running"
     assert int(again) > int(after)  # the next parallel op builds a team again
+
+
+@pytest.mark.parametrize("env, expected", [(None, 0.02), ("5", 0.005), ("0", 0.001), ("5000", 1.0), ("soon", 0.02)])
+def test_the_page_queue_looks_for_work_less_often(monkeypatch, env, expected):
+    """tuner.ui.quiet_queue: Gradio's idle queue polls every 1 ms by default; the app's polls every 20 ms
+    (TUNER_QUEUE_POLL_MS), progress 10x less often."""
+    import gradio as gr
+
+    from tuner.ui import quiet_queue
+
+    if env is None:
+        monkeypatch.delenv("TUNER_QUEUE_POLL_MS", raising=False)
+    else:
+        monkeypatch.setenv("TUNER_QUEUE_POLL_MS", env)
+    with gr.Blocks() as demo:
+        gr.Textbox()
+    demo.queue(default_concurrency_limit=1)
+    assert demo._queue.sleep_when_free == pytest.approx(0.001)  # Gradio's own, which the app replaces
+    assert quiet_queue(demo) is demo
+    assert demo._queue.sleep_when_free == pytest.approx(expected)
+    assert demo._queue.progress_update_sleep_when_free == pytest.approx(10 * expected)
+
+
+def test_the_app_entry_points_quiet_their_queue():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in (root / "app.py", root / "tuner" / "space_template" / "app.py"):
+        assert "quiet_queue(" in path.read_text(encoding="utf-8"), path

@@ -49,8 +49,8 @@ def build():
 
 
 if __name__ == "__main__":
-    from tuner.ui import launch_kwargs
+    from tuner.ui import launch_kwargs, quiet_queue
 
-    build().queue(default_concurrency_limit=1).launch(
+    quiet_queue(build().queue(default_concurrency_limit=1)).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), **launch_kwargs())
