@@ -245,16 +245,23 @@ def test_queue_kill_resume_and_restart(runs_dir, sample_csv, tiny_model_dir, mon
     assert all(torch.isfinite(t).all() for t in wb.values())
 
 
-def _niceness_after_lower_priority(env_value: str | None) -> tuple[int, int]:
+def _after_lower_priority(env_name: str, env_value: str | None, probe: str) -> list[str]:
+    """Run lower_priority() in a fresh process with `env_name` set to `env_value` (or unset), then `probe`
+    (Python that prints what it reads); its printed words."""
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k != "TUNER_TRAIN_NICE"}
+    env = {k: v for k, v in os.environ.items() if k != env_name}
     if env_value is not None:
-        env["TUNER_TRAIN_NICE"] = env_value
-    code = "import os; from tuner.train import lower_priority; b = os.nice(0); lower_priority(); print(b, os.nice(0))"
+        env[env_name] = env_value
+    code = f"import os, threading; from tuner.train import lower_priority; {probe}"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    before, after = map(int, out.stdout.split())
+    return out.stdout.split()
+
+
+def _niceness_after_lower_priority(env_value: str | None) -> tuple[int, int]:
+    before, after = map(int, _after_lower_priority(
+        "TUNER_TRAIN_NICE", env_value, "b = os.nice(0); lower_priority(); print(b, os.nice(0))"))
     return before, after
 
 
@@ -271,18 +278,10 @@ def test_training_priority_follows_tuner_train_nice():
 
 
 def _policy_after_lower_priority(env_value: str | None) -> tuple[bool, bool]:
-    """(SCHED_IDLE before, SCHED_IDLE after) for the calling thread and a thread started afterwards."""
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if k != "TUNER_TRAIN_SCHED"}
-    if env_value is not None:
-        env["TUNER_TRAIN_SCHED"] = env_value
-    code = ("import os, threading; from tuner.train import lower_priority; lower_priority(); out = []; "
-            "t = threading.Thread(target=lambda: out.append(os.sched_getscheduler(0))); t.start(); t.join(); "
-            "print(os.sched_getscheduler(0) == os.SCHED_IDLE, out[0] == os.SCHED_IDLE)")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    main, later = (s == "True" for s in out.stdout.split())
+    """(SCHED_IDLE for the calling thread, SCHED_IDLE for a thread started afterwards), after lower_priority()."""
+    main, later = (w == "True" for w in _after_lower_priority("TUNER_TRAIN_SCHED", env_value, (
+        "lower_priority(); out = []; t = threading.Thread(target=lambda: out.append(os.sched_getscheduler(0))); "
+        "t.start(); t.join(); print(os.sched_getscheduler(0) == os.SCHED_IDLE, out[0] == os.SCHED_IDLE)")))
     return main, later
 
 

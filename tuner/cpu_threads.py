@@ -6,9 +6,9 @@ threads (each Gradio handler thread, a generation thread per chat). Once their t
 machine has CPUs, libgomp cuts its idle workers' spinning to ~1,000 iterations, so every parallel region (each
 elementwise op of a forward) waits for the kernel to wake a worker. Measured on 2 cores: a MiniLM sentence took
 15.8 ms on a second thread against 7.8 ms on the first; with requests on Gradio-like handler threads
-(bench/cpu_threads.py) a 100M-parameter chat model generated 30 tokens/s, against 45 on one compute thread. Handing a thread's team back after each request
-(omp_pause_resource_all) avoids that but starts a new team per request, which costs 4 ms at the median and
-30 ms at p95 while a training run keeps the cores busy.
+(bench/cpu_threads.py) a 100M-parameter chat model generated 30 tokens/s, against 45 on one compute thread.
+Handing a thread's team back after each request (omp_pause_resource_all) avoids that but starts a new team per
+request, which costs 4 ms at the median and 30 ms at p95 while a training run keeps the cores busy.
 
 So the demo's model work runs on one long-lived thread (`call`, `submit`) that keeps one team. Work that finds
 it busy (a second chat, a sentence while a chat streams) runs beside it on a thread of its own, as every
@@ -20,7 +20,6 @@ TUNER_CPU_TEAMS=threads computes as before this module: each request on its call
 
 from __future__ import annotations
 
-import collections
 import ctypes
 import os
 import sys
@@ -67,9 +66,8 @@ def enabled() -> bool:
 class _Worker:
     def __init__(self):
         self._cv = threading.Condition()
-        self._queue: collections.deque = collections.deque()
+        self._job: tuple | None = None  # the work the compute thread has taken on, until it is done
         self._thread: threading.Thread | None = None
-        self._busy = False
 
     def on_worker(self) -> bool:
         return threading.current_thread() is self._thread
@@ -80,15 +78,14 @@ class _Worker:
             _run(fut, fn, args, kwargs)  # nested work
             return fut
         with self._cv:
-            queued = enabled() and not self._busy and not self._queue
-            if queued:
-                self._busy = True
-                self._queue.append((fut, fn, args, kwargs))
+            taken = enabled() and self._job is None
+            if taken:
+                self._job = (fut, fn, args, kwargs)
                 if self._thread is None or not self._thread.is_alive():
                     self._thread = threading.Thread(target=self._loop, name="tuner-compute", daemon=True)
                     self._thread.start()
                 self._cv.notify()
-        if queued:
+        if taken:
             release()  # a team this thread made (loading a model, say) goes: the process keeps one
         else:  # the compute thread is busy: run beside it, as every request did before (its team goes with it)
             threading.Thread(target=_run, args=(fut, fn, args, kwargs), name="tuner-compute-extra", daemon=True).start()
@@ -97,12 +94,12 @@ class _Worker:
     def _loop(self) -> None:
         while True:
             with self._cv:
-                while not self._queue:
+                while self._job is None:
                     self._cv.wait()
-                item = self._queue.popleft()
-            _run(*item)
+                job = self._job
+            _run(*job)
             with self._cv:
-                self._busy = bool(self._queue)
+                self._job = None
 
 
 def _run(fut: Future, fn, args, kwargs) -> None:
