@@ -98,3 +98,19 @@ def test_matches_one_process_with_the_same_global_batch(two_runs):
     assert abs(la - lb) <= 1e-2 * abs(lb), (la, lb)
     assert dp.metrics()["accuracy"] == single.metrics()["accuracy"]
     assert all(torch.isfinite(v).all() for v in a.values())
+
+
+def test_a_time_budget_stops_both_ranks_at_the_same_step(tmp_path, monkeypatch, sample_csv_factory, tiny_model_dir):
+    """The ranks time their own steps; tuner.callbacks._agree makes them take the same (smallest) total, or
+    the one that stops first would leave the other waiting in its next all-reduce until the run timed out."""
+    monkeypatch.setenv("TUNER_RUNS_DIR", str(tmp_path))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    cfg = config(tiny_model_dir, sample_csv_factory(tmp_path / "tickets.csv"), processes=2, batch_size=4)
+    cfg.train.epochs, cfg.train.max_minutes = 1000, 5 / 60  # 9,000 planned steps against 5 seconds
+    run = train_through_launcher(cfg, 180)  # a rank left waiting hangs until this timeout
+    assert run.state == "completed", run.status()
+    log = run.log_path.read_text(encoding="utf-8", errors="replace")
+    ranks = dict(re.findall(r"rank (\d) of 2 trained (\d+) steps", log))
+    assert set(ranks) == {"0", "1"} and ranks["0"] == ranks["1"], log[-3000:]
+    assert int(ranks["0"]) < 9000 and run.metrics()["steps"] == int(ranks["0"])
+    assert any(e["type"] == "budget" for e in run.events())

@@ -221,6 +221,24 @@ def test_stop_saves_the_adapter(e2e_root, tiny_model_dir):
         manager.stop(run)  # no longer training
 
 
+def test_time_budget_ends_a_long_run_at_the_end_of_its_schedule(e2e_root, tiny_model_dir):
+    root, csv_path = e2e_root
+    # 9,000 planned steps against a 4-second budget: the child shortens its schedule instead of running on.
+    cfg = tiny_config(tiny_model_dir, csv_path, epochs=1000, evals=2, max_minutes=4 / 60, logging_steps=5)
+    run = train_through_launcher(cfg, RUN_TIMEOUT)
+    assert run.status()["state"] == "completed", log_tail(run)
+    events = run.events()
+    budget = [e for e in events if e["type"] == "budget"]
+    assert budget and budget[0]["planned_steps"] == 9000, log_tail(run)
+    report = run.metrics()
+    assert report["steps"] == budget[-1]["total_steps"] < 9000 and report["stopped"] is False
+    assert report["train_seconds"] < 30  # the plan alone would take minutes; the budget is 4 s (+ the last evaluation)
+    assert run.progress()["total_steps"] == report["steps"]
+    lrs = [e["lr"] for e in events if e["type"] == "train" and e.get("lr") is not None]
+    assert max(lrs) > 1e-3 and lrs[-1] < 0.2 * max(lrs)  # the decay ran to (near) its end, not cut off at the peak
+    assert run.has_adapter() and "accuracy" in report
+
+
 # ---- the command line ------------------------------------------------------------------------------
 def cli(args, runs_root: Path, timeout=RUN_TIMEOUT):
     env = {**os.environ, "TUNER_RUNS_DIR": str(runs_root), "PYTHONPATH": str(REPO)}

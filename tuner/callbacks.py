@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import time
 
 from transformers import TrainerCallback
 
 from .runs import Run
+
+log = logging.getLogger("tuner.train")
 
 
 class EventsCallback(TrainerCallback):
@@ -77,3 +81,135 @@ class NonFiniteLossCallback(TrainerCallback):
             control.should_training_stop = True
             control.should_save = False
         return control
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """`train.max_minutes`: the training loop ends inside a time budget, at the end of its learning-rate schedule
+    rather than part way down it. The run is timed as it goes: after 2% of the plan (at least CALIBRATE steps),
+    at every tenth of it and after every evaluation, the steps that still fit are worked out from the seconds
+    per step and per evaluation measured so far, and the schedule (total steps, warm-up, decay; the evaluation
+    points until the first one) is set to that many, never beyond the plan. Early steps run slower (every new
+    text length builds its kernels once), so later estimates may give back steps an early one took. A run
+    that overruns anyway stops at the budget, saved.
+
+    Decisions are taken at the same steps on every process and agreed through torch.distributed (the smallest
+    total wins), so data-parallel ranks always stop together."""
+
+    CALIBRATE = 20
+    CHECK_EVERY = 10  # steps between overrun checks
+    MARGIN = 0.98  # share of the time left that the new plan may fill
+
+    def __init__(self, minutes: float, evals: int, run: Run | None = None, clock=time.monotonic):
+        self.budget = minutes * 60.0
+        self.evals = evals
+        self.run = run
+        self.clock = clock
+        self.planned = self.total = None
+        self.hit_limit = False
+        self._schedules = None
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.t0 = self.clock()
+        self.start_step = self._last_check = state.global_step
+        self.planned = self.total = state.max_steps
+        steps = state.max_steps - self.start_step
+        self.first, self.every = max(self.CALIBRATE, math.ceil(0.02 * steps)), max(self.CALIBRATE, math.ceil(0.1 * steps))
+        self.eval_seconds, self.evals_done = 0.0, 0
+        self._mark = None  # step, elapsed and evaluation seconds at the first estimate
+        self._step_end = None
+        self._evaluated = self._replan = False
+
+    def on_evaluate(self, args, state, control, **kw):
+        self._evaluated = True
+
+    def on_step_begin(self, args, state, control, **kw):
+        if self._evaluated and self._step_end is not None:  # the gap since the last step was an evaluation (+ save)
+            self.eval_seconds += self.clock() - self._step_end
+            self.evals_done += 1
+            self._evaluated, self._replan = False, True
+
+    def on_step_end(self, args, state, control, lr_scheduler=None, **kw):
+        step = state.global_step
+        self._step_end = now = self.clock()
+        done = step - self.start_step
+        replan = done == self.first or done % self.every == 0 or self._replan
+        if not replan and step - self._last_check < self.CHECK_EVERY:
+            return control
+        self._replan, self._last_check = False, step
+        elapsed = now - self.t0
+        total = self._fit(args, state, step, elapsed) if replan else state.max_steps
+        total, over = _agree(total, elapsed >= self.budget)
+        if over:
+            self.hit_limit = True
+            self._set_total(state, step, lr_scheduler)
+            control.should_training_stop = True
+            control.should_save = args.save_strategy == "steps"
+            control.should_evaluate = args.eval_strategy == "steps" and step % state.eval_steps != 0
+            log.info("time budget of %.1f min reached at step %s", self.budget / 60, step)
+        elif abs(total - state.max_steps) > 0.01 * state.max_steps:
+            self._set_total(state, step, lr_scheduler, total)
+        return control
+
+    def _fit(self, args, state, step: int, elapsed: float) -> int:
+        """Steps (counted from 0) that fit in the budget, at the seconds per step since the first estimate (the
+        rate the run settles to) and the seconds per evaluation measured so far."""
+        mark_step, mark_time, mark_eval = self._mark or (self.start_step, 0.0, 0.0)
+        per_step = max(elapsed - mark_time - (self.eval_seconds - mark_eval), 1e-9) / max(step - mark_step, 1)
+        if self._mark is None:  # later rates leave out the first steps, which build kernels for every new length
+            self._mark = (step, elapsed, self.eval_seconds)
+        per_eval = self.eval_seconds / self.evals_done if self.evals_done else 0.0
+        left = (self.budget - elapsed) * self.MARGIN
+        total = step + int(left / per_step)
+        if args.eval_strategy == "steps" and per_eval:  # room for the evaluations the shorter plan still holds
+            total = step + int(max(left - self._evals_between(state, step, total) * per_eval, 0.0) / per_step)
+        return max(step + 1, min(total, self.planned))
+
+    @staticmethod
+    def _evals_between(state, step: int, total: int) -> int:
+        every = max(int(state.eval_steps or 1), 1)
+        return total // every - step // every + (1 if total % every else 0)
+
+    def _set_total(self, state, step: int, lr_scheduler, total: int | None = None) -> None:
+        total = step if total is None else total
+        if self.evals_done == 0 and self.evals and step < state.eval_steps:
+            # the planned number of evaluations, spread over the new total (none of them already behind)
+            state.eval_steps = state.save_steps = max(math.ceil(total / (self.evals + 1)), step + 1)
+        self._schedules = self._schedules or _schedules(lr_scheduler)
+        for lambdas, i, fn in self._schedules:
+            lambdas[i] = _resized(fn, self.planned, total)
+        state.max_steps = self.total = total
+        log.info("time budget %.1f min: %s of %s planned steps fit", self.budget / 60, total, self.planned)
+        if self.run is not None and state.is_world_process_zero:
+            self.run.append_event({"type": "budget", "step": step, "total_steps": total, "planned_steps": self.planned,
+                                   "minutes": round(self.budget / 60, 2)})
+
+
+def _schedules(lr_scheduler) -> list:
+    """(list, index, the planned lambda) of each transformers linear / cosine schedule in the scheduler; the
+    constant schedule has no total and is left alone."""
+    scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)  # accelerate wraps the Trainer's scheduler
+    lambdas = getattr(scheduler, "lr_lambdas", None) or []
+    return [(lambdas, i, fn) for i, fn in enumerate(lambdas)
+            if isinstance(fn, functools.partial) and "num_training_steps" in fn.keywords]
+
+
+def _resized(fn, planned: int, total: int):
+    """The planned schedule `fn` over `total` steps, its warm-up in proportion."""
+    kw = dict(fn.keywords, num_training_steps=total)
+    if "num_warmup_steps" in kw and planned:
+        kw["num_warmup_steps"] = int(round(kw["num_warmup_steps"] * total / planned))
+    return functools.partial(fn.func, *fn.args, **kw)
+
+
+def _agree(total: int, over: bool) -> tuple[int, bool]:
+    """Under data parallel every process takes the smallest total and stops if any one is over its budget."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return total, over
+    import torch
+
+    device = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor([total, -int(over)], dtype=torch.long, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return int(t[0]), bool(t[1] < 0)

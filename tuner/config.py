@@ -70,6 +70,8 @@ class TrainConfig:
     epochs: float = _f(3.0, "Passes over the training rows (fractions allowed).", min=0.01, max=1000.0)
     max_examples: int = _f(0, "Stop after this many training examples in total (sizes the schedule for large data); 0 = no cap.", min=0, max=100_000_000)
     batch_size: int = _f(16, "Examples per optimizer step per device.", min=1, max=4096)
+    max_batch_size: int = _f(0, "Large data: the batch doubles from batch_size up to this size while the run keeps at least 1,000 optimizer steps, and the learning rate grows with the square root of the batch (faster steps on big sets; small sets keep batch_size); 0 = off.", min=0, max=4096)
+    max_minutes: float = _f(0.0, "Time budget for the training loop in minutes: the run is measured as it goes and its learning-rate schedule shortened to end inside the budget (a resumed run gets the budget again); 0 = none.", min=0.0, max=100_000.0)
     grad_accum: int = _f(1, "Micro-batches accumulated per optimizer step (effective batch = batch_size x grad_accum x devices).", min=1, max=1024)
     eval_batch_size: int = _f(64, "Examples per forward pass during evaluation.", min=1, max=4096)
     warmup_fraction: float = _f(0.06, "Share of the steps spent warming the learning rate up from 0.", min=0.0, max=0.5)

@@ -128,7 +128,7 @@ def estimate(cfg, source: str | None = None, meta: dict | None = None, device: s
     layers = int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", 0) or 0)
     heads = int(getattr(config, "num_attention_heads", None) or getattr(config, "n_head", 1) or 1)
     vocab = int(getattr(config, "vocab_size", 0) or 0)
-    b, s = cfg.train.batch_size, cfg.model.max_length
+    b, s = max(cfg.train.batch_size, cfg.train.max_batch_size), cfg.model.max_length  # the batch may grow on big data
     if cfg.adapter.method in ("prefix_tuning", "prompt_tuning", "p_tuning"):
         s += cfg.adapter.num_virtual_tokens
     act_bytes = 2 if precision in ("bf16", "fp16") else 4

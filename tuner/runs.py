@@ -149,7 +149,8 @@ class Run:
     def progress(self) -> dict:
         events = self.events()
         status = self.status()
-        total = next((e["total_steps"] for e in reversed(events) if e.get("type") == "start"), None)
+        # the plan's total, or the shorter one a time budget set later (tuner.callbacks.TimeBudgetCallback)
+        total = next((e["total_steps"] for e in reversed(events) if e.get("type") in ("start", "budget")), None)
         start = next((e["time"] for e in reversed(events) if e.get("type") == "start"), None)
         step = max((e.get("step", 0) for e in events if e.get("type") in ("progress", "train", "eval")), default=0)
         elapsed = (events[-1]["time"] - start) if (start and events) else 0.0

@@ -5,6 +5,7 @@ Started by `tuner.jobs` as `accelerate launch ... -m tuner.train <run>/config.ya
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -36,6 +37,28 @@ def plan_steps(cfg: RunConfig, n_train: int, world_size: int = 1) -> dict:
             "warmup_steps": int(round(cfg.train.warmup_fraction * steps))}
 
 
+GROWN_BATCH_MIN_STEPS = 1000  # a grown batch still leaves the run this many optimizer steps
+
+
+def grown_batch(cfg: RunConfig, n_train: int, world_size: int = 1) -> RunConfig:
+    """`train.max_batch_size`: on large data the batch doubles from `batch_size` (up to that size) while the run
+    keeps GROWN_BATCH_MIN_STEPS steps, and the learning rate grows with the square root of the batch. Small sets
+    keep the recipe's batch and rate. The same config comes back where nothing grows."""
+    t = cfg.train
+    batch = t.batch_size
+    while batch * 2 <= t.max_batch_size:
+        doubled = dataclasses.replace(t, batch_size=batch * 2)
+        if plan_steps(dataclasses.replace(cfg, train=doubled), n_train, world_size)["steps"] < GROWN_BATCH_MIN_STEPS:
+            break
+        batch *= 2
+    if batch == t.batch_size:
+        return cfg
+    lr = t.learning_rate * math.sqrt(batch / t.batch_size)
+    log.info("batch %s -> %s for %s training rows (learning rate %.3g -> %.3g)", t.batch_size, batch, n_train,
+             t.learning_rate, lr)
+    return dataclasses.replace(cfg, train=dataclasses.replace(t, batch_size=batch, learning_rate=lr))
+
+
 def trainer_class():
     """transformers' Trainer, counting its FLOPs from a parameter count taken once: the stock
     `floating_point_ops` walks every module of the model at every step (~2% of a MiniLM step on the CPU)."""
@@ -63,7 +86,7 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
     from transformers import set_seed
 
     from . import memory, methods, models, quantize
-    from .callbacks import EventsCallback, NonFiniteLossCallback, StopCallback
+    from .callbacks import EventsCallback, NonFiniteLossCallback, StopCallback, TimeBudgetCallback
     from .throughput import SpeedMeter, TokenCounter
     from .tasks import get_task
 
@@ -86,6 +109,7 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
     train_ds = task.encode(splits.train, tokenizer, cfg.model.max_length)
     val_ds = task.encode(splits.validation, tokenizer, cfg.model.max_length)
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    cfg = grown_batch(cfg, len(train_ds), world)
     plan = plan_steps(cfg, len(train_ds), world)
     model = models.attach_adapter(model, cfg.adapter, task.peft_task_type, task.modules_to_save(model),
                                   total_steps=plan["steps"])
@@ -100,7 +124,8 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
             "validation_rows": len(val_ds), "trainable_params": trainable, "total_params": total,
             "world_size": world, "device": "cuda" if not use_cpu else "cpu", "warnings": splits.warnings,
             "method": cfg.adapter.method, "quantization": cfg.train.quantization,
-            "batch_size": cfg.train.batch_size, "grad_accum": cfg.train.grad_accum, "compiled_blocks": compiled}
+            "batch_size": cfg.train.batch_size, "grad_accum": cfg.train.grad_accum, "compiled_blocks": compiled,
+            "learning_rate": cfg.train.learning_rate}
     if is_main_process():
         run.set_status(trainable_params=trainable, total_params=total, method=cfg.adapter.method,
                        batch_size=cfg.train.batch_size, grad_accum=cfg.train.grad_accum)
@@ -112,6 +137,8 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
         events = EventsCallback(run, info, SpeedMeter(collator, model, "cpu" if use_cpu else "cuda", world))
         stop, guard = StopCallback(run), NonFiniteLossCallback()
         extra = [methods.adalora_callback(model)] if cfg.adapter.method == "adalora" else []
+        if cfg.train.max_minutes:
+            extra.append(TimeBudgetCallback(cfg.train.max_minutes, cfg.train.evals if has_val else 0, run))
         trainer = trainer_cls(
             model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds if has_val else None,
             data_collator=collator, compute_metrics=task.compute_metrics(splits.meta),

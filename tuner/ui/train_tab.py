@@ -21,6 +21,7 @@ NUMERIC = [
     ("train.epochs", "number", None, None, None), ("train.batch_size", "slider", 1, 256, 1),
     ("model.max_length", "slider", 16, 512, 8), ("seed", "number", None, None, None),
     ("train.evals", "slider", 0, 20, 1), ("train.max_examples", "number", None, None, None),
+    ("train.max_minutes", "number", None, None, None), ("train.max_batch_size", "number", None, None, None),
 ]
 
 
