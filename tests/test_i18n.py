@@ -119,3 +119,15 @@ def test_language_radio_relabels_and_errors_follow(page):
     assert generic.message == "服务器出错了；详细信息已写入日志，请重试。"
     err_en = _as_page_error(RunError("Pick a finished run first."), "x")  # outside any session: English
     assert err_en.message == "Pick a finished run first."
+
+
+def test_every_train_setting_on_the_page_has_a_chinese_label_and_help():
+    from tuner.config import field_meta
+    from tuner.ui.train_tab import NUMERIC
+
+    kept = {"r", "alpha", "dropout"}  # LoRA's own symbols read the same in Chinese
+    missing = []
+    for path, *_ in NUMERIC:
+        label, help_text = path.split(".")[-1].replace("_", " "), field_meta(path)["help"]
+        missing += [text for text in (label, help_text) if text not in kept and i18n.t(text, "zh") == text]
+    assert not missing, missing

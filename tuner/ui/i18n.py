@@ -95,6 +95,11 @@ ZH: dict[str, str] = {
     "Evaluations on the validation split during training (plus one at the end).": "训练期间在验证集上评估的次数（结束时另有一次）。",
     "Stop after this many training examples in total (sizes the schedule for large data); 0 = no cap.":
         "训练样本总数达到该值后停止（用于大数据集的训练计划）；0 = 不限制。",
+    "max minutes": "最长分钟数", "max batch size": "最大批大小",
+    "Time budget for training in minutes: the run times itself and shortens its schedule to end inside it; 0 = none.":
+        "训练的时间预算（分钟）：训练时自行测速，并缩短训练计划以在预算内结束；0 = 不限制。",
+    "Big data: the batch doubles up to this size while 1,000+ steps remain, and the learning rate grows x1.41 per doubling; 0 = off.":
+        "大数据集：在仍有 1,000 步以上时，批大小成倍增长到该值，每翻一倍学习率乘以 1.41；0 = 关闭。",
     "LoRA target modules": "LoRA 目标模块",
     "Layers that get LoRA matrices. Empty = every attention and MLP projection detected in the model.":
         "加上 LoRA 矩阵的层。留空 = 模型中检测到的所有注意力和 MLP 投影层。",
