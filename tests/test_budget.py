@@ -81,7 +81,9 @@ class Loop:
         self.opt.step()
         self.sched.step()
         s.global_step += 1
-        self.control.should_training_stop = s.global_step >= s.max_steps  # the DefaultFlowCallback's stop
+        # what the DefaultFlowCallback asks for before the budget's hook runs
+        self.control.should_training_stop = s.global_step >= s.max_steps
+        self.control.should_evaluate = self.control.should_save = s.global_step % s.eval_steps == 0
         self.cb.on_step_end(self.args, s, self.control, lr_scheduler=self.sched)
         if s.global_step % s.eval_steps == 0:
             self.evaluations.append(s.global_step)
@@ -143,6 +145,15 @@ def test_a_run_that_slows_down_stops_at_the_budget_saved():
     assert loop.cb.hit_limit and steps < 1000
     assert loop.clock.now <= 200 + 5 * TimeBudgetCallback.CHECK_EVERY
     assert loop.control.should_save and loop.state.max_steps == steps
+
+
+def test_a_stop_at_the_budget_keeps_the_evaluation_due_at_that_step():
+    loop = Loop(minutes=1.0)  # evaluations every 250 steps
+    loop.state.global_step = 249
+    loop.clock.now = 61.0
+    loop.step()
+    assert loop.cb.hit_limit and loop.control.should_training_stop
+    assert loop.control.should_evaluate and loop.control.should_save
 
 
 def test_budget_events_update_the_progress_total(tmp_path, monkeypatch, sample_csv):

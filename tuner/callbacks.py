@@ -143,8 +143,9 @@ class TimeBudgetCallback(TrainerCallback):
             self.hit_limit = True
             self._set_total(state, step, lr_scheduler)
             control.should_training_stop = True
-            control.should_save = args.save_strategy == "steps"
-            control.should_evaluate = args.eval_strategy == "steps" and step % state.eval_steps != 0
+            # keep what the DefaultFlowCallback asked for at this step; the last step is always evaluated and saved
+            control.should_save = control.should_save or args.save_strategy == "steps"
+            control.should_evaluate = control.should_evaluate or args.eval_strategy == "steps"
             log.info("time budget of %.1f min reached at step %s", self.budget / 60, step)
         elif abs(total - state.max_steps) > 0.01 * state.max_steps:
             self._set_total(state, step, lr_scheduler, total)
