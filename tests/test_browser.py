@@ -72,6 +72,9 @@ def test_page_end_to_end_in_chromium(app, sample_csv, tiny_model_dir, tmp_path):
 
         # Try it: classify a sentence with the run just trained.
         page.get_by_role("tab", name="4 · Try it").click()
+        # Opening the tab fills its run list (a request of its own); a click before that answer would classify
+        # with no run picked, as a person clicking within milliseconds would.
+        sync_api.expect(page.get_by_label("Run", exact=True).filter(visible=True)).not_to_have_value("", timeout=60_000)
         page.get_by_role("textbox", name="Text").first.fill("I was charged twice for my premium subscription")
         page.get_by_role("button", name="Classify").click()
         page.locator(".block", has_text="Label probabilities").get_by_text(re.compile("billing|shipping|technical")).first.wait_for()
