@@ -104,14 +104,14 @@ class TimeBudgetCallback(TrainerCallback):
         self.evals = evals
         self.run = run
         self.clock = clock
-        self.planned = self.total = None
+        self.planned = None
         self.hit_limit = False
         self._schedules = None
 
     def on_train_begin(self, args, state, control, **kw):
         self.t0 = self.clock()
         self.start_step = self._last_check = state.global_step
-        self.planned = self.total = state.max_steps
+        self.planned = state.max_steps
         steps = state.max_steps - self.start_step
         self.first, self.every = max(self.CALIBRATE, math.ceil(0.02 * steps)), max(self.CALIBRATE, math.ceil(0.1 * steps))
         self.eval_seconds, self.evals_done = 0.0, 0
@@ -141,7 +141,7 @@ class TimeBudgetCallback(TrainerCallback):
         total, over = _agree(total, elapsed >= self.budget)
         if over:
             self.hit_limit = True
-            self._set_total(state, step, lr_scheduler)
+            self._set_total(state, step, lr_scheduler, step)
             control.should_training_stop = True
             # keep what the DefaultFlowCallback asked for at this step; the last step is always evaluated and saved
             control.should_save = control.should_save or args.save_strategy == "steps"
@@ -170,15 +170,14 @@ class TimeBudgetCallback(TrainerCallback):
         every = max(int(state.eval_steps or 1), 1)
         return total // every - step // every + (1 if total % every else 0)
 
-    def _set_total(self, state, step: int, lr_scheduler, total: int | None = None) -> None:
-        total = step if total is None else total
+    def _set_total(self, state, step: int, lr_scheduler, total: int) -> None:
         if self.evals_done == 0 and self.evals and step < state.eval_steps:
             # the planned number of evaluations, spread over the new total (none of them already behind)
             state.eval_steps = state.save_steps = max(math.ceil(total / (self.evals + 1)), step + 1)
         self._schedules = self._schedules or _schedules(lr_scheduler)
         for lambdas, i, fn in self._schedules:
             lambdas[i] = _resized(fn, self.planned, total)
-        state.max_steps = self.total = total
+        state.max_steps = total
         log.info("time budget %.1f min: %s of %s planned steps fit", self.budget / 60, total, self.planned)
         if self.run is not None and state.is_world_process_zero:
             self.run.append_event({"type": "budget", "step": step, "total_steps": total, "planned_steps": self.planned,
