@@ -4,6 +4,7 @@ with `gradio_client`, exactly as a browser's API calls would (the training is a 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,11 @@ def test_upload_train_evaluate_try(app, sample_csv, tiny_model_dir, tmp_path):
     assert "**90 rows**" in summary and label_col["value"] == "label" and text_cols["value"] == ["text"]
     assert preview["headers"], "preview has columns"
 
+    # Before Start: the time estimate (a speed probe of this model on this data) and the memory check.
+    both, timing = client.predict(
+        "classification", str(tiny_model_dir), [], "e2e run", 4, 8, 0.0, 5e-3, 4, 8, 32, 1, 1, 0, api_name="/estimate")
+    assert timing.startswith("Estimated training time on this machine: about ") and "steps of" in timing, timing
+    assert timing in both and "memory" in both.lower(), both
     run_id, command, config_yaml = client.predict(
         "classification", str(tiny_model_dir), [], "e2e run", 4, 8, 0.0, 5e-3, 4, 8, 32, 1, 1, 0, api_name="/train")
     assert run_id and "python -m tuner train recipes/classification.yaml" in command
@@ -49,7 +55,8 @@ def test_upload_train_evaluate_try(app, sample_csv, tiny_model_dir, tmp_path):
     summary_md, headline, per_label, confusion = client.predict(run_id, api_name="/evaluation")
     metrics = {row[0]: row for row in headline["data"]}
     assert {"accuracy", "macro_f1", "precision", "recall"} <= set(metrics)
-    assert headline["headers"][2].startswith("majority class")
+    assert headline["headers"][2].startswith("TF-IDF") and headline["headers"][3].startswith("majority class")
+    assert summary_md.startswith("### ") and any(w in summary_md for w in ("Worth using", "No better", "Not"))
     assert 0.0 <= metrics["accuracy"][1] <= 1.0 and 0.0 <= metrics["accuracy"][2] <= 1.0
     assert len(per_label["data"]) == 3
 
@@ -99,3 +106,22 @@ def test_bad_inputs_get_one_sentence(app, tmp_path):
         client.predict("classification", "someorg/some-model", [], "", 16, 32, 0.05, 1e-3, 3, 16, 128, 42, 4, 0, api_name="/train")
     assert set(app["runs_dir"].iterdir()) == before
     assert app["proc"].poll() is None, "the app keeps running"
+
+
+def test_a_time_limited_run_says_so_and_trains_again_without_the_limit(app, sample_csv, tiny_model_dir):
+    client = Client(app["url"], verbose=False)
+    client.predict(handle_file(str(sample_csv)), None, "classification", api_name="/upload")
+    # 1,000 epochs against a 3-second limit (max_minutes 0.05): the run ends early, and says why.
+    run_id, *_ = client.predict("classification", str(tiny_model_dir), [], "limited", 4, 8, 0.0, 5e-3, 1000, 8, 32, 1,
+                                2, 0, 0.05, 0, 0, api_name="/train")
+    html = wait_finished(client, run_id, timeout=300, poll=1.5)
+    assert "<b>completed</b>" in html, html
+    report = json.loads((app["runs_dir"] / run_id / "metrics.json").read_text())
+    assert report["verdict"]["reasons"][0].startswith("the time limit stopped training after"), report["verdict"]
+    assert "the time limit stopped training" in html
+    again = client.predict(run_id, api_name="/train_again")
+    assert again and again != run_id
+    cfg = (app["runs_dir"] / again / "config.yaml").read_text()
+    assert "max_minutes: 0.0" in cfg and "epochs: 1000.0" in cfg
+    client.predict(again, api_name="/stop")
+    wait_finished(client, again, timeout=300, poll=1.5)

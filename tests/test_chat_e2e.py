@@ -167,8 +167,8 @@ def test_run_completes_with_events(trained_run):
     status = trained_run.status()
     assert status["state"] == "completed", f"{status}\n{log_tail(trained_run)}"
     events = trained_run.events()
-    start = events[0]
-    assert start["type"] == "start" and start["total_steps"] == 72
+    start = next(e for e in events if e["type"] == "start")
+    assert events[0]["type"] == "phase" and start["total_steps"] == 72
     assert start["train_rows"] == 288 and start["validation_rows"] == 32
     assert any("longer than 128 tokens and were truncated" in w for w in start["warnings"])
     evals = [e for e in events if e["type"] == "eval"]

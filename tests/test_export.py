@@ -148,7 +148,9 @@ def test_model_card_content_and_three_line_snippets(trained, tmp_path):
     card = model_card.render(trained, "someone/tiny-tickets")
     assert card.startswith("---\n") and "library_name: peft" in card and "pipeline_tag: text-classification" in card
     assert "## Evaluation (before vs. after)" in card
-    assert f"| accuracy | {report['accuracy']:.4f} | {report['baseline']['accuracy']:.4f} |" in card
+    assert (f"| accuracy | {report['accuracy']:.4f} | {report['classical']['accuracy']:.4f} | "
+            f"{report['baseline']['accuracy']:.4f} |") in card
+    assert f"**Verdict:** {report['verdict']['sentence']}" in card
     assert "majority class" in card and "training rows" in card and "billing" in card
     assert "learning_rate: 0.005" in card and "train_file" not in card  # config shown, local paths not
     snippet = _python_block(card)

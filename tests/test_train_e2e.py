@@ -76,13 +76,24 @@ def test_run_completes(trained_run):
     assert not trained_run.stop_path.exists()
     assert trained_run in runs.list_runs()  # listing does not turn a finished run into 'interrupted'
     assert trained_run.state == "completed"
+    report = trained_run.metrics()
+    assert report["classical"]["name"].startswith("TF-IDF") and 0 <= report["classical"]["accuracy"] <= 1
+    verdict = report["verdict"]
+    assert verdict["level"] in ("good", "weak", "bad") and verdict["sentence"] in status["message"]
+    assert status["verdict"] == verdict["level"] and verdict["sentence_zh"]
 
 
 def test_events(trained_run):
     events = trained_run.events()
     kinds = [e["type"] for e in events]
-    assert kinds[0] == "start" and kinds[-1] == "status"
-    start = events[0]
+    # Before the first step the run says what it is doing: the launcher starts, the child reads, tokenizes, fits
+    # the classical baseline, loads the model; then the Trainer's start event.
+    phases = [e["phase"] for e in events[:kinds.index("start")]]
+    assert phases == ["starting", "reading", "tokenizing", "baseline", "loading", "training"], phases
+    assert kinds[-1] == "status"
+    after = [e["phase"] for e in events if e["type"] == "phase"][len(phases):]
+    assert after == ["saving", "evaluating"], after
+    start = events[kinds.index("start")]
     # 72 training rows / batch 8 = 9 steps per epoch x 3 epochs.
     assert start["total_steps"] == 27
     assert start["train_rows"] == 72 and start["validation_rows"] == 18
@@ -237,6 +248,8 @@ def test_time_budget_ends_a_long_run_at_the_end_of_its_schedule(e2e_root, tiny_m
     lrs = [e["lr"] for e in events if e["type"] == "train" and e.get("lr") is not None]
     assert max(lrs) > 1e-3 and lrs[-1] < 0.2 * max(lrs)  # the decay ran to (near) its end, not cut off at the peak
     assert run.has_adapter() and "accuracy" in report
+    assert report["verdict"]["reasons"][0].startswith(f"the time limit stopped training after {report['steps']:,} of 9,000")
+    assert report["verdict"]["action"]["kind"] == "no_time_limit"
 
 
 # ---- the command line ------------------------------------------------------------------------------

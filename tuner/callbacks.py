@@ -7,7 +7,7 @@ import logging
 import math
 import time
 
-from transformers import TrainerCallback
+from transformers import EarlyStoppingCallback, TrainerCallback
 
 from .runs import Run
 
@@ -66,6 +66,30 @@ class StopCallback(TrainerCallback):
             control.should_training_stop = True
             control.should_save = False
         return control
+
+
+class EarlyStopCallback(EarlyStoppingCallback):
+    """transformers' early stopping on the validation score (`train.early_stopping` evaluations without a gain
+    end the run; the best checkpoint is loaded at the end), never before every training row was seen once.
+    An early stop is written to events.jsonl."""
+
+    def __init__(self, patience: int, run: Run):
+        super().__init__(early_stopping_patience=patience, early_stopping_threshold=0.0)
+        self.run = run
+        self.fired_at = None
+
+    def on_evaluate(self, args, state, control, metrics, **kw):
+        before = control.should_training_stop
+        super().on_evaluate(args, state, control, metrics, **kw)
+        if before or not control.should_training_stop:
+            return
+        if (state.epoch or 0.0) < 1.0 - 1e-6:
+            control.should_training_stop = False  # the first pass over the data always completes
+            return
+        self.fired_at = state.global_step
+        if state.is_world_process_zero:
+            self.run.append_event({"type": "early_stop", "step": state.global_step, "total_steps": state.max_steps,
+                                   "patience": self.early_stopping_patience})
 
 
 class NonFiniteLossCallback(TrainerCallback):

@@ -40,9 +40,17 @@ def follow(run, manager, out=sys.stderr) -> dict:
 
     bar = tqdm(total=None, unit="step", file=out, dynamic_ncols=True, desc=run.id, mininterval=1.0)
     last_loss = None
+    said = None
     try:
         while manager.is_active(run) or run.state in ("queued", "running"):
             prog = run.progress()
+            doing = prog.get("phase_message") or prog.get("state")
+            if doing and doing != said and prog.get("phase") != "training":
+                said = doing
+                bar.set_description_str(f"{run.id} · {doing}", refresh=True)
+            elif prog.get("phase") == "training" and said != "training":
+                said = "training"
+                bar.set_description_str(run.id, refresh=True)
             if prog["total_steps"] and bar.total != prog["total_steps"]:
                 bar.total = prog["total_steps"]
                 bar.refresh()
@@ -70,13 +78,27 @@ def summarize(report: dict) -> str:
         return report["evaluation_error"]
     if report.get("task") == "chat":
         return summarize_chat(report)
-    lines = [f"{k:>16}: {report[k]:.4f}" for k in ("micro_f1", "accuracy", "macro_f1", "precision", "recall") if k in report]
-    if "baseline" in report:
-        b = report["baseline"]
-        micro = f"micro_f1 {b['micro_f1']:.4f}, " if "micro_f1" in b else ""
-        lines.append(f"{'baseline':>16}: {micro}accuracy {b['accuracy']:.4f}, macro_f1 {b['macro_f1']:.4f} ({b['name']})")
+    keys = [k for k in ("micro_f1", "accuracy", "macro_f1", "precision", "recall") if k in report]
+    floors = [(k, report[k]) for k in ("classical", "baseline") if isinstance(report.get(k), dict)]
+    lines = [f"{'':>16}  {'finetuned':>10}" + "".join(f"  {label:>10}" for label in
+                                                        [{"classical": "classical", "baseline": "majority"}.get(k, k) for k, _ in floors])]
+    if report.get("task") == "ner":
+        lines[0] = lines[0].replace("majority", "dictionary")
+    for k in keys:
+        row = f"{k:>16}  {report[k]:>10.4f}"
+        for _, floor in floors:
+            value = floor.get(k)
+            row += f"  {value:>10.4f}" if isinstance(value, (int, float)) else f"  {'–':>10}"
+        lines.append(row)
+    for key, floor in floors:
+        what = {"classical": "classical baseline", "baseline": "baseline"}[key]
+        took = f", fitted in {floor['fit_seconds']:.1f} s" if floor.get("fit_seconds") is not None else ""
+        lines.append(f"{what}: {floor.get('name', '')}{took}")
     for row in report.get("per_label", []):
         lines.append(f"  {row['label'][:24]:>24}  P {row['precision']:.3f}  R {row['recall']:.3f}  F1 {row['f1']:.3f}  n={row['support']}")
+    verdict = (report.get("verdict") or {}).get("sentence")
+    if verdict:
+        lines.append(f"verdict: {verdict}")
     return "\n".join(lines)
 
 
@@ -93,12 +115,19 @@ def cmd_train(args) -> int:
         # multi-node / DeepSpeed ZeRO-2/3 / FSDP: the file is passed to `accelerate launch --config_file` as is
         overrides.append(f"train.accelerate_config={Path(args.accelerate_config).expanduser().resolve()}")
     cfg = load_recipe(recipe_path(args.recipe), overrides)
+    warning = language_warning(cfg)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if getattr(args, "estimate", False):
         from . import memory
 
         print(memory.estimate(cfg).sentence(cfg))
+        print(time_estimate(cfg, out=sys.stdout)["sentence"])
         return 0
+    est = time_estimate(cfg) if not args.no_estimate else {}
     run = runs.create_run(cfg, name=args.name or "")
+    if est:
+        run.set_status(estimate=est)
     print(f"run {run.id} -> {run.path}", file=sys.stderr)
     mgr = jobs.manager()
     mgr.submit(run)
@@ -110,6 +139,42 @@ def cmd_train(args) -> int:
     print(f"{status.get('state')}: {status.get('message', '')}", file=sys.stderr)
     print(summarize(run.metrics() or {}))
     return 0 if status.get("state") in ("completed", "stopped") else 1
+
+
+def language_warning(cfg) -> str:
+    """The sentence tuner.language has when the text's language is not the model's, else ''."""
+    from . import data as data_mod
+    from . import language
+    from .tasks import get_task
+
+    try:
+        task = get_task(cfg.task)
+        table = data_mod.read_table(cfg.data.train_file)
+        proposal = task.propose(table.df)
+        columns = list(cfg.data.text_columns) or proposal.get("text_columns") or []
+        texts = [" ".join(str(v) for v in row) for row in table.df[columns].head(language.SAMPLE_ROWS).values]
+        found = language.check(texts, cfg.model.name, language.tokenizer_for(cfg.model.name))
+    except Exception:  # noqa: BLE001 - the data's own problems are reported by the run, in one sentence
+        return ""
+    return found["sentence"] if found else ""
+
+
+def time_estimate(cfg, out=sys.stderr) -> dict:
+    """The speed probe (tuner.estimate) as a dict with its sentence; a probe that fails says so and never blocks."""
+    from . import estimate
+
+    print("Estimating the training time (a short speed probe of the model on this data)…", file=out, flush=True)
+    try:
+        est = estimate.estimate(cfg)
+    except TunerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the run itself reports real problems
+        sentence = f"The training time could not be estimated ({type(exc).__name__})."
+        print(sentence, file=out)
+        return {"sentence": sentence}
+    sentence = est.sentence()
+    print(sentence, file=out, flush=True)
+    return {**est.as_dict(), "sentence": sentence}
 
 
 def cmd_resume(args) -> int:
@@ -158,8 +223,9 @@ def cmd_runs(args) -> int:
     for run in list_runs():
         st = run.status()
         m = run.metrics() or {}
-        score = f"acc {m['accuracy']:.3f}" if "accuracy" in m else ""
-        print(f"{run.id}  {st.get('state', ''):<11} {score:<10} {st.get('name', '')}")
+        key = next((k for k in ("macro_f1", "f1", "rouge_l", "accuracy") if isinstance(m.get(k), (int, float))), None)
+        score = f"{key} {m[key]:.3f}" if key else ""
+        print(f"{run.id}  {st.get('state', ''):<11} {score:<14} {st.get('name', '')}")
     return 0
 
 
@@ -295,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--gpus", help="GPUs to train on: all (default), none, or ids such as 0,1 (one process each)")
     t.add_argument("--processes", type=int, help="training processes; on the CPU N > 1 = data parallel over gloo")
     t.add_argument("--accelerate-config", metavar="FILE", help="an accelerate config file (multi-node, DeepSpeed, FSDP) passed through to accelerate launch")
-    t.add_argument("--estimate", action="store_true", help="print the memory estimate for this run and exit")
+    t.add_argument("--estimate", action="store_true", help="print the time and memory estimates for this run and exit")
+    t.add_argument("--no-estimate", action="store_true", help="start without the speed probe that estimates the training time")
     t.set_defaults(fn=cmd_train)
     r = sub.add_parser("resume", help="resume an interrupted run from its newest complete checkpoint")
     r.add_argument("run")

@@ -78,6 +78,7 @@ class TrainConfig:
     weight_decay: float = _f(0.01, "L2-style decay on trainable weights.", min=0.0, max=1.0)
     lr_scheduler: str = _f("linear", "Learning-rate shape after warm-up.", choices=["linear", "cosine", "constant"])
     precision: str = _f("auto", "Number format for training: auto picks bf16 where the hardware runs it fast.", choices=["auto", "bf16", "fp16", "fp32"])
+    early_stopping: int = _f(0, "Stop when the validation score has not improved for this many evaluations in a row (never before every training row was seen once); the best checkpoint is kept. 0 = train the whole schedule.", min=0, max=1000)
     evals: int = _f(4, "Evaluations on the validation split during training (plus one at the end).", min=0, max=1000)
     logging_steps: int = _f(0, "Log the training loss every N steps; 0 = about 50 points per run.", min=0, max=100_000)
     model_dropout: bool = _f(False, "Keep the base model's own dropout during training. Off by default: under LoRA it regularises little and its random masks make CPU steps much slower.")

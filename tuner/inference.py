@@ -5,12 +5,15 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
+import logging
 import threading
 from pathlib import Path
 
 from . import cpu_threads
 from .errors import DataError, RunError
 from .runs import Run
+
+log = logging.getLogger("tuner.inference")
 
 MAX_TEXT_CHARS = 10_000
 MAX_FILE_ROWS = 100_000
@@ -195,7 +198,35 @@ class Predictor:
         index = {n: i for i, n in enumerate(names)}
         probs = self.predict(texts)
         preds = [index[next(iter(p))] for p in probs]
-        return self.task.report(preds, [index[x] for x in labels], self.meta)
+        refs = [index[x] for x in labels]
+        report = self.task.report(preds, refs, self.meta)
+        report.update(self._floors(texts, refs))
+        return self._with_verdict(report)
+
+    def _floors(self, texts: list[str], refs: list[int]) -> dict:
+        """The classical baseline refitted on the run's own training rows (seconds), scored on these rows; {} when
+        the training file is gone or the task has none."""
+        floor = getattr(self.task, "classical_floor", None)
+        if floor is None:
+            return {}
+        try:
+            splits = self.task.load_splits(self.run.config())
+        except Exception:  # noqa: BLE001 - a deleted or changed training file leaves the report without it
+            log.info("no classical baseline for %s: its training data cannot be read", self.run.id)
+            return {}
+        if list(splits.meta.get("labels", [])) != list(self.labels):
+            return {}
+        return floor(splits, texts, refs)
+
+    def _with_verdict(self, report: dict) -> dict:
+        from . import verdict
+
+        facts = verdict.facts_from_run(self.run, {**report, **{k: v for k, v in (self.run.metrics() or {}).items()
+                                                               if k in ("steps", "stopped", "train_seconds")}})
+        judged = verdict.judge(report, facts, self.task.headline_metric, self.task.floors)
+        if judged:
+            report["verdict"] = judged
+        return report
 
     # ---- chat (runs of the chat task) ------------------------------------------------------------
     def _init_chat(self) -> None:

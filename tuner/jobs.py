@@ -218,7 +218,9 @@ class JobManager:
         finally:
             logf.close()
         self._procs[run.id] = proc
-        run.set_status(state="running", launcher_pid=proc.pid, message="Starting…")
+        message = "Starting the training process (loading Python and the libraries)…"
+        run.set_status(state="running", launcher_pid=proc.pid, message=message, phase="starting")
+        run.append_event({"type": "phase", "phase": "starting", "message": message})
 
     def _reap(self) -> None:
         for run_id, proc in list(self._procs.items()):

@@ -23,6 +23,13 @@ def base_model_id(meta: dict) -> str:
     return name
 
 
+def _md(text) -> str:
+    """Text for a Markdown table cell or line: no HTML, no pipes."""
+    import html
+
+    return html.escape(str(text), quote=False).replace("|", "\\|")
+
+
 def _num(value) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"
 
@@ -39,8 +46,17 @@ def metrics_table(report: dict) -> str:
     if not keys:
         return "No evaluation report was saved for this run."
     base_name = base.get("name") or "base model (adapter disabled)"
-    lines = [f"| metric | finetuned | before: {base_name} |", "|---|---|---|"]
-    lines += [f"| {k} | {_num(report.get(k))} | {_num(base.get(k))} |" for k in keys]
+    classical = report.get("classical") or {}
+    if classical:
+        lines = [f"| metric | finetuned | classical baseline: {_md(classical.get('name', ''))} | {_md(base_name)} |",
+                 "|---|---|---|---|"]
+        lines += [f"| {k} | {_num(report.get(k))} | {_num(classical.get(k))} | {_num(base.get(k))} |" for k in keys]
+    else:
+        lines = [f"| metric | finetuned | before: {_md(base_name)} |", "|---|---|---|"]
+        lines += [f"| {k} | {_num(report.get(k))} | {_num(base.get(k))} |" for k in keys]
+    verdict = (report.get("verdict") or {}).get("sentence")
+    if verdict:
+        lines.append(f"\n**Verdict:** {_md(verdict)}")
     if report.get("n_examples"):
         lines.append(f"\nScored on {report['n_examples']:,} held-out examples.")
     return "\n".join(lines)

@@ -157,8 +157,11 @@ class Run:
         if status.get("state") == "running" and start:
             elapsed = time.time() - start
         eta = (elapsed / step * (total - step)) if (total and step) else None
+        phase = next((e for e in reversed(events) if e.get("type") == "phase"), {})
         return {
             "state": status.get("state", "created"), "message": status.get("message", ""),
+            "phase": phase.get("phase", ""), "phase_message": phase.get("message", ""),
+            "verdict": status.get("verdict", ""), "estimate": status.get("estimate") or {},
             "step": step, "total_steps": total, "elapsed": elapsed, "eta": eta,
             "train": [e for e in events if e.get("type") == "train"],
             "eval": [e for e in events if e.get("type") == "eval"],

@@ -4,7 +4,8 @@
 - `flops_per_token` is the matmul work of one training step per processed token: frozen weights need the
   forward (2N) and the input-gradient backward (2N); trainable weights also their weight gradient (6N);
   attention scores add 4 x layers x hidden x sequence length for the forward, the same again backward.
-- `matmul_probe` is the practical peak of the device right now: a few bf16 (CPU/GPU) matmuls of model-like shapes.
+- `matmul_probe` is the practical peak of the device right now: a few matmuls of model-like shapes in the precision
+  the run trains in (fp32 on a CPU without fast bf16).
 Model-FLOPs utilisation (MFU) = flops_per_token x processed tokens/s / matmul_probe.
 """
 
@@ -60,16 +61,19 @@ def flops_per_token(model, seq_len: float) -> float:
     return 4 * frozen + 6 * trainable + 2 * attention
 
 
-def matmul_probe(device: str = "cpu", seconds: float = 0.3) -> float:
-    """FLOP/s of bf16 matmuls on `device` right now (the best of a few model-like shapes)."""
+def matmul_probe(device: str = "cpu", seconds: float = 0.3, precision: str = "bf16") -> float:
+    """FLOP/s of matmuls in the training's own number format (`precision`: bf16, fp16 or fp32) on `device` right
+    now, the best of a few model-like shapes: the peak MFU is measured against. Shapes are small on a CPU, so
+    a format the CPU only emulates (bf16 without AVX512-BF16) costs a fraction of a second, not a minute."""
     import torch
 
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
     best = 0.0
-    shapes = ((2048, 768, 3072), (1024, 1024, 1024), (512, 384, 1536)) if device == "cpu" else ((8192, 8192, 8192),)
+    shapes = ((512, 768, 1536), (512, 384, 1536)) if device == "cpu" else ((8192, 8192, 8192),)
     budget = seconds / len(shapes)
     for m, k, n in shapes:
-        a = torch.randn(m, k, dtype=torch.bfloat16, device=device)
-        b = torch.randn(k, n, dtype=torch.bfloat16, device=device)
+        a = torch.randn(m, k, dtype=dtype, device=device)
+        b = torch.randn(k, n, dtype=dtype, device=device)
         a @ b
         reps, t0 = 0, time.perf_counter()
         while True:
@@ -87,14 +91,15 @@ def matmul_probe(device: str = "cpu", seconds: float = 0.3) -> float:
 class SpeedMeter:
     """Real tokens/s and MFU since the previous reading, from a TokenCounter (for the live progress events)."""
 
-    def __init__(self, counter: TokenCounter, model, device: str = "cpu", world_size: int = 1):
+    def __init__(self, counter: TokenCounter, model, device: str = "cpu", world_size: int = 1, precision: str = "bf16"):
         self.counter, self.model, self.device, self.world = counter, model, device, max(1, world_size)
+        self.precision = precision
         self.peak = 0.0
         self._last = None
 
     def start(self) -> None:
         try:
-            self.peak = matmul_probe(self.device)
+            self.peak = matmul_probe(self.device, precision=self.precision)
         except Exception:  # noqa: BLE001 - a probe failure only hides the utilisation figure
             self.peak = 0.0
         self._last = (time.perf_counter(), self.counter.real, self.counter.processed, self.counter.rows)
@@ -112,5 +117,7 @@ class SpeedMeter:
         out = {"tokens_per_s": round(tokens_per_s, 1), "padding_efficiency": round((real - real0) / d_processed, 3)}
         if self.peak:
             seq_len = d_processed / max(1, rows - rows0)
-            out["mfu"] = round(flops_per_token(self.model, seq_len) * d_processed / elapsed / self.peak, 3)
+            mfu = flops_per_token(self.model, seq_len) * d_processed / elapsed / self.peak
+            if mfu <= 1.0:  # above 100% the probe missed the real peak (a busy machine, a format mismatch): not known
+                out["mfu"] = round(mfu, 3)
         return out

@@ -39,6 +39,8 @@ class ChatTask:
     title = "Chat / instruction tuning"
     demo = "chat"                  # the Chat tab is this task's demo
     selection_metric = "loss"      # Trainer reads eval_loss; a name ending in "loss" means lower is better
+    headline_metric = "rouge_l"   # what the verdict compares (tuner/verdict.py)
+    floors = ("baseline",)        # report key of what the model must beat
     column_roles = {"text_columns": "Prompt column(s)", "label_column": "Response column"}
     peft_task_type = "CAUSAL_LM"
 

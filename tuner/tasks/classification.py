@@ -49,6 +49,9 @@ class ClassificationTask:
     title = "Text classification"
     demo = "classifier"            # which Try-it demo the page shows for runs of this task
     selection_metric = "macro_f1"  # picks the best checkpoint on the validation split
+    sort_validation = True        # validation rows are scored in length order (tight batches); order-free metrics
+    headline_metric = "macro_f1"   # what the verdict compares (tuner/verdict.py)
+    floors = ("classical", "baseline")  # report keys the model must beat: TF-IDF model, then the majority class
     column_roles = {"text_columns": "Text column(s)", "label_column": "Label column"}
 
     # ---- columns ---------------------------------------------------------------------------------
@@ -294,6 +297,16 @@ class ClassificationTask:
         out["labels"] = names
         out["n_examples"] = len(refs)
         return out
+
+    def classical_floor(self, splits: Splits, texts=None, refs=None) -> dict:
+        """{"classical": scores} of a TF-IDF + linear model fitted on the training rows, scored on the validation
+        rows (or on `texts` / `refs`, label ids, e.g. an evaluation file); {} when it cannot be fitted."""
+        from ..classical import classical_scores
+
+        texts = splits.validation["text"] if texts is None else texts
+        refs = splits.validation["label"] if refs is None else refs
+        scores = classical_scores(self, splits.train["text"], splits.train["label"], texts, refs, len(splits.meta["labels"]))
+        return {"classical": scores} if scores else {}
 
     # ---- inference -------------------------------------------------------------------------------
     def predict(self, model, tokenizer, texts: list[str], meta: dict, max_length: int, batch_size: int = 64,

@@ -44,6 +44,8 @@ class NerTask:
     title = "Named-entity tagging"
     demo = "tagger"
     selection_metric = "f1"  # entity-level micro F1 on the validation split picks the best checkpoint
+    headline_metric = "f1"   # what the verdict compares (tuner/verdict.py)
+    floors = ("baseline",)        # report key of what the model must beat
     column_roles = {"text_columns": "Tokens column", "label_column": "Tags column"}
     peft_task_type = "TOKEN_CLS"
     prediction_suffix = ".jsonl"  # `predict --file` writes JSON Lines {text, entities, tokens, tags}

@@ -128,14 +128,28 @@ def progress_html(prog: dict) -> str:
     eta = fmt_duration(prog.get("eta")) if state == "running" and prog.get("eta") is not None else "–"
     speed = prog.get("speed") or {}
     rate = f' · {speed["tokens_per_s"]:,.0f} tokens/s' if speed.get("tokens_per_s") else ""
-    if speed.get("mfu"):
-        rate += f' · MFU {speed["mfu"]:.0%}'  # model FLOPs / the device's measured bf16 matmul peak
+    if speed.get("mfu") and speed["mfu"] <= 1:
+        rate += f' · MFU {speed["mfu"]:.0%}'  # model FLOPs / the measured matmul peak in the run's own precision
+    verdict = prog.get("verdict") or ""
+    badge = ""
+    if state == "completed" and verdict in VERDICT_LABELS:
+        words, colour = VERDICT_LABELS[verdict]
+        badge = f' · <b class="tuner-verdict" style="color:{colour}">{esc(words)}</b>'
+        pct = 100.0
+    message = prog.get("message", "")
+    if state == "running" and prog.get("phase") not in (None, "", "training") and prog.get("phase_message"):
+        message = prog["phase_message"]
     return (
         f'<div class="tuner-progress"><div class="tuner-bar" style="width:{pct:.1f}%;background:{colour}"></div></div>'
-        f'<div class="tuner-progress-text"><b>{esc(state or "idle")}</b> · step {step}/{total or "?"} · '
+        f'<div class="tuner-progress-text"><b>{esc(state or "idle")}</b>{badge} · step {step}/{total or "?"} · '
         f'elapsed {fmt_duration(prog.get("elapsed"))} · ETA {eta}{rate}</div>'
-        f'<div class="tuner-progress-msg">{esc(prog.get("message", ""))}</div>'
+        f'<div class="tuner-progress-msg">{esc(message)}</div>'
     )
+
+
+# verdict level (tuner.verdict) -> what a finished run's status line says, and the bar's colour
+VERDICT_LABELS = {"good": ("worth using", "#2e7d32"), "weak": ("no better than a simple model", "#f0ad4e"),
+                  "bad": ("not usable", "#d9534f")}
 
 
 CSS = """

@@ -39,6 +39,21 @@ def _summary_md(info: dict, table_fmt: str, warnings: list[str], val_rows: int |
     return "\n\n".join(lines)
 
 
+def language_warning(df, text_columns: list[str]) -> str:
+    """The language check against the bundled default model (the Train tab checks the model actually chosen)."""
+    from .. import language
+    from ..models import DEFAULT_MODEL
+
+    cols = [c for c in text_columns if c in df.columns]
+    if not cols:
+        return ""
+    texts = [" ".join(map(str, row)) for row in df[cols].head(language.SAMPLE_ROWS).values]
+    found = language.check(texts, DEFAULT_MODEL, language.tokenizer_for(DEFAULT_MODEL))
+    if not found:
+        return ""
+    return found["sentence_zh"] if current_lang() == "zh" else found["sentence"]
+
+
 def inspect_files(train_path: str, val_path: str | None, task_name: str, text_columns, label_column, propose: bool):
     """Read + validate the upload; returns (state, text choices, label choices, summary, preview, counts, error)."""
     task = get_task(task_name)
@@ -61,7 +76,9 @@ def inspect_files(train_path: str, val_path: str | None, task_name: str, text_co
     state = {"train_file": str(train_path), "validation_file": str(val_path or ""), "task": task_name,
              "text_columns": info["text_columns"], "label_column": info["label_column"], "rows": info["rows"]}
     counts = pd.DataFrame({"label": list(info["label_counts"]), "rows": list(info["label_counts"].values())})
-    return (state, columns, info, _summary_md(info, table.format, table.warnings + info["warnings"], val_rows, task),
+    lang = language_warning(df, info.get("text_columns") or [])
+    warnings = table.warnings + info["warnings"] + ([lang] if lang else [])
+    return (state, columns, info, _summary_md(info, table.format, warnings, val_rows, task),
             data_mod.preview(df), counts)
 
 

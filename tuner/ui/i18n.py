@@ -95,6 +95,11 @@ ZH: dict[str, str] = {
     "Evaluations on the validation split during training (plus one at the end).": "训练期间在验证集上评估的次数（结束时另有一次）。",
     "Stop after this many training examples in total (sizes the schedule for large data); 0 = no cap.":
         "训练样本总数达到该值后停止（用于大数据集的训练计划）；0 = 不限制。",
+    "early stopping": "提前停止",
+    "Stop when the validation score has not improved for this many evaluations in a row (never before every training row was seen once); the best checkpoint is kept. 0 = train the whole schedule.":
+        "验证分数连续这么多次评估没有提升时停止（至少先完整遍历一遍训练数据）；保留最好的检查点。0 = 训练完整个计划。",
+    "Estimate time and memory": "估算时间和内存", "Train again": "再训练一次",
+    "Models made for this language (one click picks it; downloads need a network)": "适合这种语言的模型（点一下即选用；下载需要网络）",
     "max minutes": "最长分钟数", "max batch size": "最大批大小",
     "Time budget for training in minutes: the run times itself and shortens its schedule to end inside it; 0 = none.":
         "训练的时间预算（分钟）：训练时自行测速，并缩短训练计划以在预算内结束；0 = 不限制。",
@@ -178,6 +183,7 @@ ZH: dict[str, str] = {
 
 # ---- error sentences: exact ones, then patterns with named parts ----------------------------------
 ERRORS_ZH: dict[str, str] = {
+    "This run has nothing to train again for.": "这次运行没有需要再训练的地方。",
     "Something went wrong on the server; the details are in the log. Please try again.":
         "服务器出错了；详细信息已写入日志，请重试。",
     "Cannot reach the Hugging Face Hub from this machine (no network); download the zip and upload it yourself.":

@@ -1,4 +1,5 @@
-"""Evaluate tab: headline metrics beside the majority-class baseline, a per-label report, a confusion matrix."""
+"""Evaluate tab: the verdict, headline metrics beside the classical and majority-class baselines, a per-label report,
+a confusion matrix."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import gradio as gr
 import pandas as pd
 
 from ..errors import RunError
-from .common import finished_run_choices, friendly, owned_run, visible_owner
+from .common import esc, finished_run_choices, friendly, owned_run, visible_owner
 
 
 def confusion_figure(matrix, labels):
@@ -45,12 +46,15 @@ def report_views(report: dict):
     if "evaluation_error" in report:
         raise RunError(report["evaluation_error"])
     base = report.get("baseline", {})
+    floors = [f for f in (report.get("classical"), base) if isinstance(f, dict) and f]
     rows = []
     for k in HEADLINE:
         if isinstance(report.get(k), (int, float)) and not isinstance(report.get(k), bool):
-            b = base.get(k)
-            rows.append({"metric": k, "finetuned": round(float(report[k]), 4),
-                         base.get("name", "baseline"): round(float(b), 4) if isinstance(b, (int, float)) else None})
+            row = {"metric": k, "finetuned": round(float(report[k]), 4)}
+            for floor in floors:
+                b = floor.get(k)
+                row[floor.get("name", "baseline")] = round(float(b), 4) if isinstance(b, (int, float)) else None
+            rows.append(row)
     headline = pd.DataFrame(rows)
     per = pd.DataFrame(report["per_label"]).round(4) if report.get("per_label") else None
     summary = (f"**{report.get('n_examples', 0):,} validation examples** · {report.get('steps', '?')} steps in "
@@ -58,6 +62,15 @@ def report_views(report: dict):
                f"{report.get('total_params', 0):,} · {report.get('train_precision', '')}.")
     if base.get("name"):
         summary += f" Baseline: {base['name']}."
+    if (report.get("classical") or {}).get("fit_seconds") is not None:
+        summary += f" The classical baseline ({report['classical']['name']}) took {report['classical']['fit_seconds']:.1f} s to fit."
+    verdict = report.get("verdict") or {}
+    if verdict.get("sentence"):
+        from ..verdict import sentence_for
+        from .i18n import current_lang
+
+        icon = {"good": "✅", "weak": "⚠️", "bad": "⛔"}.get(verdict.get("level"), "")
+        summary = f"### {icon} {esc(sentence_for(verdict, current_lang()))}\n\n" + summary
     if report.get("task") == "chat":
         train_stats = (report.get("data") or {}).get("training", {})
         summary += (f" {report.get('eval_tokens', 0):,} reply tokens scored; {report.get('n_generated', 0)} prompts answered "

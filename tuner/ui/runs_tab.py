@@ -21,9 +21,17 @@ def runs_table(owner: str | None = None) -> pd.DataFrame:
             "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(st.get("created", 0))),
             "accuracy": round(m["accuracy"], 4) if isinstance(m.get("accuracy"), float) else None,
             "macro_f1": round(m["macro_f1"], 4) if isinstance(m.get("macro_f1"), float) else None,
+            "classical macro_f1": _classical(m, "macro_f1"),
+            "verdict": (m.get("verdict") or {}).get("level", ""),
             "message": st.get("message", ""),
         })
-    return pd.DataFrame(rows, columns=["run", "name", "state", "created", "accuracy", "macro_f1", "message"])
+    return pd.DataFrame(rows, columns=["run", "name", "state", "created", "accuracy", "macro_f1", "classical macro_f1",
+                                       "verdict", "message"])
+
+
+def _classical(report: dict, key: str):
+    value = (report.get("classical") or {}).get(key)
+    return round(float(value), 4) if isinstance(value, (int, float)) else None
 
 
 COMPARE_METRICS = ["accuracy", "macro_f1", "micro_f1", "precision", "recall", "eval_loss", "perplexity",
@@ -76,6 +84,9 @@ def compare_runs(run_list, metric: str = "accuracy") -> tuple[pd.DataFrame, pd.D
         for key in COMPARE_METRICS:
             value = m.get(key)
             row[key] = round(float(value), 4) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if m.get("classical"):
+            row["classical accuracy"], row["classical macro_f1"] = _classical(m, "accuracy"), _classical(m, "macro_f1")
+        row["verdict"] = (m.get("verdict") or {}).get("level", "")
         rows.append(row)
         if row[metric] is not None:
             chart.append({"run": f"{st.get('name') or ''} {run.id[-6:]}".strip(), metric: row[metric]})

@@ -12,7 +12,8 @@ from ..cli import RECIPES
 from ..config import RunConfig, field_meta, load_recipe
 from ..errors import ConfigError, RunError
 from ..models import DEFAULT_MODEL
-from .common import friendly, owned_run, progress_html, user_of
+from .common import esc, friendly, owned_run, progress_html, user_of
+from .i18n import current_lang
 
 # (dotted config path, widget factory) for the settings shown on the page; help text comes from the metadata.
 NUMERIC = [
@@ -22,6 +23,7 @@ NUMERIC = [
     ("model.max_length", "slider", 16, 512, 8), ("seed", "number", None, None, None),
     ("train.evals", "slider", 0, 20, 1), ("train.max_examples", "number", None, None, None),
     ("train.max_minutes", "number", None, None, None), ("train.max_batch_size", "number", None, None, None),
+    ("train.early_stopping", "number", None, None, None),
 ]
 
 
@@ -182,13 +184,58 @@ def detect_targets(model_name: str) -> list[str]:
     return models.detect_target_modules(model)
 
 
+def next_action(run) -> dict | None:
+    """The verdict's action for a finished run when the page can do it in one click: start the same run without
+    the time limit, or with twice the epochs; None otherwise."""
+    if run.state not in ("completed", "stopped"):
+        return None
+    action = ((run.metrics() or {}).get("verdict") or {}).get("action") or {}
+    if action.get("kind") in ("no_time_limit", "longer"):
+        return action
+    return None
+
+
+def retrain_config(run, action: dict) -> RunConfig:
+    """The run's own config with the action applied (the same data, model and settings)."""
+    from ..config import apply_overrides
+
+    cfg = run.config()
+    if action.get("kind") == "longer":
+        return apply_overrides(cfg, [f"train.epochs={cfg.train.epochs * 2}", "train.max_minutes=0"])
+    return apply_overrides(cfg, [f"{k}={v}" for k, v in (action.get("overrides") or {}).items()])
+
+
+def language_note(state: dict | None, model_name: str):
+    """(warning markdown, suggestion radio) when the uploaded text's language is not the model's."""
+    from .. import data as data_mod
+    from .. import language
+
+    hidden = "", gr.Radio(choices=[], value=None, visible=False)
+    if not state or not state.get("train_file") or not state.get("text_columns"):
+        return hidden
+    try:
+        df = data_mod.read_table(state["train_file"]).df
+        cols = [c for c in state["text_columns"] if c in df.columns]
+        texts = [" ".join(map(str, row)) for row in df[cols].head(language.SAMPLE_ROWS).values] if cols else []
+    except Exception:  # noqa: BLE001 - the Data tab reports unreadable files
+        return hidden
+    found = language.check(texts, model_name or DEFAULT_MODEL, language.tokenizer_for(model_name or DEFAULT_MODEL))
+    if not found:
+        return hidden
+    choices = [(f"{hub_id} — {about}", hub_id) for hub_id, about in found["suggestions"]]
+    sentence = found["sentence_zh"] if current_lang() == "zh" else found["sentence"]
+    return (f"⚠️ <span class='tuner-warn'>{esc(sentence)}</span>",
+            gr.Radio(choices=choices, value=None, visible=True))
+
+
 def poll(run_id: str | None, request: gr.Request = None):
+    hidden = gr.Button(visible=False)
     if not run_id:
-        return progress_html({"state": "idle"}), None, None, gr.Button(interactive=False), ""
+        return progress_html({"state": "idle"}), None, None, gr.Button(interactive=False), "", hidden
     try:
         run = owned_run(run_id, request)
     except RunError:
-        return progress_html({"state": "idle"}), None, None, gr.Button(interactive=False), ""
+        return progress_html({"state": "idle"}), None, None, gr.Button(interactive=False), "", hidden
     prog = run.progress()
     if prog["state"] == "queued":
         pos = jobs.manager().position(run)
@@ -199,8 +246,15 @@ def poll(run_id: str | None, request: gr.Request = None):
     rows = [{"step": e["step"], "metric": k if k != "loss" else "validation loss", "value": e[k]} for e in prog["eval"]
             for k in keys if isinstance(e.get(k), (int, float))]
     ev = pd.DataFrame(rows) if rows else None
+    action = next_action(run)
+    lang = current_lang()
+    button = gr.Button(visible=True, value=action["label_zh" if lang == "zh" else "label"]) if action else hidden
+    if prog["state"] == "completed" and lang == "zh":
+        verdict = (run.metrics() or {}).get("verdict") or {}
+        if verdict.get("sentence_zh"):
+            prog["message"] = f"完成 {prog['step']} 步。" + verdict["sentence_zh"]
     return (progress_html(prog), loss, ev, gr.Button(interactive=prog["state"] in ("running", "queued")),
-            params_line(run.status()))
+            params_line(run.status()), button)
 
 
 def build(upload_state: gr.State, current_run: gr.BrowserState):
@@ -212,6 +266,9 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
                             allow_custom_value=True, label="Model",
                             info=field_meta("model.name")["help"])
         run_name = gr.Textbox(label="Run name (optional)", max_length=200, placeholder="e.g. tickets-r16")
+    lang_md = gr.Markdown("")
+    suggest = gr.Radio([], label="Models made for this language (one click picks it; downloads need a network)",
+                       visible=False)
     with gr.Row():
         widgets = [_widget(p, k, lo, hi, st, _get(defaults, p)) for p, k, lo, hi, st in NUMERIC[:7]]
     with gr.Accordion("More settings", open=False):
@@ -246,12 +303,14 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
                 else:
                     extra_widgets[path] = _task_widget(path, _get(defaults, path))
         with gr.Row():
-            estimate_btn = gr.Button("Check memory", size="sm")
+            estimate_btn = gr.Button("Estimate time and memory", size="sm")
             estimate_md = gr.Markdown("")
     with gr.Row():
         start = gr.Button("Train", variant="primary")
         stop = gr.Button("Stop", variant="stop", interactive=False)
+    time_md = gr.Markdown("")
     progress = gr.HTML(progress_html({"state": "idle"}))
+    action_btn = gr.Button("Train again", visible=False, variant="secondary")
     params_md = gr.Markdown("")
     with gr.Row():
         loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss", height=260)
@@ -286,11 +345,13 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
 
     @friendly
     def on_estimate(state, recipe_name, model_name, target_list, name, *fields):
-        from .. import memory
+        from .. import estimate, memory
 
         cfg = form_config(state, recipe_name, model_name, target_list, fields)
         source = models.check_available(cfg.model.name, models.ui_model_roots())
-        return memory.estimate(cfg, source=source, device=train_device(cfg)).sentence(cfg)
+        mem = memory.estimate(cfg, source=source, device=train_device(cfg)).sentence(cfg)
+        timing = estimate.estimate(cfg, source=source).sentence()
+        return f"{timing}\n\n{mem}", timing
 
     @friendly
     def on_model(name):
@@ -329,6 +390,26 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
         return run.id, cli_command(cfg, recipe_name), cfg.to_yaml()
 
     @friendly
+    def on_action(run_id, request: gr.Request = None):
+        if not run_id:
+            raise RunError("No run is selected.")
+        from .. import auth
+
+        run = owned_run(run_id, request)
+        action = next_action(run)
+        if not action:
+            raise RunError("This run has nothing to train again for.")
+        cfg = retrain_config(run, action)
+        new = runs.create_run(cfg, name=(run.display_name() + " (again)")[:200],
+                              owner=auth.owner_for(user_of(request)))
+        sources = run.status().get("source_files")
+        if sources:
+            new.set_status(source_files=sources)
+        pos = jobs.manager().submit(new)
+        gr.Info("Training started." if pos == 0 else f"Queued: position {pos}.")
+        return new.id
+
+    @friendly
     def on_show(state, recipe_name, model_name, target_list, name, *fields):
         cfg = form_config(state, recipe_name, model_name, target_list, fields)
         return cli_command(cfg, recipe_name), cfg.to_yaml()
@@ -345,7 +426,11 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
         on_method, extra_widgets["adapter.method"],
         [widgets[0], widgets[1], widgets[2], targets, *(extra_widgets[p] for p in METHOD_FIELDS[1:])],
         api_visibility="private")
-    estimate_btn.click(on_estimate, inputs, estimate_md, api_name="estimate")
+    estimate_btn.click(on_estimate, inputs, [estimate_md, time_md], api_name="estimate")
+    gr.on([upload_state.change, model.change], language_note, [upload_state, model], [lang_md, suggest],
+          api_name="language_check", show_progress="hidden")
+    suggest.input(lambda choice: gr.update(value=choice) if choice else gr.update(), suggest, model,
+                  api_visibility="private")
     recipe.change(on_recipe, recipe, [*widgets, model, *(task_widgets[p] for p in task_paths), *task_groups.values()],
                   api_visibility="private")
     model.change(on_model, model, targets, api_visibility="private")
@@ -353,6 +438,7 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
     show.click(on_show, inputs, [command, yaml_box], api_name="show_command")
     stop_msg = gr.Markdown(visible=False)
     stop.click(on_stop, current_run, stop_msg, api_name="stop", concurrency_id="control")
-    poll_outputs = [progress, loss_plot, eval_plot, stop, params_md]
+    poll_outputs = [progress, loss_plot, eval_plot, stop, params_md, action_btn]
+    action_btn.click(on_action, current_run, current_run, api_name="train_again", concurrency_id="control")
     timer.tick(poll, current_run, poll_outputs, show_progress="hidden", concurrency_limit=None, api_name="progress")
     return {"model": model, "on_model": on_model, "targets": targets}
