@@ -58,8 +58,12 @@ def test_page_end_to_end_in_chromium(app, sample_csv, tiny_model_dir, tmp_path):
         model = page.get_by_label("Model", exact=True)
         model.fill(str(tiny_model_dir))
         model.press("Enter")
+        # Before Start: how long it will take on this machine (a speed probe of this model on this data).
+        page.get_by_role("button", name="Estimate time and memory").click()
+        page.get_by_text("Estimated training time on this machine").first.wait_for(timeout=300_000)
         page.get_by_role("button", name="Train", exact=True).click()
         page.locator(".tuner-progress-text b", has_text="completed").wait_for(timeout=900_000)
+        page.locator(".tuner-verdict").first.wait_for()  # the verdict beside the state: worth using, or why not
         plot = page.locator(".block", has_text="Training loss").locator("canvas, svg").first
         plot.wait_for()
         assert plot.bounding_box()["height"] > 50

@@ -258,3 +258,29 @@ def test_compiled_blocks_give_the_eager_answers_and_uncompile():
     assert list(model.state_dict()) == list(AutoModelForCausalLM.from_config(model.config).state_dict())  # same keys
     models.uncompile_blocks(model)
     assert all(b._compiled_call_impl is None for b in model.model.layers)
+
+
+def test_meta_device_stays_in_its_own_thread():
+    """The Train tab reads a model's layers on the meta device while another handler (the time estimate) loads
+    real weights: the meta context must not leak into that thread (accelerate's init_empty_weights did)."""
+    import threading
+
+    import torch
+
+    from tuner.models import meta_device
+
+    stop = threading.Event()
+
+    def build_empty():
+        while not stop.is_set():
+            with meta_device():
+                assert torch.nn.Linear(64, 64).weight.is_meta
+
+    worker = threading.Thread(target=build_empty)
+    worker.start()
+    try:
+        real = [torch.nn.Linear(64, 64) for _ in range(300)]
+    finally:
+        stop.set()
+        worker.join()
+    assert not any(layer.weight.is_meta for layer in real)

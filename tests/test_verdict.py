@@ -319,7 +319,8 @@ def test_evaluate_tab_leads_with_the_verdict_and_shows_both_floors():
     report["classical"]["fit_seconds"] = 1.5
     summary, headline, _, _ = report_views(report)
     assert summary.startswith("### ✅ Worth using")
-    assert list(headline.columns) == ["metric", "finetuned", "TF-IDF", "majority class ('a')"]
+    assert list(headline.columns) == ["metric", "finetuned", "classical baseline", "majority class ('a')"]
+    assert "The classical baseline (TF-IDF) took 1.5 s to fit." in summary
 
 
 def test_runs_table_and_model_card_carry_the_classical_floor(runs_dir):

@@ -122,7 +122,7 @@ def cmd_train(args) -> int:
         from . import memory
 
         print(memory.estimate(cfg).sentence(cfg))
-        print(time_estimate(cfg, out=sys.stdout)["sentence"])
+        time_estimate(cfg, out=sys.stdout)  # prints its sentence
         return 0
     est = time_estimate(cfg) if not args.no_estimate else {}
     run = runs.create_run(cfg, name=args.name or "")

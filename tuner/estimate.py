@@ -56,6 +56,8 @@ class Estimate:
 
 def duration(seconds: float) -> str:
     seconds = max(0.0, float(seconds))
+    if seconds < 1:
+        return "under 1 s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
@@ -127,7 +129,7 @@ def _estimate(cfg, source: str | None, probe_seconds: float) -> Estimate:
 
     def step(rows: list[int]) -> float:
         features = [sample[i] for i in rows]
-        inputs = {k: v.to(device) for k, v in collator(features).items()}
+        inputs = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in collator(features).items()}
         t0 = time.perf_counter()
         with autocast:
             out = model(**inputs)
@@ -197,7 +199,7 @@ def _eval_time(task, splits, tokenizer, cfg, model, device, autocast, plan) -> t
     mid = len(rows) // 2
     pick = rows[max(0, mid - size // 2): max(0, mid - size // 2) + size]
     collator = task.collator(tokenizer)
-    inputs = {k: v.to(device) for k, v in collator([ds[i] for i in pick]).items()}
+    inputs = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in collator([ds[i] for i in pick]).items()}
     model.eval()
     with torch.inference_mode(), autocast:
         model(**inputs)

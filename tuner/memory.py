@@ -102,7 +102,6 @@ def estimate(cfg, source: str | None = None, meta: dict | None = None, device: s
     """Memory the run needs. `source`: a resolved model folder/id (default: resolve cfg.model.name);
     `meta`: task meta (labels) if known; `available=-1` reads the device."""
     import torch
-    from accelerate import init_empty_weights
 
     from . import models
     from .tasks import get_task
@@ -114,7 +113,7 @@ def estimate(cfg, source: str | None = None, meta: dict | None = None, device: s
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(source, trust_remote_code=False)
-    with init_empty_weights():
+    with models.meta_device():
         model = _meta_model(task, config, meta)
         model = models.attach_adapter(model, cfg.adapter, task.peft_task_type, task.modules_to_save(model),
                                       total_steps=100)

@@ -106,6 +106,15 @@ def _hub_error(name: str, exc: Exception) -> ModelError:
     )
 
 
+def meta_device():
+    """Build modules on the meta device (shapes, no memory) in this thread only. accelerate's init_empty_weights
+    patches torch.nn.Module for every thread, so a model loaded at the same time by another handler of the page
+    (the time estimate's speed probe) came out with meta tensors; torch's device context is per thread."""
+    import torch
+
+    return torch.device("meta")
+
+
 def load_tokenizer(source: str):
     from transformers import AutoTokenizer
 

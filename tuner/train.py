@@ -218,8 +218,11 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
         extra = [methods.adalora_callback(model)] if cfg.adapter.method == "adalora" else []
         if cfg.train.max_minutes:
             extra.append(TimeBudgetCallback(cfg.train.max_minutes, cfg.train.evals if has_val else 0, run))
+        early = None
         if cfg.train.early_stopping and has_val and cfg.train.evals:
-            extra.append(EarlyStopCallback(cfg.train.early_stopping, run))
+            early = EarlyStopCallback(cfg.train.early_stopping, run)
+        if early is not None:
+            extra.append(early)
         trainer = trainer_cls(
             model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds if has_val else None,
             data_collator=collator, compute_metrics=task.compute_metrics(splits.meta),
@@ -246,7 +249,8 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
     if guard.bad_step is not None:
         raise TunerError(f"The training loss became NaN or infinite at step {guard.bad_step}; lower the learning rate and start again.")
 
-    result = {"train_seconds": round(train_seconds, 1), "steps": trainer.state.global_step, "stopped": stop.stopped}
+    result = {"train_seconds": round(train_seconds, 1), "steps": trainer.state.global_step, "stopped": stop.stopped,
+              "planned_steps": trainer.state.max_steps, "early_stopped": bool(early is not None and early.fired_at)}
     if trainer.is_world_process_zero():
         phase(run, main, "saving", "Saving the adapter…")
         save_adapter(trainer.model, tokenizer, run, cfg, splits.meta)
@@ -451,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     if main_proc:
         state = "stopped" if result.get("stopped") else "completed"
         msg = (f"Stopped by request at step {result['steps']}; the adapter was saved." if state == "stopped"
-               else f"Finished {result['steps']} steps in {result['train_seconds']:.0f} s.")
+               else f"Finished {result['steps']} steps in {result['train_seconds']:.0f} s"
+               + (f" of {result['planned_steps']} planned (early stopping: the validation score stopped improving)."
+                  if result.get("early_stopped") else "."))
         report = run.metrics() or {}
         failed_eval = report.get("evaluation_error")
         if failed_eval:

@@ -134,7 +134,7 @@ ZH: dict[str, str] = {
     "Tokens (highlighted = trained on)": "Token（高亮 = 参与训练）",
     "your-name/ticket-classifier": "你的用户名/ticket-classifier",
     "r": "秩 r", "alpha": "alpha",
-    "Check memory": "检查内存", "Training loss": "训练损失", "Validation metrics": "验证指标",
+    "Training loss": "训练损失", "Validation metrics": "验证指标",
     # PEFT methods, quantization and hardware settings
     "4-bit: also quantize the quantization constants (saves ~0.4 bit per weight).": "4 位：同时量化量化常数（每个权重约省 0.4 位）。",
     "4-bit: number format of the matrix multiplications; auto = bf16 where fast, else fp32.": "4 位：矩阵乘法的数值格式；auto = 在快的硬件上用 bf16，否则 fp32。",

@@ -46,14 +46,16 @@ def report_views(report: dict):
     if "evaluation_error" in report:
         raise RunError(report["evaluation_error"])
     base = report.get("baseline", {})
-    floors = [f for f in (report.get("classical"), base) if isinstance(f, dict) and f]
+    # column -> scores: the classical model's full name is in the summary line, so its column stays narrow
+    floors = [(title, f) for title, f in (("classical baseline", report.get("classical")),
+                                          (base.get("name", "baseline"), base)) if isinstance(f, dict) and f]
     rows = []
     for k in HEADLINE:
         if isinstance(report.get(k), (int, float)) and not isinstance(report.get(k), bool):
             row = {"metric": k, "finetuned": round(float(report[k]), 4)}
-            for floor in floors:
+            for title, floor in floors:
                 b = floor.get(k)
-                row[floor.get("name", "baseline")] = round(float(b), 4) if isinstance(b, (int, float)) else None
+                row[title] = round(float(b), 4) if isinstance(b, (int, float)) else None
             rows.append(row)
     headline = pd.DataFrame(rows)
     per = pd.DataFrame(report["per_label"]).round(4) if report.get("per_label") else None

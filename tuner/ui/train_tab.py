@@ -172,14 +172,13 @@ def train_device(cfg: RunConfig) -> str:
 
 def detect_targets(model_name: str) -> list[str]:
     """Projection layers of a model, read from its config on the meta device (no weights loaded)."""
-    from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModel
 
     from .. import models
 
     source = models.resolve(model_name, models.ui_model_roots())
     config = AutoConfig.from_pretrained(source, trust_remote_code=False)
-    with init_empty_weights():
+    with models.meta_device():
         model = AutoModel.from_config(config)
     return models.detect_target_modules(model)
 
@@ -302,13 +301,12 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
                                                       label="gpus", info=field_meta(path)["help"])
                 else:
                     extra_widgets[path] = _task_widget(path, _get(defaults, path))
-        with gr.Row():
-            estimate_btn = gr.Button("Estimate time and memory", size="sm")
-            estimate_md = gr.Markdown("")
     with gr.Row():
         start = gr.Button("Train", variant="primary")
         stop = gr.Button("Stop", variant="stop", interactive=False)
+        estimate_btn = gr.Button("Estimate time and memory")
     time_md = gr.Markdown("")
+    estimate_md = gr.Markdown("")
     progress = gr.HTML(progress_html({"state": "idle"}))
     action_btn = gr.Button("Train again", visible=False, variant="secondary")
     params_md = gr.Markdown("")
@@ -351,7 +349,7 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
         source = models.check_available(cfg.model.name, models.ui_model_roots())
         mem = memory.estimate(cfg, source=source, device=train_device(cfg)).sentence(cfg)
         timing = estimate.estimate(cfg, source=source).sentence()
-        return f"{timing}\n\n{mem}", timing
+        return mem, timing
 
     @friendly
     def on_model(name):
