@@ -152,8 +152,7 @@ def language_warning(cfg) -> str:
         table = data_mod.read_table(cfg.data.train_file)
         proposal = task.propose(table.df)
         columns = list(cfg.data.text_columns) or proposal.get("text_columns") or []
-        texts = [" ".join(str(v) for v in row) for row in table.df[columns].head(language.SAMPLE_ROWS).values]
-        found = language.check(texts, cfg.model.name, language.tokenizer_for(cfg.model.name))
+        found = language.check_table(table.df, columns, cfg.model.name)
     except Exception:  # noqa: BLE001 - the data's own problems are reported by the run, in one sentence
         return ""
     return found["sentence"] if found else ""

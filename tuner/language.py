@@ -210,3 +210,13 @@ def check(texts, model_name: str, tokenizer=None) -> dict | None:
 
 NAMES_ZH = {"en": "英文", "zh": "中文", "ja": "日文", "ko": "韩文", "ru": "俄文", "ar": "阿拉伯文", "el": "希腊文",
             "he": "希伯来文", "hi": "印地文", "th": "泰文", "bn": "孟加拉文", "ta": "泰米尔文", "multi": "多种语言"}
+
+
+def check_table(df, text_columns: list[str], model_name: str) -> dict | None:
+    """`check` on a table's text columns (joined per row, the first SAMPLE_ROWS rows) with the model's tokenizer:
+    the one way the CLI, the Data tab and the Train tab ask."""
+    cols = [c for c in text_columns if c in df.columns]
+    if not cols:
+        return None
+    texts = [" ".join(map(str, row)) for row in df[cols].head(SAMPLE_ROWS).values]
+    return check(texts, model_name, tokenizer_for(model_name))

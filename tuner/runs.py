@@ -161,7 +161,7 @@ class Run:
         return {
             "state": status.get("state", "created"), "message": status.get("message", ""),
             "phase": phase.get("phase", ""), "phase_message": phase.get("message", ""),
-            "verdict": status.get("verdict", ""), "estimate": status.get("estimate") or {},
+            "verdict": status.get("verdict", ""),
             "step": step, "total_steps": total, "elapsed": elapsed, "eta": eta,
             "train": [e for e in events if e.get("type") == "train"],
             "eval": [e for e in events if e.get("type") == "eval"],

@@ -268,18 +268,18 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
         report["evaluation_warning"] = eval_errors[0]
     if report and "evaluation_error" not in report:
         report.update(floors)
-        report["verdict"] = run_verdict(run, task, report, cfg)
+        report["verdict"] = run_verdict(run, task, report)
     from .runs import write_json_atomic
 
     write_json_atomic(run.metrics_path, report)
     return result
 
 
-def run_verdict(run: Run, task, report: dict, cfg: RunConfig) -> dict:
+def run_verdict(run: Run, task, report: dict) -> dict:
     """The one-sentence verdict (tuner.verdict) for this run's report."""
     from . import verdict
 
-    facts = verdict.facts_from_run(run, report, cfg)
+    facts = verdict.facts_from_run(run, report)
     return verdict.judge(report, facts, task.headline_metric, task.floors)
 
 

@@ -23,7 +23,7 @@ def _metric_name(key: str) -> str:
     return {"macro_f1": "macro-F1", "f1": "entity F1", "rouge_l": "ROUGE-L", "accuracy": "accuracy"}.get(key, key)
 
 
-def facts_from_run(run, report: dict, cfg=None) -> dict:
+def facts_from_run(run, report: dict) -> dict:
     """What the verdict needs besides the report, from the run's events and config."""
     events = run.events()
     start = next((e for e in events if e.get("type") == "start"), {})
@@ -41,7 +41,6 @@ def facts_from_run(run, report: dict, cfg=None) -> dict:
         "epochs_seen": (steps * per_step / train_rows) if train_rows and per_step else None,
         "seconds_per_step": seconds / steps if steps else None,
         "evals": evals, "language": start.get("language"), "label_rows": start.get("label_rows") or {},
-        "max_minutes": cfg.train.max_minutes if cfg is not None else None,
     }
 
 

@@ -44,11 +44,7 @@ def language_warning(df, text_columns: list[str]) -> str:
     from .. import language
     from ..models import DEFAULT_MODEL
 
-    cols = [c for c in text_columns if c in df.columns]
-    if not cols:
-        return ""
-    texts = [" ".join(map(str, row)) for row in df[cols].head(language.SAMPLE_ROWS).values]
-    found = language.check(texts, DEFAULT_MODEL, language.tokenizer_for(DEFAULT_MODEL))
+    found = language.check_table(df, text_columns, DEFAULT_MODEL)
     if not found:
         return ""
     return found["sentence_zh"] if current_lang() == "zh" else found["sentence"]

@@ -214,11 +214,9 @@ def language_note(state: dict | None, model_name: str):
         return hidden
     try:
         df = data_mod.read_table(state["train_file"]).df
-        cols = [c for c in state["text_columns"] if c in df.columns]
-        texts = [" ".join(map(str, row)) for row in df[cols].head(language.SAMPLE_ROWS).values] if cols else []
     except Exception:  # noqa: BLE001 - the Data tab reports unreadable files
         return hidden
-    found = language.check(texts, model_name or DEFAULT_MODEL, language.tokenizer_for(model_name or DEFAULT_MODEL))
+    found = language.check_table(df, state["text_columns"], model_name or DEFAULT_MODEL)
     if not found:
         return hidden
     choices = [(f"{hub_id} — {about}", hub_id) for hub_id, about in found["suggestions"]]
