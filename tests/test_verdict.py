@@ -143,6 +143,8 @@ def test_a_model_no_better_than_the_majority_class_is_never_a_plain_success():
 
     html = progress_html({"state": "completed", "verdict": judged["level"], "message": judged["sentence"]})
     assert "<b>completed</b>" in html and "not usable" in html and "learned almost nothing" in html
+    zh = progress_html({"state": "completed", "verdict": "bad", "message": judged["sentence_zh"], "lang": "zh"})
+    assert "不可用" in zh and "not usable" not in zh and "模型几乎什么都没学到" in zh
     from tuner.cli import summarize
 
     text = summarize({**report_with(0.41, classical_score=0.30), "verdict": judged})

@@ -134,6 +134,7 @@ def progress_html(prog: dict) -> str:
     badge = ""
     if state == "completed" and verdict in VERDICT_LABELS:
         words, colour = VERDICT_LABELS[verdict]
+        words = VERDICT_LABELS_ZH[verdict] if prog.get("lang") == "zh" else words
         badge = f' · <b class="tuner-verdict" style="color:{colour}">{esc(words)}</b>'
         pct = 100.0
     message = prog.get("message", "")
@@ -150,6 +151,7 @@ def progress_html(prog: dict) -> str:
 # verdict level (tuner.verdict) -> what a finished run's status line says, and the bar's colour
 VERDICT_LABELS = {"good": ("worth using", "#2e7d32"), "weak": ("no better than a simple model", "#f0ad4e"),
                   "bad": ("not usable", "#d9534f")}
+VERDICT_LABELS_ZH = {"good": "值得使用", "weak": "不比简单模型好", "bad": "不可用"}
 
 
 CSS = """

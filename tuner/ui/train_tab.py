@@ -244,7 +244,7 @@ def poll(run_id: str | None, request: gr.Request = None):
             for k in keys if isinstance(e.get(k), (int, float))]
     ev = pd.DataFrame(rows) if rows else None
     action = next_action(run)
-    lang = current_lang()
+    lang = prog["lang"] = current_lang()
     button = gr.Button(visible=True, value=action["label_zh" if lang == "zh" else "label"]) if action else hidden
     if prog["state"] == "completed" and lang == "zh":
         verdict = (run.metrics() or {}).get("verdict") or {}
