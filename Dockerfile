@@ -2,6 +2,9 @@
 #   docker build -t tuner . && docker run --gpus all -p 7860:7860 -v tuner-runs:/data tuner
 # Runs are kept in /data/tuner-runs when /data is mounted and writable (Spaces persistent storage), else in
 # /home/user/app/runs; set TUNER_RUNS_DIR to choose. tests/test_dockerfile.py runs these same steps in a clean venv.
+# Private by default: the app listens on 0.0.0.0, so without a login each browser sees only its own runs (an id in a
+# cookie). Add -e TUNER_AUTH=user:password[,user2:pw2] to require a login (each user sees their own runs), or
+# -e TUNER_SHARED=1 for a trusted team that shares every run. The first line the app prints says which it is.
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 ENV DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1

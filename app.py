@@ -15,15 +15,20 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ["TUNER_HOST"] = args.host  # tuner.auth.mode(): reachable from other machines = private per browser
 
-    from tuner import cleanup, secrets
-    from tuner.ui import build_app, launch_kwargs, quiet_queue
+    from tuner import auth, cleanup, secrets
+    from tuner.ui import access, build_app, launch_kwargs, quiet_queue
+
+    print(auth.startup_sentence(), flush=True)  # who sees which runs, in one sentence
 
     secrets.install_log_filter()  # tokens and passwords never reach the log
     cleanup.start_cleaner()  # stale uploads and temporary prediction files (TUNER_CLEAN_AFTER_HOURS)
     demo = build_app()
-    quiet_queue(demo.queue(default_concurrency_limit=1))  # fewer idle wake-ups beside the model's threads
-    demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    # 1 at a time for an event without a limit of its own; Try it, uploads and the chat set theirs, in groups that keep
+    # short requests apart from long ones (tuner/ui/try_tab.py). quiet_queue: fewer idle wake-ups beside the model.
+    quiet_queue(demo.queue(default_concurrency_limit=1))
+    demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs(), **access.launch_kwargs())
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def app(tmp_path_factory, tiny_model_dir):
 
 def test_upload_train_evaluate_try(app, sample_csv, tiny_model_dir, tmp_path):
     client = Client(app["url"], verbose=False)
-    text_cols, label_col, summary, preview, counts, error = client.predict(
+    text_cols, label_col, summary, preview, counts, _left_out, error = client.predict(
         handle_file(str(sample_csv)), None, "classification", api_name="/upload")
     assert error == ""
     assert "**90 rows**" in summary and label_col["value"] == "label" and text_cols["value"] == ["text"]
@@ -106,6 +106,28 @@ def test_bad_inputs_get_one_sentence(app, tmp_path):
         client.predict("classification", "someorg/some-model", [], "", 16, 32, 0.05, 1e-3, 3, 16, 128, 42, 4, 0, api_name="/train")
     assert set(app["runs_dir"].iterdir()) == before
     assert app["proc"].poll() is None, "the app keeps running"
+
+
+def test_a_file_with_three_broken_records_trains_and_says_what_it_left_out(app, tiny_model_dir, tmp_path):
+    from test_forgiving import broken_file
+
+    client = Client(app["url"], verbose=False)
+    path = broken_file(tmp_path / "intents.csv", n=400, broken_at=(100, 200, 300))
+    text_cols, label_col, summary, preview, counts, left_out, error = client.predict(
+        handle_file(str(path)), None, "classification", api_name="/upload")
+    assert error == "" and "**397 rows**" in summary, (error, summary)
+    assert "Left out 6 of 403 rows of the training file that cannot be used: row 101 (the label ('category') is empty)" in summary
+    assert Path(left_out["value"]).read_text().count("\n") == 7  # the downloadable list: header + 6 rows
+    run_id, *_ = client.predict("classification", str(tiny_model_dir), [], "broken rows", 4, 8, 0.0, 5e-3, 1, 8, 32, 1,
+                                1, 0, api_name="/train")
+    html = wait_finished(client, run_id, timeout=300, poll=1.5)
+    assert "<b>completed</b>" in html, html
+    assert (app["runs_dir"] / run_id / "skipped_rows.csv").read_text().count("\n") == 7
+    # A refused file: the sentence arrives with its quotes as typed, not HTML-escaped, and names the person's file.
+    excel = tmp_path / "Quarterly export.csv"
+    excel.write_bytes(b"PK\x03\x04" + b"\x00" * 64)
+    *_, error = client.predict(handle_file(str(excel)), None, "classification", api_name="/upload")
+    assert "Could not read 'Quarterly export.csv' as text" in error and "&#x27;" not in error, error
 
 
 def test_a_time_limited_run_says_so_and_trains_again_without_the_limit(app, sample_csv, tiny_model_dir):

@@ -109,36 +109,40 @@ def load_error(path) -> str:
     return msg
 
 
-def test_bad_role_names_the_file_line_and_turn(tmp_path):
+def test_bad_role_is_left_out_naming_the_file_line_and_turn(tmp_path):
     records = [good(i) for i in range(40)]
     bad = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
                         {"role": "assistant", "content": "a"}, {"role": "bot", "content": "b"}]}
     records.insert(40, bad)  # record 41, on file line 42 because of one blank line
-    msg = load_error(jsonl(tmp_path, records, blank_after_first=True))
-    assert msg == "Line 42: messages[3] has role 'bot'; expected system, user or assistant."
+    task, lists = get_task("chat"), []
+    convs = task.conversations(task.read(jsonl(tmp_path, records, blank_after_first=True)).df, _cfg(), skipped_out=lists)[3]
+    assert len(convs) == 40
+    assert lists[0].warnings() == ["Left out 1 of 41 rows of the training file that cannot be used: line 42 "
+                                   "(messages[3] has role 'bot'); the full list can be downloaded."]
 
 
 @pytest.mark.parametrize("turns, expected", [
-    ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "  "}], "Line 3: messages[1] (assistant) is empty"),
-    ([{"role": "user", "content": "q"}], "Line 3: the conversation has no assistant turn"),
+    ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "  "}], "line 3 (messages[1] (assistant) is empty)"),
+    ([{"role": "user", "content": "q"}], "line 3 (the conversation has no assistant turn)"),
     ([{"role": "assistant", "content": "a"}, {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
-     "Line 3: messages[0] is an assistant turn before any user turn"),
-    ([{"role": "user", "text": "q"}, {"role": "assistant", "content": "a"}], "Line 3: messages[0] has no 'content' field"),
+     "line 3 (messages[0] is an assistant turn before any user turn)"),
+    ([{"role": "user", "text": "q"}, {"role": "assistant", "content": "a"}], "line 3 (messages[0] has no 'content' field)"),
     ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "system", "content": "s"}],
-     "Line 3: messages[2] is a system turn after the start"),
-    ("not a list", "Line 3 of the training file: 'messages' must be a non-empty list of turns"),
+     "line 3 (messages[2] is a system turn after the start)"),
+    ("not a list", "line 3 ('messages' must be a non-empty list of turns, e.g."),
 ])
 def test_each_conversation_problem_is_one_sentence(tmp_path, turns, expected):
-    records = [good(0), good(1), {"messages": turns}]
-    assert load_error(jsonl(tmp_path, records)).startswith(expected)
+    records = [good(0), good(1), {"messages": turns}]  # one bad row of three: refused, naming it
+    msg = load_error(jsonl(tmp_path, records))
+    assert msg.startswith("1 of the 3 rows of the training file (33%) cannot be used") and expected in msg, msg
 
 
 def test_sharegpt_bad_role_and_table_problems(tmp_path):
     df = frame([{"conversations": [{"from": "human", "value": "q"}, {"from": "robot", "value": "a"}]}])
-    with pytest.raises(DataError, match=r"^Row 1: conversations\[1\] has role 'robot'; expected system, human or gpt\.$"):
+    with pytest.raises(DataError, match=r"^None of the 1 rows .*: row 1 \(conversations\[1\] has role 'robot'\)"):
         cf.to_conversations(df, "sharegpt", ["conversations"], "")
     df = frame([{"q": "hi", "a": "yo"}, {"q": "hey", "a": ""}])
-    with pytest.raises(DataError, match=r"^Row 2 of the training file: the response \('a'\) is empty"):
+    with pytest.raises(DataError, match=r"^1 of the 2 rows .*: row 2 \(the response \('a'\) is empty\)"):
         cf.to_conversations(df, "pairs", ["q"], "a")
     with pytest.raises(DataError, match="has no column 'answer'"):
         cf.to_conversations(df, "pairs", ["q"], "answer")
@@ -146,7 +150,7 @@ def test_sharegpt_bad_role_and_table_problems(tmp_path):
         cf.to_conversations(df, "pairs", ["q"], "q")
     records = json.dumps([{"instruction": "x", "output": "y"}, {"instruction": "", "output": "y"}])
     (tmp_path / "a.json").write_text(records)
-    assert load_error(tmp_path / "a.json").startswith("Record 2 of the training file: the prompt (instruction) is empty")
+    assert "record 2 (the prompt (instruction) is empty)" in load_error(tmp_path / "a.json")
 
 
 def test_plain_text_files_become_documents(tmp_path):

@@ -143,7 +143,7 @@ def _python_block(card: str) -> str:
     return re.search(r"```python\n(.*?)```", card, re.S).group(1)
 
 
-def test_model_card_content_and_three_line_snippets(trained, tmp_path):
+def test_model_card_content_and_three_line_snippets(trained, tmp_path, tiny_model_dir, monkeypatch):
     report = trained.metrics()
     card = model_card.render(trained, "someone/tiny-tickets")
     assert card.startswith("---\n") and "library_name: peft" in card and "pipeline_tag: text-classification" in card
@@ -155,7 +155,9 @@ def test_model_card_content_and_three_line_snippets(trained, tmp_path):
     assert "learning_rate: 0.005" in card and "train_file" not in card  # config shown, local paths not
     snippet = _python_block(card)
     assert len(snippet.strip().splitlines()) == 3
-    # The adapter snippet runs as written when the repo id is a local copy of the pushed folder.
+    # The adapter snippet runs as written when the repo id is a local copy of the pushed folder. The card names a
+    # local base model by its folder name only (no server paths), so the snippet runs beside that folder.
+    monkeypatch.chdir(tiny_model_dir.parent)
     folder = export.adapter_folder(trained, tmp_path / "ad", repo_id=str(tmp_path / "ad"))
     ns: dict = {}
     exec(_python_block((folder / "README.md").read_text()), ns)  # noqa: S102 - our own generated snippet

@@ -177,7 +177,7 @@ def test_hostile_text_is_inert_and_prediction_csvs_are_neutralised(app, tmp_path
         w.writerow(["text", "label"])
         for i in range(12):
             w.writerow([f"{hostile[i % len(hostile)]} ticket {i}", ["a", "b"][i % 2]])
-    text_cols, label_col, summary, preview, counts, error = alice.predict(
+    text_cols, label_col, summary, preview, counts, _left_out, error = alice.predict(
         handle_file(str(path)), None, "classification", api_name="/upload")
     assert error == "" and "<script" not in summary and "<img" not in summary
     cells = [row[0] for row in preview["data"]]

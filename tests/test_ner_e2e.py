@@ -224,7 +224,7 @@ def test_data_tab_reads_conll_for_the_ner_task(ner_app, ner_root):
     from gradio_client import Client, handle_file
 
     client = Client(ner_app, verbose=False)
-    text_cols, label_col, summary, preview, counts, error = client.predict(
+    text_cols, label_col, summary, preview, counts, _left_out, error = client.predict(
         handle_file(str(ner_root / "train.conll")), None, "ner", api_name="/upload")
     assert error == "", error
     assert "**64 rows**" in summary and "format conll" in summary

@@ -120,8 +120,8 @@ def test_forced_scheme_overrides_detection(tmp_path):
 @pytest.mark.parametrize("text, words", [
     ("EU B-ORG\nrejects\n", r"^Line 2 has only one column \('rejects'\)"),
     ("EU NNP B-ORG\nrejects O\n", r"^Line 2 has 2 columns but line 1 has 3"),
-    ("EU B-ORG\nrejects O\n\nPeter B-\n", r"^Line 4 of the training file: tag 'B-' has no entity type"),
-    ("EU 3\nrejects 0\n", r"^Line 1 of the training file: tag '3' is a number"),
+    ("EU B-ORG\nrejects O\n\nPeter B-\n", r"^1 of the 2 sentences of the training file \(50%\) cannot be used.*: line 4 \(tag 'B-' has no entity type\)"),
+    ("EU 3\nrejects 0\n", r"^None of the 1 sentences of the training file can be used: line 1 \(tag '3' is a number"),
     ("EU O\nrejects O\n", r"no entities \(every tag is O\)"),
     ("\n\n-DOCSTART- O\n\n", r"^The file has no token lines"),
 ])
@@ -141,15 +141,26 @@ def test_jsonl_tokens_and_tags(tmp_path):
 
 @pytest.mark.parametrize("rows, words", [
     ([{"tokens": ["a", "b"], "tags": ["O", "B-PER"]}, {"tokens": ["a", "b"], "tags": ["O"]}],
-     r"^Line 3 of the training file: 2 tokens but 1 tags"),
-    ([{"tokens": ["a", "b"], "tags": [0, 1]}], r"^Line 1 of the training file \(token 1\): tag 0 is a number"),
-    ([{"tokens": ["a", ""], "tags": ["O", "B-PER"]}], r"^Line 1 of the training file \(token 2\): a token is empty"),
+     r"^1 of the 2 rows of the training file \(50%\).*: line 3 \(2 tokens but 1 tags\)"),
+    ([{"tokens": ["a", "b"], "tags": [0, 1]}], r"^None of the 1 rows .*: line 1 \(token 1\) \(tag 0 is a number"),
+    ([{"tokens": ["a", ""], "tags": ["O", "B-PER"]}], r"^None of the 1 rows .*: line 1 \(token 2\) \(a token is empty\)"),
 ])
 def test_jsonl_problems_name_the_file_line(tmp_path, rows, words):
     lines = [json.dumps(r) for r in rows]
     path = write(tmp_path, "bad.jsonl", lines[0] + "\n\n" + "\n".join(lines[1:]) + "\n")  # a blank line 2
     msg = error(path)
     assert re.search(words, msg), msg
+
+
+def test_a_few_broken_sentences_are_left_out_with_a_counted_warning(tmp_path):
+    good = "EU B-ORG\nrejects O\n\n" * 30
+    path = write(tmp_path, "d.conll", good + "Peter B-\n\n" + "call O\nBonn B-LOC\n")
+    table, s = sentences(path)
+    assert len(s.tokens) == 31  # 30 good + the last one; the broken sentence is out
+    assert s.skipped.warnings() == ["Left out 1 of 32 sentences of the training file that cannot be used: line 91 "
+                                    "(tag 'B-' has no entity type); the full list can be downloaded."]
+    with pytest.raises(DataError, match="strict checking is on"):  # strict: refused instead
+        TASK.extract(table.df, ["tokens"], "tags", strict=True)
 
 
 def test_jsonl_text_and_character_spans(tmp_path):
@@ -181,7 +192,7 @@ def test_jsonl_text_and_character_spans(tmp_path):
 def test_span_problems_name_the_line_and_span(tmp_path, spans, words):
     path = write(tmp_path, "s.jsonl", json.dumps({"text": "Angela Merkel", "spans": spans}) + "\n")
     msg = error(path)
-    assert msg.startswith("Line 1 of the training file: ") and re.search(words, msg), msg
+    assert msg.startswith("None of the 1 rows of the training file can be used: line 1 (") and re.search(words, msg), msg
 
 
 def test_table_with_joined_strings(tmp_path):

@@ -186,6 +186,29 @@ def test_predictor_on_files(trained_run, e2e_root, tmp_path):
     assert report["n_examples"] == 90 and [r["support"] for r in report["per_label"]] == [30, 30, 30]
 
 
+def test_eval_and_predict_leave_out_unusable_rows_with_a_count(trained_run, e2e_root, tmp_path):
+    """The same forgiving rules as training: an empty text and a label the model never saw are left out of the
+    evaluation and counted; prediction keeps the empty row's place with an empty prediction."""
+    import pandas as pd
+
+    from tuner.inference import get_predictor
+
+    _, csv_path = e2e_root
+    df = pd.read_csv(csv_path, dtype=str)
+    extra = pd.DataFrame({"text": ["", "a brand new question"], "label": [df["label"][0], "warranty"]})
+    path = tmp_path / "eval.csv"
+    pd.concat([df, extra]).to_csv(path, index=False)
+    predictor = get_predictor(trained_run)
+    report = predictor.evaluate_file(path)
+    assert report["n_examples"] == 90
+    assert report["left_out"]["rows"] == 2 and report["left_out"]["of"] == 92
+    assert "row 92 (the label 'warranty' never occurs in the model's training data)" in report["left_out"]["warning"]
+    info = predictor.predict_file(path, tmp_path / "pred.csv")
+    out = pd.read_csv(tmp_path / "pred.csv", dtype=str, keep_default_na=False)
+    assert info["rows"] == 92 and info["left_out"]["rows"] == 1 and out["predicted_label"][90] == ""
+    assert sum(info["label_counts"].values()) == 91
+
+
 def test_predictor_refuses_runs_without_an_adapter(e2e_root, sample_csv):
     from tuner.errors import RunError
     from tuner.inference import Predictor

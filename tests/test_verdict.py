@@ -308,9 +308,9 @@ def test_cli_warns_about_the_language_in_its_first_lines(tmp_path, runs_dir):
     from tuner.config import load_recipe
 
     cfg = load_recipe(cli.recipe_path("classification"), [f"data.train_file={path}"])
-    assert "The text is in Chinese" in cli.language_warning(cfg)
+    assert any("The text is in Chinese" in w for w in cli.data_warnings(cfg))
     english = write_csv(tmp_path / "en.csv", [(t, lab) for t, lab in FIXED_TRAIN * 3])
-    assert cli.language_warning(load_recipe(cli.recipe_path("classification"), [f"data.train_file={english}"])) == ""
+    assert cli.data_warnings(load_recipe(cli.recipe_path("classification"), [f"data.train_file={english}"])) == []
 
 
 def test_evaluate_tab_leads_with_the_verdict_and_shows_both_floors():

@@ -109,7 +109,8 @@ class NonFiniteLossCallback(TrainerCallback):
 
 class TimeBudgetCallback(TrainerCallback):
     """`train.max_minutes`: the training loop ends inside a time budget, at the end of its learning-rate schedule
-    rather than part way down it. The run is timed as it goes: after 2% of the plan (at least CALIBRATE steps),
+    rather than part way down it. The run is timed as it goes: after 2% of the plan (at least CALIBRATE steps; or
+    once a tenth of the budget has gone, when the steps are fast),
     at every tenth of it and after every evaluation, the steps that still fit are worked out from the seconds
     per step and per evaluation measured so far, and the schedule (total steps, warm-up, decay; the evaluation
     points until the first one) is set to that many, never beyond the plan. Early steps run slower (every new
@@ -156,11 +157,15 @@ class TimeBudgetCallback(TrainerCallback):
         step = state.global_step
         self._step_end = now = self.clock()
         done = step - self.start_step
-        replan = done == self.first or done % self.every == 0 or self._replan
+        elapsed = now - self.t0
+        # Fast steps can spend a tenth of the budget before 2% of the plan: then the first estimate comes by time,
+        # at an overrun check (the steps where every process checks anyway, so data-parallel ranks stay in step).
+        early = (self._mark is None and done >= self.CALIBRATE and elapsed >= 0.1 * self.budget
+                 and step - self._last_check >= self.CHECK_EVERY)
+        replan = done == self.first or done % self.every == 0 or self._replan or early
         if not replan and step - self._last_check < self.CHECK_EVERY:
             return control
         self._replan, self._last_check = False, step
-        elapsed = now - self.t0
         total = self._fit(args, state, step, elapsed) if replan else state.max_steps
         total, over = _agree(total, elapsed >= self.budget)
         if over:

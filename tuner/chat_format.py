@@ -40,10 +40,9 @@ ALPACA_PREAMBLE = ("Below is an instruction that describes a task. "
 # ---- where a problem is ------------------------------------------------------------------------------
 def row_name(df, i: int) -> str:
     """How a person finds row `i` (0-based) of the upload: 'line 42' (JSONL), 'record 42' (JSON), 'row 42'."""
-    lines = df.attrs.get("line_numbers")
-    if lines and i < len(lines):
-        return f"line {lines[i]}"
-    return f"{df.attrs.get('row_word', 'row')} {i + 1}"
+    from .data import row_name as name
+
+    return name(df, i)
 
 
 # ---- shapes ------------------------------------------------------------------------------------------
@@ -156,8 +155,12 @@ def _cell(value) -> str:
 
 
 def to_conversations(df, shape: str, prompt_columns: list[str], response_column: str,
-                     source: str = "training file") -> list[list[dict]]:
-    """Every row as a list of messages; raises DataError naming the first problem's line/row and field."""
+                     source: str = "training file", strict: bool = False, skipped_out: list | None = None) -> list[list[dict]]:
+    """The usable rows as lists of messages. A row that cannot be used (an empty prompt or reply, a broken list
+    of turns) is left out and counted (tuner.skipped): too many, or any with `strict`, and the file is refused
+    with a sentence naming them. The settled list is appended to `skipped_out` when given."""
+    from . import data as data_mod
+
     if shape not in SHAPES:
         raise ConfigError(f"'chat.shape' is {shape!r}; choose one of: auto, {', '.join(SHAPES)}.")
     for col in [*prompt_columns, *([response_column] if response_column else [])]:
@@ -167,16 +170,18 @@ def to_conversations(df, shape: str, prompt_columns: list[str], response_column:
         if not prompt_columns:
             raise DataError(f"The {source} has no column of conversations (a list of turns per row); pick that column or another data shape.")
         col = prompt_columns[0]
-        convs = [_turns(v, shape, col, row_name(df, i), source) for i, v in enumerate(df[col])]
+
+        def row(i):
+            return _turns(df[col].iat[i], shape, col, row_name(df, i), source)
     elif shape == "text":
         if not prompt_columns:
             raise DataError(f"No text column chosen for the {source}; pick the column that holds the text.")
-        convs = []
-        for i, row in enumerate(df[prompt_columns].itertuples(index=False)):
-            text = "\n".join(_cell(v) for v in row if _cell(v))
+
+        def row(i):
+            text = "\n".join(_cell(df[c].iat[i]) for c in prompt_columns if _cell(df[c].iat[i]))
             if not text:
                 raise DataError(f"{_cap(row_name(df, i))} of the {source}: the text ({' + '.join(prompt_columns)}) is empty; fill it in or delete the row.")
-            convs.append([{"role": "text", "content": text}])
+            return [{"role": "text", "content": text}]
     else:
         if not prompt_columns:
             raise DataError(f"No prompt column chosen for the {source}; pick the column(s) that hold the question or instruction.")
@@ -186,8 +191,8 @@ def to_conversations(df, shape: str, prompt_columns: list[str], response_column:
             raise DataError(f"Column '{response_column}' is chosen as both prompt and response; pick different columns.")
         lower = {str(c).lower(): c for c in df.columns}
         system_col = lower.get("system") if shape == "alpaca" else None
-        convs = []
-        for i in range(len(df)):
+
+        def row(i):
             prompt = "\n\n".join(_cell(df[c].iat[i]) for c in prompt_columns if _cell(df[c].iat[i]))
             reply = _cell(df[response_column].iat[i])
             if not prompt:
@@ -197,10 +202,33 @@ def to_conversations(df, shape: str, prompt_columns: list[str], response_column:
             conv = [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}]
             if system_col is not None and _cell(df[system_col].iat[i]):
                 conv.insert(0, {"role": "system", "content": _cell(df[system_col].iat[i])})
-            convs.append(conv)
-    if not convs:
+            return conv
+
+    skipped = data_mod.skipped_of(df, source)
+    convs = []
+    for i in range(len(df)):
+        try:
+            convs.append(row(i))
+        except DataError as exc:
+            skipped.add(row_name(df, i), skip_reason(exc, row_name(df, i), source))
+    if not convs and not skipped:
         raise DataError(f"The {source} has 0 usable rows; add at least a few conversations.")
+    skipped.settle(data_mod.records_read(df), strict)
+    if skipped_out is not None:
+        skipped_out.append(skipped)
     return convs
+
+
+def skip_reason(exc: DataError, where: str, source: str):
+    """A row's error sentence as the reason it was left out: without 'Row 3 of the file: ' and the advice."""
+    from .skipped import problem
+
+    text = str(exc)
+    for prefix in (f"{_cap(where)} of the {source}: ", f"{_cap(where)}: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+            break
+    return problem(text.split("; ")[0].rstrip("."))
 
 
 def _cap(text: str) -> str:

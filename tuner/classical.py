@@ -12,6 +12,13 @@ import time
 
 from .language import spaced_text
 
+# What the baseline is fitted on at most: MAX_ROWS rows and MAX_CHARS characters of text, in a seeded sample that
+# keeps every label's share (tuner.train.sample_indices). TF-IDF's memory grows with the characters, about 90 bytes
+# each: 100,000 texts of 180 characters took 1.5 GB (and 1,000,000 would take 15 GB), the 5,000,000-character cap
+# (~28,000 such texts) about 0.5 GB (docs/performance.md). SST-2 (65,349 rows, 3.5 million characters) fits whole.
+MAX_ROWS = 100_000
+MAX_CHARS = 5_000_000
+
 
 def make_pipeline(texts: list[str]):
     """An unfitted scikit-learn pipeline suited to how `texts` are written."""
@@ -35,11 +42,34 @@ def describe(texts: list[str]) -> str:
     return f"TF-IDF {kind} + linear SVM"
 
 
+def rows_to_fit(texts: list[str], max_rows: int, max_chars: int) -> int:
+    """Rows to fit on: all of them, or fewer to stay within `max_rows` rows and about `max_chars` characters
+    (0 = no cap)."""
+    n = len(texts)
+    if max_rows:
+        n = min(n, max_rows)
+    chars = sum(map(len, texts))
+    if max_chars and chars > max_chars:
+        n = min(n, max(1, int(len(texts) * max_chars / chars)))
+    return n
+
+
 class ClassicalBaseline:
     """Fit once on the training rows (integer label ids), then predict ids for any texts."""
 
-    def __init__(self, texts: list[str], labels: list[int]):
+    def __init__(self, texts: list[str], labels: list[int], max_rows: int | None = None, max_chars: int | None = None,
+                 seed: int = 0):
+        n = rows_to_fit(texts, MAX_ROWS if max_rows is None else max_rows, MAX_CHARS if max_chars is None else max_chars)
+        self.rows = len(texts)
+        if n < len(texts):
+            from .train import sample_indices
+
+            keep = sample_indices(len(texts), n, seed, labels)
+            texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
+        self.fit_rows = len(texts)
         self.name = describe(texts)
+        if self.fit_rows < self.rows:
+            self.name += f", fitted on {self.fit_rows:,} of {self.rows:,} training rows"
         self.single_label = len(set(labels)) < 2
         t0 = time.perf_counter()
         if self.single_label:
@@ -67,5 +97,5 @@ def classical_scores(task, train_texts, train_labels, texts, refs, n_labels: int
     except Exception:  # noqa: BLE001 - a floor that cannot be drawn leaves the report without it
         logging.getLogger("tuner.classical").exception("the classical baseline could not be fitted")
         return {}
-    return {"name": model.name, "fit_seconds": round(model.fit_seconds, 2),
+    return {"name": model.name, "fit_seconds": round(model.fit_seconds, 2), "fit_rows": model.fit_rows,
             **task.headline_metrics(preds, [int(r) for r in refs], n_labels)}

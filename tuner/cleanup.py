@@ -2,8 +2,9 @@
 
 `TUNER_CLEAN_AFTER_HOURS` (default 24): uploads in `<runs>/_uploads/` and prediction outputs in the temp
 folder (`tuner-pred-*`, `tuner-tags-*`) older than this are deleted. Run folders are never touched (a run
-keeps its own copies of its data). The app runs `clean_stale()` at start and then every hour
-(`start_cleaner`); Gradio's own upload cache is cleaned by `gr.Blocks(delete_cache=...)` with the same age.
+keeps its own hard link or copy of its data: an upload's bytes are freed once no run uses it). The app runs
+`clean_stale()` at start and then every hour (`start_cleaner`); Gradio's own upload cache is cleaned by
+`gr.Blocks(delete_cache=...)` with the same age.
 Loaded models are freed by the predictor cache in `tuner.inference`, which keeps only the few most recently
 used runs.
 """

@@ -1,4 +1,4 @@
-"""`python -m tuner train|predict|eval|chat|runs|stop|resume|serve ...` — the same code paths as the page."""
+"""`python -m tuner train|predict|eval|chat|runs|stop|resume|delete|serve ...` — the same code paths as the page."""
 
 from __future__ import annotations
 
@@ -115,8 +115,7 @@ def cmd_train(args) -> int:
         # multi-node / DeepSpeed ZeRO-2/3 / FSDP: the file is passed to `accelerate launch --config_file` as is
         overrides.append(f"train.accelerate_config={Path(args.accelerate_config).expanduser().resolve()}")
     cfg = load_recipe(recipe_path(args.recipe), overrides)
-    warning = language_warning(cfg)
-    if warning:
+    for warning in data_warnings(cfg):
         print(f"warning: {warning}", file=sys.stderr)
     if getattr(args, "estimate", False):
         from . import memory
@@ -137,25 +136,35 @@ def cmd_train(args) -> int:
     follow(run, mgr)
     status = run.status()
     print(f"{status.get('state')}: {status.get('message', '')}", file=sys.stderr)
+    if (run.path / "skipped_rows.csv").is_file():
+        print(f"the rows left out of the data, and why: {run.path / 'skipped_rows.csv'}", file=sys.stderr)
     print(summarize(run.metrics() or {}))
     return 0 if status.get("state") in ("completed", "stopped") else 1
 
 
-def language_warning(cfg) -> str:
-    """The sentence tuner.language has when the text's language is not the model's, else ''."""
+def data_warnings(cfg) -> list[str]:
+    """What the person should know about the training data before a run starts: the rows that will be left out
+    (tuner.skipped) and the language check (tuner.language). A file that must be refused for its unusable rows is
+    refused here, before a run folder is made; the data's other problems are reported by the run."""
     from . import data as data_mod
     from . import language
     from .tasks import get_task
 
+    out = []
     try:
         task = get_task(cfg.task)
-        table = data_mod.read_table(cfg.data.train_file)
-        proposal = task.propose(table.df)
-        columns = list(cfg.data.text_columns) or proposal.get("text_columns") or []
-        found = language.check_table(table.df, columns, cfg.model.name)
+        table = getattr(task, "read", data_mod.read_table)(cfg.data.train_file)
+        info = task.inspect(table.df, cfg)
+        if info.get("skipped"):
+            out += info["skipped"].warnings()
+        found = language.check_table(table.df, info.get("text_columns") or [], cfg.model.name)
+        out += [found["sentence"]] if found else []
+    except TunerError as exc:
+        if getattr(exc, "skipped", None) is not None:
+            raise
     except Exception:  # noqa: BLE001 - the data's own problems are reported by the run, in one sentence
-        return ""
-    return found["sentence"] if found else ""
+        pass
+    return out
 
 
 def time_estimate(cfg, out=sys.stderr) -> dict:
@@ -177,11 +186,10 @@ def time_estimate(cfg, out=sys.stderr) -> dict:
 
 
 def cmd_resume(args) -> int:
-    from . import jobs
+    from . import jobs, runs
 
     run = find_run(args.run)
-    if run.state not in ("interrupted", "stopped", "failed"):
-        raise TunerError(f"Run {run.id} is {run.state}; only interrupted, stopped or failed runs can be resumed.")
+    runs.check_resumable(run)  # a run whose process died (killed, full disk) is recovered first: no listing needed
     mgr = jobs.manager()
     mgr.submit(run, resume=True)
     follow(run, mgr)
@@ -197,6 +205,7 @@ def cmd_predict(args) -> int:
         suffix = getattr(pred.task, "prediction_suffix", ".csv")  # entity tagging writes JSON Lines
         out = args.out or str(Path(args.file).with_suffix("")) + ".predictions" + suffix
         info = pred.predict_file(args.file, out)
+        left_out(info)
         print(json.dumps(info, indent=1))
         return 0
     if not args.text:
@@ -212,19 +221,44 @@ def cmd_eval(args) -> int:
     from .inference import get_predictor
 
     report = get_predictor(find_run(args.run)).evaluate_file(args.file)
+    left_out(report)
     print(json.dumps(report, indent=1) if args.json else summarize(report))
     return 0
 
 
-def cmd_runs(args) -> int:
-    from .runs import list_runs
+def left_out(report: dict) -> None:
+    """Print the rows an evaluation or prediction left out (tuner.skipped) as a warning; the list stays in the
+    report (--json) under left_out."""
+    found = report.get("left_out")
+    if found:
+        print(f"warning: {found['warning']}".replace("can be downloaded", "is under left_out in --json"), file=sys.stderr)
 
-    for run in list_runs():
+
+def cmd_runs(args) -> int:
+    """The newest runs (every run with --all); damaged or unwritable run files never stop the listing."""
+    from .runs import list_runs
+    from .safe_text import clean_name  # a name with ANSI escapes or newlines must not rewrite the terminal
+
+    listed = list_runs()
+    shown = listed if args.all or args.limit <= 0 else listed[:args.limit]
+    for run in shown:
         st = run.status()
         m = run.metrics() or {}
         key = next((k for k in ("macro_f1", "f1", "rouge_l", "accuracy") if isinstance(m.get(k), (int, float))), None)
         score = f"{key} {m[key]:.3f}" if key else ""
-        print(f"{run.id}  {st.get('state', ''):<11} {score:<14} {st.get('name', '')}")
+        print(f"{run.id}  {clean_name(st.get('state', '')):<11} {score:<14} {clean_name(st.get('name', ''))}")
+    if len(shown) < len(listed):
+        print(f"({len(listed) - len(shown):,} older runs not shown; --all lists every run)", file=sys.stderr)
+    return 0
+
+
+def cmd_delete(args) -> int:
+    from . import runs
+
+    for ref in args.run:
+        run = find_run(ref)
+        freed = runs.delete_run(run)
+        print(f"Deleted run {run.id} ({runs.fmt_bytes(freed)} freed).")
     return 0
 
 
@@ -378,8 +412,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("file")
     e.add_argument("--json", action="store_true")
     e.set_defaults(fn=cmd_eval)
-    ls = sub.add_parser("runs", help="list runs")
+    ls = sub.add_parser("runs", help="list runs, newest first")
+    ls.add_argument("--limit", type=int, default=100, help="show the newest N runs (default 100)")
+    ls.add_argument("--all", action="store_true", help="show every run")
     ls.set_defaults(fn=cmd_runs)
+    de = sub.add_parser("delete", help="delete runs that are not training or queued, with all their files")
+    de.add_argument("run", nargs="+", help="run id(s) or run folder(s)")
+    de.set_defaults(fn=cmd_delete)
     st = sub.add_parser("stop", help="stop a training run cleanly")
     st.add_argument("run")
     st.set_defaults(fn=cmd_stop)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .safe_text import clean_name
 
 MAX_STRING = 1000  # longest string value accepted for any field
 
@@ -36,6 +37,7 @@ class DataConfig:
     label_column: str = _f("", "Column holding the label. Empty = detect.")
     validation_fraction: float = _f(0.1, "Share of the training rows held out for validation when no validation file is given.", min=0.01, max=0.5)
     validation_max_rows: int = _f(2000, "Hold out at most this many rows (large sets train on the rest: 2,000 rows already measure accuracy to about 1 point); 0 = no cap.", min=0, max=10_000_000)
+    strict: bool = _f(False, "Refuse a file with any unusable row (no label, no text, a broken record) instead of leaving such rows out with a counted warning; off = a file is refused only when over 10% of its rows are unusable.")
     max_train_rows: int = _f(0, "Use at most this many training rows (a random sample); 0 = all.", min=0, max=10_000_000)
     tag_scheme: str = _f("auto", "Entity tagging: how the tags are written; auto = detect BIO, IOB1, BIOES (BILOU) or IO. Every scheme is trained as BIO.", choices=["auto", "BIO", "IOB1", "BIOES", "IO"])
     repair_tags: bool = _f(False, "Entity tagging: rewrite tags that break the scheme (an I-ORG right after O) as B- tags; off = keep them and report how many.")
@@ -132,6 +134,8 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict | None, base: "RunConfig | None" = None) -> "RunConfig":
         cfg = _merge(base or cls(), data or {}, "")
+        if cfg.name != clean_name(cfg.name):  # no ANSI escapes, newlines or other control characters in a run name
+            cfg = dataclasses.replace(cfg, name=clean_name(cfg.name))
         validate(cfg)
         return cfg
 
@@ -276,6 +280,24 @@ def validate(cfg: RunConfig) -> None:
     gpus = cfg.train.gpus.replace(" ", "")
     if gpus not in ("all", "none") and not all(g.isdigit() for g in gpus.split(",")):
         raise ConfigError(f"'train.gpus' is {cfg.train.gpus!r}; use all, none, or GPU ids separated by commas such as 0,1.")
+    if cfg.train.processes > 1 and not cfg.train.accelerate_config:  # an accelerate config may span several machines
+        most, what = host_processes(gpus)
+        if cfg.train.processes > most:
+            raise ConfigError(f"'train.processes' is {cfg.train.processes}, but this machine has {what}; choose at most {most}.")
+
+
+def host_processes(gpus: str = "all") -> tuple[int, str]:
+    """The most training processes this machine can run for a `train.gpus` setting, and what limits it: one per
+    visible GPU when the run uses GPUs, else one per CPU core this process may use."""
+    import os
+
+    from .jobs import gpu_count
+
+    n_gpus = gpu_count() if gpus != "none" else 0
+    if n_gpus:
+        return n_gpus, f"{n_gpus} GPU{'s' if n_gpus != 1 else ''}"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores, f"{cores} CPU core{'s' if cores != 1 else ''}"
 
 
 def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
@@ -284,7 +306,12 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         if "=" not in item:
             raise ConfigError(f"Override '{item}' must look like key=value, e.g. train.epochs=2.")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            name = clean_name(key, 80)
+            raise ConfigError(f"The value given to '{name}' ({clean_name(raw, 40)!r}) is not valid YAML; write a plain value "
+                              f"such as {name}=2, or put text in quotes: {name}='some text'.") from None
         nested: dict = {}
         node = nested
         parts = key.strip().split(".")

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import warnings as pywarnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ def checked_size(path: Path, empty: str = "") -> int:
     try:
         size = path.stat().st_size
     except OSError:
-        raise DataError(f"The file '{path.name}' could not be opened; upload it again.") from None
+        raise DataError(f"The file '{display_name(path)}' could not be opened; upload it again.") from None
     limit = max_upload_bytes()
     if size > limit:
         raise DataError(f"The file is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB upload limit; upload a smaller sample.")
@@ -66,7 +67,8 @@ def read_table(path: str | Path) -> Table:
         if raw[:4] == b"PAR1":
             table = _read_parquet(path)
         else:
-            text, warnings = decode_bytes(raw, path.name)
+            text, warnings = decode_bytes(raw, display_name(path))
+            del raw  # the text is all that is needed now (a large file: its bytes would double the peak)
             kind = ext if ext in (".json", ".jsonl", ".ndjson") else _sniff_kind(text)
             if kind == ".json":
                 table = _read_json(text)
@@ -96,20 +98,35 @@ def decode_bytes(raw: bytes, name: str = "file") -> tuple[str, list[str]]:
             return _normalise_newlines(raw.decode(utf16)), [f"The file is UTF-16 without a byte-order mark; it was read as {utf16.upper()}."]
         except UnicodeDecodeError:
             pass
-    # Text has (almost) no control characters besides tab, newline, form feed and carriage return.
+    # Text has (almost) no control characters besides tab, newline, form feed and carriage return. UTF-8 text
+    # with a few of them (terminal colour codes, a vertical tab pasted from Word) is text: they are removed below.
     controls = sum(sample.count(bytes([c])) for c in range(32) if c not in (9, 10, 12, 13))
-    if sample.count(b"\x00") > len(sample) // 100 + 1 or controls > len(sample) // 100 + 1:
+    if sample.count(b"\x00") > len(sample) // 100 + 1 or (controls > len(sample) // 100 + 1 and not _is_utf8(sample)):
         raise DataError(f"Could not read '{name}' as text: it contains binary data; upload a CSV, TSV, JSON, JSONL or Parquet file.")
     warnings = []
-    if b"\x00" in raw:
-        raw = raw.replace(b"\x00", b"")
-        warnings.append("Removed NUL bytes from the file.")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         text = raw.decode("cp1252", errors="replace")
         warnings.append(f"The file is not UTF-8 (first bad byte at position {exc.start}); it was read as Windows-1252/Latin-1. Check accented characters in the preview.")
-    return _normalise_newlines(text), warnings
+    text = _normalise_newlines(text)
+    if _CONTROL.search(text):
+        stripped = _CONTROL.sub("", text)
+        warnings.append(f"Removed {len(text) - len(stripped):,} control characters (such as NUL bytes or terminal colour codes) from the file.")
+        text = stripped
+    return text, warnings
+
+
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b\x0e-\x1f\x7f]")  # ANSI colour codes whole
+
+
+def _is_utf8(sample: bytes) -> bool:
+    """True when `sample` (possibly cut inside a character at its end) is valid UTF-8."""
+    try:
+        sample.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data"
 
 
 def _bomless_utf16(sample: bytes) -> str | None:
@@ -147,7 +164,7 @@ def _read_parquet(path: Path) -> Table:
     try:
         df = pd.read_parquet(path)
     except Exception:
-        raise DataError(f"Could not read '{path.name}' as Parquet; export it again or upload a CSV instead.") from None
+        raise DataError(f"Could not read '{display_name(path)}' as Parquet; export it again or upload a CSV instead.") from None
     return Table(_records_frame(df.to_dict("records")), "parquet")  # strings, like every other format
 
 
@@ -163,32 +180,90 @@ def _read_json(text: str) -> Table:
         data = lists[0]
     if not isinstance(data, list):
         raise DataError("The JSON must be a list of records, e.g. [{\"text\": ..., \"label\": ...}, ...].")
+    from .skipped import Skipped, not_object
+
+    skipped, records, numbers = Skipped(), [], []
     for i, rec in enumerate(data, 1):
-        if not isinstance(rec, dict):
-            raise DataError(f"Record {i}: expected an object with named fields, got {type(rec).__name__}.")
-    return Table(_records_frame(data), "json")
+        if isinstance(rec, dict):
+            records.append(rec)
+            numbers.append(i)
+        else:
+            skipped.add(f"record {i:,}", not_object(type(rec).__name__))
+    table = Table(_records_frame(records), "json")
+    _number_rows(table.df, skipped, numbers if skipped else None, "record")
+    return table
 
 
 def _read_jsonl(text: str) -> Table:
-    records = []
+    from .skipped import Skipped, bad_json, not_object
+
+    skipped, records, lines = Skipped(), [], []
     for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"Line {lineno}: not valid JSON ({exc.msg}); fix or remove that line.") from None
+            skipped.add(f"line {lineno:,}", bad_json(exc.msg))
+            continue
         if not isinstance(rec, dict):
-            raise DataError(f"Line {lineno}: expected a JSON object with named fields, got {type(rec).__name__}.")
+            skipped.add(f"line {lineno:,}", not_object(type(rec).__name__))
+            continue
         records.append(rec)
+        lines.append(lineno)
         if len(records) > max_rows():
             break
-    return Table(_records_frame(records), "jsonl")
+    if not records and skipped:
+        skipped.settle(len(skipped))  # nothing usable: refuse, naming the first lines
+    table = Table(_records_frame(records), "jsonl")
+    _number_rows(table.df, skipped, None, "line")
+    table.df.attrs["line_numbers"] = lines
+    return table
+
+
+def _number_rows(df: pd.DataFrame, skipped, numbers: list[int] | None, word: str = "row") -> None:
+    """Remember what the reader left out and how a person finds each kept row ('record 12', 'line 40')."""
+    df.attrs["skipped"] = skipped
+    df.attrs["records"] = len(df) + len(skipped)
+    df.attrs["row_word"] = word
+    if numbers:
+        df.attrs["row_numbers"] = numbers
+
+
+def row_name(df: pd.DataFrame, i: int) -> str:
+    """How a person finds row `i` (0-based) of an upload: 'line 42' (JSON Lines), 'record 42' (JSON), 'row 42'
+    (a table, counted below the header as a spreadsheet shows it, the left-out rows included)."""
+    lines = df.attrs.get("line_numbers")
+    if lines and i < len(lines):
+        return f"line {lines[i]:,}"
+    numbers = df.attrs.get("row_numbers")
+    n = numbers[i] if numbers and i < len(numbers) else i + 1
+    return f"{df.attrs.get('row_word', 'row')} {n:,}"
+
+
+def skipped_of(df: pd.DataFrame, source: str):
+    """The reader's list of left-out rows for `df` (a fresh, empty one when it left out nothing), named for `source`."""
+    from .skipped import Skipped
+
+    found = df.attrs.get("skipped")
+    out = Skipped(source)
+    if found:
+        out.extend(found)
+    return out
+
+
+def records_read(df: pd.DataFrame) -> int:
+    """Non-blank rows the reader saw: the kept ones plus the ones it left out."""
+    return int(df.attrs.get("records", len(df)))
 
 
 def _records_frame(records: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame.from_records(records)
-    # Keep nested values (lists of messages, token lists) as Python objects; scalars become strings.
+    if any(isinstance(v, dict) for rec in records for v in rec.values()):
+        # Nested objects become columns of their own ('meta.source'), as a spreadsheet import flattens them.
+        df = pd.json_normalize(records, sep=".")
+    else:
+        df = pd.DataFrame.from_records(records)
+    # Keep lists (of messages, of tokens) as Python objects; scalars become strings.
     for col in df.columns:
         if df[col].map(lambda v: isinstance(v, (list, dict))).any():
             continue
@@ -212,57 +287,105 @@ KNOWN_HEADER_WORDS = {
 
 
 def _read_delimited(text: str, ext: str) -> Table:
+    """Comma/tab/semicolon/pipe-separated text. A record with more fields than the header (a record broken over
+    lines, an unquoted delimiter) is left out and listed in `df.attrs["skipped"]` (tuner.skipped); rows keep the
+    numbers a spreadsheet shows (`df.attrs["row_numbers"]`)."""
     if not text.strip():
         raise DataError("The file has no rows (0 usable rows); upload a file with a header and at least a few rows.")
     sample = text[:SNIFF_BYTES]
     delimiter = "\t" if ext == ".tsv" else _sniff_delimiter(sample)
-    first = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
+    # The header is the whole first record, however long (a sample cut inside it would invent a column name).
+    first = next(csv.reader(io.StringIO(_head(text)), delimiter=delimiter), [])
     header = _looks_like_header(first, sample, delimiter)
     names = [c.strip() for c in first]
     if header and len(set(names)) != len(names):  # pandas would silently rename the second one 'x.1'
         dupes = sorted({c for c in names if c and names.count(c) > 1})
         if dupes:
             raise DataError(f"Column '{dupes[0]}' appears twice in the header; give every column a distinct name.")
+    columns = [c or f"column_{i + 1}" for i, c in enumerate(names)] if header else [f"column_{i + 1}" for i in range(len(first))]
 
-    # One cell may be as large as the upload limit (the csv module's default cap is 128 KB per field).
-    csv.field_size_limit(max(csv.field_size_limit(), max_upload_bytes()))
+    # pandas reads UTF-8 bytes: a StringIO of the text would hold 4 bytes per character (8x a large file's size).
+    encoded = text.encode("utf-8")
 
     def parse(quoting):
-        with pywarnings.catch_warnings():
-            # With index_col=False pandas drops the extra fields of the first data row with only a warning.
-            pywarnings.filterwarnings("error", message="Length of header", category=pd.errors.ParserWarning)
-            try:
-                return pd.read_csv(
-                    io.StringIO(text), sep=delimiter, header=0 if header else None, dtype=str, keep_default_na=False,
-                    skip_blank_lines=True, engine="python", nrows=max_rows() + 1, on_bad_lines="error", quotechar='"',
-                    quoting=quoting, index_col=False,  # never turn extra leading fields into an index
-                )
-            except pd.errors.ParserWarning:
-                raise pd.errors.ParserError(f"Expected {len(first)} fields in line 2, saw more") from None
+        with pywarnings.catch_warnings(record=True) as caught:
+            pywarnings.simplefilter("always", pd.errors.ParserWarning)
+            df = pd.read_csv(
+                io.BytesIO(encoded), encoding="utf-8", sep=delimiter, names=columns, header=0 if header else None, dtype=str,
+                keep_default_na=False, skip_blank_lines=True, engine="c", nrows=max_rows() + 1, on_bad_lines="warn",
+                quotechar='"', quoting=quoting, index_col=False,  # never turn extra leading fields into an index
+            )
+        return df, [str(w.message) for w in caught if issubclass(w.category, pd.errors.ParserWarning)]
 
     try:
         try:
-            df = parse(csv.QUOTE_MINIMAL)
+            df, notes = parse(_tsv_quoting(sample) if delimiter == "\t" else csv.QUOTE_MINIMAL)
         except (pd.errors.ParserError, csv.Error):
             if delimiter != "\t":
                 raise
             # Plain TSV (SST-2, SMS Spam) does not quote: a text that starts with '"' is just text.
-            df = parse(csv.QUOTE_NONE)
+            df, notes = parse(csv.QUOTE_NONE)
     except pd.errors.ParserError as exc:
-        msg = str(exc)
-        where = msg.split("line", 1)[1].split(",")[0].strip() if " line " in msg else None
-        row = f"Line {where}" if where else "A row"
-        raise DataError(f"{row} has a different number of fields than the header; check for an unquoted delimiter or a missing quote there.") from None
+        m = re.search(r"starting at row (\d+)", str(exc))
+        if m:
+            raise DataError(f"Row {int(m.group(1)) + (0 if header else 1)} opens a quote (\") that is never closed, so the rest of the file "
+                            "reads as one cell; close the quote or remove it.") from None
+        raise DataError("Could not read the file as CSV/TSV; save it as UTF-8 comma- or tab-separated text.") from None
     except (UnicodeError, ValueError, csv.Error):
         raise DataError("Could not read the file as CSV/TSV; save it as UTF-8 comma- or tab-separated text.") from None
-    if not header:
-        df.columns = [f"column_{i + 1}" for i in range(df.shape[1])]
-    df.columns = [str(c).strip() or f"column_{i + 1}" for i, c in enumerate(df.columns)]
-    if len(set(df.columns)) != len(df.columns):
-        dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
-        raise DataError(f"Column '{dupes[0]}' appears twice in the header; give every column a distinct name.")
+    from .skipped import Skipped, field_count
+
+    skipped = Skipped()
+    offset = 1 if header else 0  # pandas counts records from the header; people count rows below it
+    bad = []
+    for note in notes:
+        if note.startswith("Length of header"):  # the first data row had extra fields: pandas cut it, drop it
+            df = df.iloc[1:]
+            rows = csv.reader(io.StringIO(_head(text, 2)), delimiter=delimiter)
+            saw = len([*rows, [], []][1 if header else 0])
+            bad.append((1, field_count(saw, len(columns))))
+        for line, saw in re.findall(r"Skipping line (\d+): expected \d+ fields, saw (\d+)", note):
+            bad.append((int(line) - offset, field_count(int(saw), len(columns))))
+    numbers = None
+    if bad:
+        bad.sort(key=lambda b: b[0])
+        for row, reason in bad:
+            skipped.add(f"row {row:,}", reason)
+        numbers, b, kept = [], 0, 0
+        bad_rows = [row for row, _ in bad]
+        while len(numbers) < len(df):  # the kept rows' numbers, counting the left-out ones as a spreadsheet would
+            kept += 1
+            while b < len(bad_rows) and bad_rows[b] <= kept:
+                kept, b = kept + 1, b + 1
+            numbers.append(kept)
+    df = df.reset_index(drop=True)
+    df.attrs["skipped"] = skipped
+    df.attrs["records"] = len(df) + len(skipped)
+    if numbers:
+        df.attrs["row_numbers"] = numbers
     fmt = {"\t": "tsv", ",": "csv"}.get(delimiter, f"delimited ({delimiter!r})")
     return Table(df, fmt, header=header)
+
+
+def _head(text: str, records: int = 1) -> str:
+    """The start of `text` holding its first `records` lines however long they are (a bounded slice, not a copy
+    of a large file)."""
+    end = -1
+    for _ in range(records):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            return text
+    return text[: max(end + 1, min(len(text), SNIFF_BYTES))]
+
+
+def _tsv_quoting(sample: str) -> int:
+    """Plain TSV (SST-2, SMS Spam) does not quote: a cell like '"Divorce Barbie" comes with…' is text. When a cell
+    opens a quote, closes it and goes on, the file's quotes are literal (QUOTE_NONE); else they quote (MINIMAL)."""
+    for line in sample.split("\n")[:2000]:
+        for cell in line.split("\t"):
+            if cell.startswith('"') and cell.count('"') % 2 == 0 and not cell.rstrip().endswith('"'):
+                return csv.QUOTE_NONE
+    return csv.QUOTE_MINIMAL
 
 
 def _sniff_delimiter(sample: str) -> str:
@@ -301,18 +424,30 @@ def _is_number(text: str) -> bool:
 
 def _finish(table: Table) -> Table:
     df = table.df
+    attrs = dict(df.attrs)
     if df.shape[1] == 0:
         raise DataError("The file has no columns; it needs at least a text column and a label column.")
+    keep = None
     if len(df) > max_rows():
-        df = df.iloc[: max_rows()]
+        keep = pd.Series([True] * max_rows() + [False] * (len(df) - max_rows()), index=df.index)
         table.warnings.append(f"The file has more than {max_rows():,} rows; only the first {max_rows():,} are used.")
-    # Drop rows where every cell is blank.
+    # Rows where every cell is blank are not rows (a spreadsheet's trailing empty lines): dropped without a word.
     blank = df.apply(lambda col: col.map(lambda v: isinstance(v, str) and not v.strip())).all(axis=1)
     if blank.any():
-        df = df[~blank]
+        keep = ~blank if keep is None else keep & ~blank
+    if keep is not None:
+        for key in ("row_numbers", "line_numbers"):
+            if attrs.get(key):
+                attrs[key] = [n for n, k in zip(attrs[key], keep.tolist()) if k]
+        if not attrs.get("row_numbers") and not attrs.get("line_numbers") and not keep.all():
+            attrs["row_numbers"] = [i + 1 for i, k in enumerate(keep.tolist()) if k]
+        attrs["records"] = attrs.get("records", len(df)) - int((~keep).sum())
+        df = df[keep.to_numpy()]
     if len(df) == 0:
         raise DataError("The file has a header but 0 usable rows; add data rows below the header.")
     table.df = df.reset_index(drop=True)
+    table.df.attrs.update(attrs)
+    table.df.attrs.setdefault("skipped", None)
     return table
 
 
@@ -394,7 +529,27 @@ def store_upload(src: str | Path, role: str = "train") -> Path:
     folder.mkdir()
     dst = folder / f"{role}{ext}"
     shutil.copyfile(src, dst)
+    _name_file(dst).write_text(_safe_name(src.name), encoding="utf-8")  # what the person called it, for sentences
     return dst
+
+
+def _name_file(path: Path) -> Path:
+    return path.with_name(path.name + ".name")
+
+
+def _safe_name(name: str) -> str:
+    """A file name fit for a sentence: no folders, no control characters, at most 80 characters."""
+    name = _CONTROL.sub("", Path(str(name)).name).strip() or "file"
+    return name if len(name) <= 80 else name[:60] + "…" + name[-19:]
+
+
+def display_name(path: str | Path) -> str:
+    """The name the person gave an uploaded file (its stored copy is called train.csv), else the file's own name."""
+    path = Path(path)
+    try:
+        return _name_file(path).read_text(encoding="utf-8").strip() or path.name
+    except OSError:
+        return path.name
 
 
 # ---- CoNLL token-per-line files (entity tagging) -------------------------------------------------------

@@ -2,7 +2,12 @@
 
 
 class TunerError(Exception):
-    """Base class: `str(err)` is the one sentence shown to a person."""
+    """Base class: `str(err)` is the one sentence shown to a person; `zh`, when the raiser wrote it, is the same
+    sentence in Chinese (otherwise the page translates by pattern, tuner.ui.i18n)."""
+
+    def __init__(self, *args, zh: str | None = None):
+        super().__init__(*args)
+        self.zh = zh
 
 
 class ConfigError(TunerError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import tempfile
 import zipfile
@@ -21,6 +22,7 @@ from pathlib import Path
 from . import model_card
 from .errors import RunError, TunerError
 from .runs import Run
+from .safe_text import clean_name, public_path
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,21 @@ def quantization_of(run: Run) -> str:
     return ""
 
 
+def public_adapter_config(folder: Path) -> None:
+    """peft writes the base model's path into adapter_config.json, and Tuner into tuner_meta.json; in an export a local
+    base goes by its folder name only (safe_text.public_path), never by the server's path."""
+    for name, key in (("adapter_config.json", "base_model_name_or_path"), ("tuner_meta.json", "base_model")):
+        path = folder / name
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        base = config.get(key) if isinstance(config, dict) else None
+        if isinstance(base, str) and public_path(base) != base:
+            config[key] = public_path(base)
+            path.write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
 def adapter_folder(run: Run, out_dir: Path, repo_id: str | None = None) -> Path:
     """The PEFT folder: adapter_config.json + adapter_model.safetensors + tokenizer + label names + model card."""
     meta = _check(run)
@@ -80,6 +97,7 @@ def adapter_folder(run: Run, out_dir: Path, repo_id: str | None = None) -> Path:
     missing = [f for f in ADAPTER_FILES if not (out_dir / f).is_file()]
     if missing:
         raise ExportError(f"Run {run.id}'s adapter folder lacks {missing[0]}; train the run again.")
+    public_adapter_config(out_dir)
     (out_dir / "label_names.json").write_text(json.dumps(label_names(meta), indent=1, ensure_ascii=False), encoding="utf-8")
     card_meta_run = run
     (out_dir / "README.md").write_text(model_card.render(card_meta_run, repo_id or f"your-name/tuner-{run.id}"),
@@ -132,13 +150,20 @@ def merge(run: Run, out_dir: str | Path, repo_id: str | None = None) -> Path:
     tokenizer = models.load_tokenizer(str(run.adapter_dir))
     tokenizer.save_pretrained(str(out_dir))
     quant = quantization_of(run)
-    (out_dir / "tuner_meta.json").write_text(json.dumps({**meta, "merged": True, "merged_dtype": "float32",
+    (out_dir / "tuner_meta.json").write_text(json.dumps({**meta, "base_model": public_path(meta.get("base_model", "")),
+                                                         "merged": True, "merged_dtype": "float32",
                                                          "trained_quantization": quant or None}, indent=1),
                                              encoding="utf-8")
     (out_dir / "label_names.json").write_text(json.dumps(label_names(meta), indent=1, ensure_ascii=False), encoding="utf-8")
     card = model_card.render(run, repo_id or f"your-name/tuner-{run.id}-merged", merged=True, quantization=quant)
     (out_dir / "README.md").write_text(card, encoding="utf-8")
     return out_dir
+
+
+def space_title(text: str) -> str:
+    """A Space title that is safe inside the template's Python string, YAML front matter and Markdown heading: one
+    line, no quotes, backslashes, backticks or angle brackets, at most 60 characters."""
+    return re.sub(r"[\\\"'`<>\[\]]", "", clean_name(text))[:60].strip() or "Tuner demo"
 
 
 def space_folder(run: Run, out_dir: str | Path, title: str | None = None) -> Path:
@@ -154,6 +179,7 @@ def space_folder(run: Run, out_dir: str | Path, title: str | None = None) -> Pat
     run_dir = out_dir / "runs" / run.id
     shutil.copytree(run.adapter_dir, run_dir / "adapter",
                     ignore=shutil.ignore_patterns("*.bin", "*.pt", "*.pkl", "*.pickle"))
+    public_adapter_config(run_dir / "adapter")
     base = str(meta.get("base_model", "default"))
     if base not in ("", "default") and not base.lower().startswith("tiny:") and Path(base).expanduser().is_dir():
         # A local base model travels with the Space (Hub ids, the bundled default and tiny test models do not).
@@ -162,18 +188,18 @@ def space_folder(run: Run, out_dir: str | Path, title: str | None = None) -> Pat
         meta = dict(meta, base_model="./base_model")
         (run_dir / "adapter" / "tuner_meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     status = run.status()
-    name = status.get("name") or run.id
+    name = clean_name(status.get("name") or "") or run.id
     (run_dir / "status.json").write_text(json.dumps({"state": "completed", "name": name,
                                                      "message": status.get("message", "")}, indent=1), encoding="utf-8")
     if run.metrics_path.is_file():
         shutil.copy2(run.metrics_path, run_dir / "metrics.json")
     if run.config_path.is_file():
         (run_dir / "config.yaml").write_text(run.config_path.read_text(encoding="utf-8"), encoding="utf-8")
-    title = (title or f"Tuner demo · {name}")[:60]
+    title = space_title(title or f"Tuner demo · {name}")
     for item in TEMPLATE_DIR.iterdir():
         if item.is_file():
             text = item.read_text(encoding="utf-8")
-            text = text.replace("{{TITLE}}", title.replace('"', "'")).replace("{{RUN_ID}}", run.id)
+            text = text.replace("{{TITLE}}", title).replace("{{RUN_ID}}", run.id)
             text = text.replace("{{TASK}}", str(meta.get("task", ""))).replace("{{BASE}}", model_card.base_model_id(meta))
             (out_dir / item.name).write_text(text, encoding="utf-8")
     reqs = (PACKAGE_DIR.parent / "requirements.txt")

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from . import cpu_threads
+from . import skipped as skip
 from .errors import DataError, RunError
 from .runs import Run
 
@@ -24,6 +25,7 @@ MAX_NEW_TOKENS = 1024       # longest answer a chat request may ask for
 STREAM_TIMEOUT_S = 300      # longest wait for the next piece of a streamed answer
 LOCK_TIMEOUT_S = 120        # longest wait for another answer on the same model to finish
 BF16_MIN_ROWS = 64          # batches this large run under bf16 autocast on CPUs with native bf16
+SHORT_ROWS = BF16_MIN_ROWS  # fewer texts than this are a short request (Try it): a lane of their own, fp32
 
 
 class Predictor:
@@ -57,6 +59,8 @@ class Predictor:
         else:  # prompt learning keeps its virtual tokens; full/freeze are plain models already
             self.model = model.eval()
         self._lock = threading.Lock()  # one forward at a time per model keeps latency predictable
+        self._short_lock = threading.Lock()  # ... and one short request beside it (`predict`)
+        self._short_tokenizer = None
         self._prepare_for_speed()
         cpu_threads.release()  # loading made this thread an OpenMP team; answers run on the compute thread's
 
@@ -131,12 +135,45 @@ class Predictor:
             return cpu_threads.call(fn, *args, **kwargs)
 
     def predict(self, texts: list[str]) -> list[dict]:
+        """Predictions for `texts`. Fewer than SHORT_ROWS texts (a Try-it sentence, a batch of them) take a lane of
+        their own: they wait for other short requests on this model, never for a file's rows (issue #23: a
+        sentence waited 141 s behind two 20k-row files). Both lanes read the same weights; each has its own
+        tokenizer, since a fast tokenizer must not be called from two threads at once."""
         texts = [_bounded(t) for t in texts]
+        if len(texts) < SHORT_ROWS and not hasattr(self, "template"):  # a chat model stays one answer at a time
+            with self._short_lock:
+                if self._short_tokenizer is None:
+                    import copy
+
+                    self._short_tokenizer = copy.deepcopy(self.tokenizer)
+                return cpu_threads.call(self._predict_short, texts)
         return self.compute(self._predict_now, texts)
 
-    def _predict_now(self, texts: list[str]) -> list[dict]:
-        with self._batch_precision(len(texts)):  # autocast is per thread: entered on the compute thread
-            return self.task.predict(self.model, self.tokenizer, texts, self.meta, self.max_length)
+    def _predict_short(self, texts: list[str]) -> list[dict]:
+        """A short request on `short_threads()` CPU threads (torch's setting is per thread; restored after)."""
+        import torch
+
+        before, wanted = torch.get_num_threads(), short_threads()
+        if wanted >= before:
+            return self._predict_now(texts, self._short_tokenizer)
+        torch.set_num_threads(wanted)
+        try:
+            return self._predict_now(texts, self._short_tokenizer)
+        finally:
+            torch.set_num_threads(before)
+
+    def predict_each(self, texts: list[str], empty: str = "Type some text to classify.") -> list:
+        """The batched entry point (Gradio's batched Classify / Tag): one padded forward for the texts of many
+        requests, in their order; an empty text gets a DataError(`empty`) in its place, and the others their answers."""
+        out: list = [None if (t or "").strip() else DataError(empty) for t in texts]
+        todo = [i for i, r in enumerate(out) if r is None]
+        for i, result in zip(todo, self.predict([texts[i] for i in todo]) if todo else []):
+            out[i] = result
+        return out
+
+    def _predict_now(self, texts: list[str], tokenizer=None) -> list[dict]:
+        with self._batch_precision(len(texts)):  # autocast is per thread: entered on the computing thread
+            return self.task.predict(self.model, tokenizer or self.tokenizer, texts, self.meta, self.max_length)
 
     def _batch_precision(self, rows: int):
         """bf16 autocast for a file's worth of rows on CPUs with native bf16 (~1.6x faster batched matmuls,
@@ -172,12 +209,22 @@ class Predictor:
         if missing or not cols:
             raise DataError(f"The file has no column '{(missing or ['text'])[0]}'; it needs the same text column(s) as the training data.")
         texts = ["\n".join(str(v).strip() for v in row if str(v).strip()) for row in df[cols].itertuples(index=False)]
-        probs = self.predict(texts)
+        # A row with no text keeps its place in the output with an empty prediction, and is counted.
+        skipped = data_mod.skipped_of(df, "prediction file")
+        usable = [i for i, t in enumerate(texts) if t]
+        for i in range(len(texts)):
+            if not texts[i]:
+                skipped.add(data_mod.row_name(df, i), skip.no_text(cols))
+        skipped.settle(data_mod.records_read(df))
+        probs = dict(zip(usable, self.predict([texts[i] for i in usable]))) if usable else {}
         out = df.copy()
-        out["predicted_label"] = [next(iter(p)) for p in probs]
-        out["confidence"] = [round(next(iter(p.values())), 4) for p in probs]
+        out["predicted_label"] = [next(iter(probs[i])) if i in probs else "" for i in range(len(texts))]
+        out["confidence"] = [round(next(iter(probs[i].values())), 4) if i in probs else None for i in range(len(texts))]
         data_mod.neutralise_formulas(out).to_csv(out_path, index=False, quoting=csv.QUOTE_MINIMAL)
-        return {"rows": len(out), "path": str(out_path), "label_counts": out["predicted_label"].value_counts().to_dict()}
+        result = {"rows": len(out), "path": str(out_path), "label_counts": out.loc[out["predicted_label"] != "", "predicted_label"].value_counts().to_dict()}
+        if skipped:
+            result["left_out"] = skipped.as_report()
+        return result
 
     def evaluate_file(self, path: str | Path) -> dict:
         """Score a labelled file with the same report as training's evaluation."""
@@ -189,18 +236,18 @@ class Predictor:
 
         df = data_mod.read_table(path).df
         cols, label_col = self.task.matching_columns(df, self.meta.get("text_columns", []), self.meta.get("label_column", ""))
-        texts, labels = self.task.extract(df, cols, label_col, source="evaluation file")
         names = self.labels
-        unknown = sorted(set(labels) - set(names))
-        if unknown:
-            row = labels.index(unknown[0]) + 1
-            raise DataError(f"Row {row} of the evaluation file has label '{unknown[0]}', which the model was not trained on; its labels are: {', '.join(names)}.")
+        # Rows with no text, no label or a label the model was not trained on are left out and counted.
+        texts, labels, skipped = self.task.extract(df, cols, label_col, source="evaluation file", known_labels=names,
+                                                   known_from="the model's training data")
         index = {n: i for i, n in enumerate(names)}
         probs = self.predict(texts)
         preds = [index[next(iter(p))] for p in probs]
         refs = [index[x] for x in labels]
         report = self.task.report(preds, refs, self.meta)
         report.update(self._floors(texts, refs))
+        if skipped:
+            report["left_out"] = skipped.as_report()
         return self._with_verdict(report)
 
     def _floors(self, texts: list[str], refs: list[int]) -> dict:
@@ -358,6 +405,17 @@ def inference_threads() -> int:
     if raw.isdigit() and int(raw) > 0:
         return int(raw)
     return max(1, min(8, os.cpu_count() or 1))
+
+
+def short_threads() -> int:
+    """CPU threads for a short request (Try it: a sentence, or a batch of them): TUNER_SHORT_THREADS, else 1. Two
+    threads must meet at every op of a forward, and under load (the web server's own threads, many clients, a file's
+    forward beside it) one of them is often waiting for a core: 20 clients got 3.5x the answers with 1 thread, p50
+    0.47-0.52 s against 1.76-1.84 s with 2 (bench/concurrency.py, docs/performance.md)."""
+    import os
+
+    raw = os.environ.get("TUNER_SHORT_THREADS", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
 
 
 _THREADS_SET = False

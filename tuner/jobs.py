@@ -2,7 +2,9 @@
 
 A run trains in a child process started as `accelerate launch [...] -m tuner.train <run>/config.yaml`
 (an argv list, never a shell). The UI and the CLI both come through `JobManager.submit`.
-At most `TUNER_MAX_CONCURRENT` runs (default 1) train at once; the rest wait in a FIFO queue.
+At most `TUNER_MAX_CONCURRENT` runs (default 1) train at once; the rest wait in a FIFO queue. A user may have at
+most `TUNER_MAX_QUEUED_RUNS` runs queued or training and store `TUNER_MAX_USER_GB` (tuner.runs.check_can_start).
+A full disk never takes the queue down: a status that cannot be written is logged and kept in memory.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import threading
 import time
 
+from . import runs as runs_mod
 from .errors import RunError
 from .runs import Run
 
@@ -128,8 +131,18 @@ class JobManager:
         with self._lock:
             if run.id in self._procs or any(r.id == run.id for r in self._queue):
                 raise RunError(f"Run {run.id} is already training or queued.")
-            run.set_status(state="queued", manager_pid=os.getpid(), resume=resume, queued=time.time(),
-                           message="Waiting for a free training slot.")
+            if runs_mod.recover(run).get("state") in runs_mod.ACTIVE:  # training in another process
+                raise RunError(f"Run {run.id} is already training or queued.")
+            runs_mod.check_can_start(run)  # per-user quotas: queued/training runs, stored bytes
+            try:
+                run.set_status(state="queued", manager_pid=os.getpid(), resume=resume, queued=time.time(),
+                               message="Waiting for a free training slot.")
+            except OSError as exc:
+                if runs_mod.is_disk_full(exc):
+                    raise RunError("The disk is full, so the run could not be queued; delete runs you no longer "
+                                   "need on the Runs tab or with `python -m tuner delete <run>`, then try again.") from None
+                raise RunError("The run's folder could not be written (a write error); check the disk and its "
+                               "permissions, then try again.") from None
             self._queue.append(run)
             self._pump()
             self._ensure_watcher()
@@ -201,10 +214,16 @@ class JobManager:
         except Exception as exc:  # noqa: BLE001 - a bad GPU choice or config: the run fails with one sentence
             from .errors import user_message
 
-            run.set_status(state="failed", message=user_message(exc))
+            _note(run, state="failed", message=user_message(exc))
             return
         log.info("starting run %s: %s", run.id, argv)
-        logf = open(run.log_path, "ab")
+        try:
+            logf = open(run.log_path, "ab")
+        except OSError as exc:
+            log.error("could not open the log of %s: %r", run.id, exc)
+            _note(run, state="failed", message=runs_mod.DISK_FULL if runs_mod.is_disk_full(exc) else
+                  "The run's folder could not be written (a write error); check the disk and its permissions, then press Resume.")
+            return
         try:
             proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=child_env(), process_group=0, cwd=os.getcwd())
@@ -212,15 +231,18 @@ class JobManager:
             # per-session CPU groups would otherwise give the child an equal share against the page, and the
             # child's lower priority (TUNER_TRAIN_NICE) could not keep the demo responsive during training.
         except OSError as exc:
-            run.set_status(state="failed", message="The training process could not be started; see the server log.")
+            _note(run, state="failed", message="The training process could not be started; see the server log.")
             log.error("could not start %s: %r", run.id, exc)
             return
         finally:
             logf.close()
         self._procs[run.id] = proc
         message = "Starting the training process (loading Python and the libraries)…"
-        run.set_status(state="running", launcher_pid=proc.pid, message=message, phase="starting")
-        run.append_event({"type": "phase", "phase": "starting", "message": message})
+        try:
+            run.set_status(state="running", launcher_pid=proc.pid, message=message, phase="starting")
+            run.append_event({"type": "phase", "phase": "starting", "message": message})
+        except OSError as exc:  # a full disk: the child records what it can; _reap sees its end
+            log.warning("could not record the start of run %s: %r", run.id, exc)
 
     def _reap(self) -> None:
         for run_id, proc in list(self._procs.items()):
@@ -229,11 +251,20 @@ class JobManager:
                 continue
             del self._procs[run_id]
             run = Run(proc_run_path(proc))
-            if run.state in ("queued", "running"):
+            status = run.status()
+            if status.get("state") in ("queued", "running"):
                 # The child records every failure it can see itself; dying silently (killed, out of memory,
-                # power) leaves a run that can resume from its newest complete checkpoint.
-                run.set_status(state="interrupted", message=f"The training process stopped unexpectedly (code {code}); resume it from the newest checkpoint.")
-                run.append_event({"type": "status", "state": "interrupted", "message": run.status().get("message")})
+                # a full disk, power) leaves a run that can resume from its newest complete checkpoint.
+                message = runs_mod.death_message(run, code)
+                _note(run, state="interrupted", message=message)
+                try:
+                    run.append_event({"type": "status", "state": "interrupted", "message": message})
+                except OSError as exc:
+                    log.warning("could not record that run %s stopped: %r", run.id, exc)
+            try:
+                runs_mod.measure(run)  # the finished run's size, kept for the storage quota
+            except Exception:  # noqa: BLE001 - a size is never worth a crash of the queue
+                log.exception("could not measure run %s", run.id)
 
     def _ensure_watcher(self) -> None:
         if self._watcher and self._watcher.is_alive():
@@ -243,13 +274,25 @@ class JobManager:
             while True:
                 time.sleep(1.0)
                 with self._lock:
-                    self._pump()
+                    try:
+                        self._pump()
+                    except Exception:  # noqa: BLE001 - the queue outlives one run's failure (a full disk)
+                        log.exception("the training queue could not move on")
                     if not self._procs and not self._queue:
                         self._watcher = None
                         return
 
         self._watcher = threading.Thread(target=watch, name="tuner-jobs", daemon=True)
         self._watcher.start()
+
+
+def _note(run: Run, **fields) -> None:
+    """set_status that survives a full disk: what could not be written is logged and kept in memory."""
+    try:
+        run.set_status(**fields)
+    except OSError as exc:
+        log.warning("could not write the status of run %s (%s): %r", run.id, fields.get("state"), exc)
+        runs_mod.remember_unsaved(run.status_path, {**run.status(), **fields, "updated": time.time()})
 
 
 def proc_run_path(proc: subprocess.Popen):

@@ -154,6 +154,158 @@ def _meta_model(task, config, meta):
     return auto.from_config(config)
 
 
+# ---- reading the data ----------------------------------------------------------------------------
+# What reading an upload costs the training process over its own memory (tuner.data.read_table, then the task's
+# checks of every row): READ_PER_BYTE bytes for each byte of the file, READ_BASE, and READ_PER_ROW bytes for each
+# row. An upper bound over CSVs of 10-190 MB and 0.2-1 million rows with the reader of 2026-12-03 (pandas' C
+# engine fed from a str: ~7.8x the file + ~130 MB), 25-35% above what a 1,000,000-row 188 MB file took
+# (bench/memory_large_file.py; the figures are in docs/performance.md). Tokenizing then takes about
+# TOKENIZED_PER_ROW bytes for each row the run uses while it runs (~35 tokens a row; 230 bytes a row stay, in Arrow).
+READ_PER_BYTE = 6.0
+READ_BASE = 150 * 1024 ** 2
+READ_PER_ROW = 250
+TOKENIZED_PER_ROW = 700
+
+
+def file_shape(path) -> tuple[int, int] | None:
+    """(bytes, rows) of an upload as reading will see it: a Parquet file's uncompressed size and row count from its
+    footer; for text, its size and its count of lines (a bound on its rows). None when it cannot be opened."""
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            if fh.read(4) == b"PAR1":
+                import pyarrow.parquet as pq
+
+                meta = pq.ParquetFile(path).metadata
+                return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)), meta.num_rows
+            fh.seek(0)
+            lines, last = 0, b"\n"
+            while chunk := fh.read(1 << 24):
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+        return size, lines + (last != b"\n")
+    except Exception:  # noqa: BLE001 - a file that cannot be looked at is left to the reader's own sentence
+        return None
+
+
+def reading_need(size: int, rows: int) -> int:
+    """Bytes of memory that reading a file of `size` bytes and `rows` rows takes (see READ_PER_BYTE)."""
+    return int(READ_PER_BYTE * size + READ_BASE + READ_PER_ROW * rows)
+
+
+def available_memory() -> int | None:
+    """Bytes this machine can still give a process: /proc/meminfo's MemAvailable, or less where the process's
+    cgroup (a container's memory limit) leaves less; None when neither can be read."""
+    _, free = device_free_bytes("cpu")
+    limit = _cgroup_room()
+    if free is None:
+        return limit
+    return free if limit is None else min(free, limit)
+
+
+def _cgroup_room() -> int | None:
+    """The memory limit of this process's cgroup (v2 or v1) minus what the group uses, not counting the page cache
+    the kernel can drop (inactive files); None without a limit."""
+    from pathlib import Path
+
+    def number(path: Path) -> int | None:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def stat(path: Path, key: str) -> int:
+        try:
+            for line in path.read_text().splitlines():
+                name, _, value = line.partition(" ")
+                if name == key and value.strip().isdigit():
+                    return int(value)
+        except OSError:
+            pass
+        return 0
+
+    try:
+        groups = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in groups:
+        _, controllers, where = line.split(":", 2)
+        if controllers == "":  # v2: memory.max / memory.current
+            files = (Path("/sys/fs/cgroup") / where.lstrip("/"), Path("/sys/fs/cgroup"))
+            names = ("memory.max", "memory.current", "inactive_file")
+        elif "memory" in controllers.split(","):  # v1: memory.limit_in_bytes / memory.usage_in_bytes
+            files = (Path("/sys/fs/cgroup/memory") / where.lstrip("/"), Path("/sys/fs/cgroup/memory"))
+            names = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+        else:
+            continue
+        for folder in files:
+            limit, used = number(folder / names[0]), number(folder / names[1])
+            if limit is not None and used is not None:
+                if limit >= 1 << 60:  # no limit set
+                    return None
+                return max(0, limit - used + stat(folder / "memory.stat", names[2]))
+    return None
+
+
+def _size_text(n: float) -> str:
+    return f"{n / GiB:.1f} GB" if n >= GiB else f"{n / 1024 ** 2:.0f} MB"
+
+
+def rows_that_fit(size: int, rows: int, available: int, processes: int = 1) -> int:
+    """Rows of a file like this one (`size` bytes, `rows` rows) that `processes` processes can read in HEADROOM of
+    `available` bytes."""
+    if not rows:
+        return 0
+    per_row = (READ_PER_BYTE * size / rows + READ_PER_ROW) * processes
+    return max(0, int((HEADROOM * available - READ_BASE * processes) / per_row))
+
+
+def reading_refusal(size: int, rows: int, need: int, available: int, fit: int, files: int = 1) -> tuple[str, str]:
+    """The sentence (English, Chinese) that refuses to read `files` file(s) of `size` bytes and `rows` rows, of
+    which about `fit` rows would fit."""
+    what = f"The file is {_size_text(size)}; reading it" if files == 1 else \
+        f"The files are {_size_text(size)} together; reading them"
+    what_zh = f"文件大小为 {_size_text(size)}；读取它" if files == 1 else f"这些文件合计 {_size_text(size)}；读取它们"
+    fit = int(float(f"{fit:.2g}")) if fit >= 100 else fit  # two significant figures: a size to aim for
+    if fit >= 1000:
+        advice = f"upload a sample of at most about {fit:,} of its {rows:,} rows, or free some memory"
+        advice_zh = f"请上传不超过约 {fit:,} 行的样本（共 {rows:,} 行），或释放一些内存"
+    else:
+        advice = "free some memory (stop other runs or programs) or train on a machine with more"
+        advice_zh = "请释放一些内存（停止其他运行或程序），或换一台内存更大的机器训练"
+    return (f"{what} needs about {_size_text(need)} of memory and this machine has {_size_text(available)} free; "
+            f"{advice}.",
+            f"{what_zh}大约需要 {_size_text(need)} 内存，而这台机器只有 {_size_text(available)} 可用；{advice_zh}。")
+
+
+def check_reading(cfg, available: int | None = -1) -> None:
+    """Before the training process reads its data: one sentence (TunerError) when reading the training and
+    validation files would take more than HEADROOM of the memory left (`available=-1` reads it). Every process
+    of a data-parallel run on this machine reads the files, so the local main process checks for all of them."""
+    if int(os.environ.get("LOCAL_RANK", "0")) != 0:
+        return
+    shapes = [file_shape(p) for p in (cfg.data.train_file, cfg.data.validation_file) if p]
+    shapes = [s for s in shapes if s is not None]
+    if not shapes:
+        return
+    size, rows = sum(s[0] for s in shapes), sum(s[1] for s in shapes)
+    processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    need = reading_need(size, rows) * processes
+    if available == -1:
+        available = available_memory()
+    log.info("reading %d bytes (%d rows) needs about %s; %s available", size, rows, fmt(need),
+             "unknown" if available is None else fmt(available))
+    if available is None or need <= HEADROOM * available:
+        return
+    sentence, zh = reading_refusal(size, rows, need, available, rows_that_fit(size, rows, available, processes),
+                                   len(shapes))
+    raise TunerError(sentence, zh=zh)
+
+
 # ---- out of memory -------------------------------------------------------------------------------
 def is_oom(exc: BaseException) -> bool:
     """CUDA / CPU / MPS out-of-memory errors (accelerate's own test), including torch.OutOfMemoryError."""

@@ -8,6 +8,7 @@ import json
 import yaml
 
 from .runs import Run
+from .safe_text import code_span, fence, md_text, public_path
 
 TASK_TAGS = {"classification": "text-classification", "ner": "token-classification", "chat": "text-generation"}
 AUTO_CLASS = {"classification": "AutoModelForSequenceClassification", "ner": "AutoModelForTokenClassification",
@@ -20,14 +21,12 @@ def base_model_id(meta: dict) -> str:
     name = str(meta.get("base_model", "") or "")
     if name in ("", "default") or name.startswith("sentence-transformers/all-MiniLM-L6-v2"):
         return "sentence-transformers/all-MiniLM-L6-v2"
-    return name
+    return public_path(name)  # a local folder by its name only, never the server's path
 
 
 def _md(text) -> str:
-    """Text for a Markdown table cell or line: no HTML, no pipes."""
-    import html
-
-    return html.escape(str(text), quote=False).replace("|", "\\|")
+    """User text for a Markdown table cell or line: no HTML, links, images or pipes (safe_text.md_text)."""
+    return md_text(text)
 
 
 def _num(value) -> str:
@@ -40,7 +39,7 @@ def metrics_table(report: dict) -> str:
     if not report:
         return "No evaluation report was saved for this run."
     if "evaluation_error" in report:
-        return str(report["evaluation_error"])
+        return _md(report["evaluation_error"])
     base = report.get("baseline") or {}
     keys = [k for k in HEADLINE if isinstance(report.get(k), (int, float))]
     if not keys:
@@ -85,12 +84,12 @@ def data_summary(run: Run, meta: dict, report: dict) -> str:
         parts.append(f"{info['validation_rows']:,} validation rows")
     names = meta.get("labels") or []
     if meta.get("task") == "ner" and meta.get("types"):
-        parts.append(f"entity types: {', '.join(map(str, meta['types'][:30]))}")
+        parts.append(f"entity types: {', '.join(map(_md, meta['types'][:30]))}")
     elif names:
-        parts.append(f"{len(names)} labels: {', '.join(map(str, names[:30]))}" + (" …" if len(names) > 30 else ""))
+        parts.append(f"{len(names)} labels: {', '.join(map(_md, names[:30]))}" + (" …" if len(names) > 30 else ""))
     src = (run.status().get("source_files") or {}).get("train_file")
     if src:
-        parts.append(f"from the file `{src}`")
+        parts.append(f"from the file `{code_span(public_path(src))}`")
     return "; ".join(parts) + "." if parts else "Not recorded."
 
 
@@ -106,7 +105,16 @@ def training_config(run: Run) -> str:
             return "Not recorded."
     if isinstance(data, dict) and isinstance(data.get("data"), dict):
         data = dict(data, data={k: v for k, v in data["data"].items() if not str(k).endswith("_file")})
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).strip()
+    return yaml.safe_dump(_public(data), sort_keys=False, allow_unicode=True).strip()
+
+
+def _public(obj):
+    """Config values with every absolute path shortened by `public_path` (no server folders in a card)."""
+    if isinstance(obj, dict):
+        return {k: _public(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_public(v) for v in obj]
+    return public_path(obj) if isinstance(obj, str) else obj
 
 
 def render(run: Run, repo_id: str, merged: bool = False, quantization: str = "") -> str:
@@ -126,15 +134,16 @@ def render(run: Run, repo_id: str, merged: bool = False, quantization: str = "")
     name = run.status().get("name") or run.id
     return (
         "---\n" + yaml.safe_dump(front, sort_keys=False).strip() + "\n---\n\n"
-        f"# {repo_id.split('/')[-1]}\n\n"
-        f"Finetuned with Tuner (a no-code LoRA finetuning studio) from run `{run.id}` ({name}). This repository holds {what}.\n"
+        f"# {_md(repo_id.split('/')[-1])}\n\n"
+        f"Finetuned with Tuner (a no-code LoRA finetuning studio) from run `{code_span(run.id)}` ({_md(name)}). "
+        f"This repository holds {what}.\n"
         f"{quant_note}\n"
-        f"- **Base model:** `{base}`\n- **Task:** {task} ({TASK_TAGS.get(task, task)})\n"
-        f"- **Method:** {meta.get('method', 'lora')}\n\n"
+        f"- **Base model:** `{code_span(base)}`\n- **Task:** {_md(task)} ({_md(TASK_TAGS.get(task, task))})\n"
+        f"- **Method:** {_md(meta.get('method', 'lora'))}\n\n"
         f"## Data\n\n{data_summary(run, meta, report)}\n\n"
         f"## Evaluation (before vs. after)\n\n{metrics_table(report)}\n\n"
-        f"## Training config\n\n```yaml\n{training_config(run)}\n```\n\n"
-        f"## How to load it\n\n```python\n{load_snippet(meta, repo_id, merged)}\n```\n\n"
+        f"## Training config\n\n{fence(training_config(run), 'yaml')}\n\n"
+        f"## How to load it\n\n{fence(load_snippet(meta, repo_id, merged), 'python')}\n\n"
         f"Label names are in `tuner_meta.json`" + (" and `label_names.json`.\n" if not merged else ".\n")
         + ("\n<!-- tuner: " + json.dumps({"run": run.id, "task": task}) + " -->\n")
     )

@@ -23,6 +23,9 @@ from .runs import Run
 log = logging.getLogger("tuner.train")
 
 
+SKIPPED_ROWS = "skipped_rows.csv"  # in the run folder: every row the readers left out, and why
+
+
 def plan_steps(cfg: RunConfig, n_train: int, world_size: int = 1) -> dict:
     """Total optimizer steps from epochs, the example cap, batch size, accumulation and devices."""
     examples = cfg.train.epochs * n_train
@@ -40,7 +43,7 @@ def plan_steps(cfg: RunConfig, n_train: int, world_size: int = 1) -> dict:
 GROWN_BATCH_MIN_STEPS = 1000  # a grown batch still leaves the run this many optimizer steps
 
 
-def grown_batch(cfg: RunConfig, n_train: int, world_size: int = 1) -> RunConfig:
+def grown_batch(cfg: RunConfig, n_train: int, world_size: int = 1, quiet: bool = False) -> RunConfig:
     """`train.max_batch_size`: on large data the batch doubles from `batch_size` (up to that size) while the run
     keeps GROWN_BATCH_MIN_STEPS steps, and the learning rate grows with the square root of the batch. Small sets
     keep the recipe's batch and rate. The same config comes back where nothing grows."""
@@ -54,9 +57,95 @@ def grown_batch(cfg: RunConfig, n_train: int, world_size: int = 1) -> RunConfig:
     if batch == t.batch_size:
         return cfg
     lr = t.learning_rate * math.sqrt(batch / t.batch_size)
-    log.info("batch %s -> %s for %s training rows (learning rate %.3g -> %.3g)", t.batch_size, batch, n_train,
-             t.learning_rate, lr)
+    if not quiet:
+        log.info("batch %s -> %s for %s training rows (learning rate %.3g -> %.3g)", t.batch_size, batch, n_train,
+                 t.learning_rate, lr)
     return dataclasses.replace(cfg, train=dataclasses.replace(t, batch_size=batch, learning_rate=lr))
+
+
+# ---- the rows a run uses ----------------------------------------------------------------------------
+# Only the rows the plan can reach are tokenized (a 1,000,000-row file capped at 64 examples tokenizes 64 rows,
+# not 1,000,000), in a seeded sample that keeps every label's share; docs/performance.md has the memory figures.
+
+def split_rows(split: dict) -> int:
+    """Rows of a split: the length of its per-row lists (settings such as `packing` or `_meta` are not rows)."""
+    return max((len(v) for k, v in split.items() if isinstance(v, list) and not k.startswith("_")), default=0)
+
+
+def rows_used(cfg: RunConfig, n_rows: int, world_size: int = 1) -> int:
+    """Training rows a run can reach: its plan's examples (epochs x rows, capped by `train.max_examples`) rounded up
+    to whole optimizer steps, on the batch `grown_batch` picks for `n_rows`, and never more than `n_rows`. Fewer than
+    every row only when the cap (or a fraction of an epoch) ends the run inside its first pass."""
+    grown = grown_batch(cfg, n_rows, world_size, quiet=True)
+    plan = plan_steps(grown, n_rows, world_size)
+    per_step = grown.train.batch_size * grown.train.grad_accum * world_size
+    return min(n_rows, plan["steps"] * per_step)
+
+
+def sample_indices(n_rows: int, n: int, seed: int, labels=None) -> list[int]:
+    """`n` of `n_rows` row indices, ascending: a seeded sample, stratified by `labels` (one class id per row) when
+    given. Every label keeps its share of the rows (largest remainders) and at least one row while `n` allows; the
+    rows of each label are taken in one seeded order, so a seed always gives the same rows, and a larger `n` keeps
+    them all."""
+    import numpy as np
+
+    if n >= n_rows:
+        return list(range(n_rows))
+    rng = np.random.default_rng(seed)
+    if labels is None or len(labels) != n_rows:
+        return sorted(rng.permutation(n_rows)[:n].tolist())
+    _, inverse = np.unique(np.asarray(labels), return_inverse=True)
+    counts = np.bincount(inverse)
+    groups = np.split(np.argsort(inverse, kind="stable"), np.cumsum(counts)[:-1])
+    exact = counts * n / n_rows
+    quota = np.floor(exact).astype(int)
+    if n >= len(counts):
+        quota = np.maximum(quota, 1)  # every label keeps a row
+    else:  # fewer rows than labels: one row each for the n largest labels
+        quota[:] = 0
+        quota[np.argsort(-counts, kind="stable")[:n]] = 1
+    while quota.sum() > n:  # the minimum of one row pushed the total over: take from the largest quotas
+        quota[int(np.argmax(quota))] -= 1
+    while quota.sum() < n:  # the rest by largest remainder
+        room = np.where(quota < counts, exact - quota, -np.inf)
+        quota[int(np.argmax(room))] += 1
+    picks = [rng.permutation(group)[:q] for group, q in zip(groups, quota)]  # one draw per label, in label order
+    return sorted(np.concatenate(picks).tolist())
+
+
+def subset(split: dict, idx: list[int]) -> dict:
+    """A copy of `split` holding only rows `idx` of its per-row lists (settings are kept as they are)."""
+    n = split_rows(split)
+    return {k: ([v[i] for i in idx] if isinstance(v, list) and len(v) == n and not k.startswith("_") else v)
+            for k, v in split.items()}
+
+
+def sample_split(split: dict, n: int, seed: int) -> dict:
+    """`split` cut to `n` rows by `sample_indices`, stratified by its class ids where it has one per row."""
+    n_rows = split_rows(split)
+    labels = split.get("label")
+    labels = labels if isinstance(labels, list) and len(labels) == n_rows else None
+    return subset(split, sample_indices(n_rows, n, seed, labels))
+
+
+def capped_validation(splits, cfg: RunConfig) -> dict:
+    """The validation split, cut to `data.validation_max_rows` rows by `sample_split` when it has more (a large
+    validation file; a held-out share is capped when it is split off). The cut is added to the run's warnings."""
+    cap, n = cfg.data.validation_max_rows, split_rows(splits.validation)
+    if not cap or n <= cap:
+        return splits.validation
+    splits.warnings.append(f"The validation data has {n:,} rows; a sample of {cap:,} of them (data.validation_max_rows, "
+                           "every label kept) is scored.")
+    return sample_split(splits.validation, cap, cfg.seed + 1)
+
+
+def row_lengths(dataset) -> list[int]:
+    """Tokens in each row of an encoded dataset, read from its Arrow offsets (no Python list of ids per row)."""
+    if hasattr(dataset, "with_format"):
+        import pyarrow.compute as pc
+
+        return pc.list_value_length(dataset.with_format("arrow")["input_ids"]).to_numpy(zero_copy_only=False).tolist()
+    return [len(ids) for ids in dataset["input_ids"]]
 
 
 def trainer_class():
@@ -74,7 +163,7 @@ def trainer_class():
             labels = class_labels(dataset) if self.args.train_sampling_strategy == "group_by_length" else None
             if labels is None:
                 return super()._get_train_sampler(train_dataset)
-            lengths = [len(ids) for ids in dataset["input_ids"]]
+            lengths = row_lengths(dataset)
             return MixedLengthSampler(lengths, labels, self.args.train_batch_size * self.args.gradient_accumulation_steps)
 
         def _get_eval_sampler(self, eval_dataset):
@@ -157,6 +246,7 @@ def run_facts(task, splits, cfg: RunConfig, tokenizer=None) -> dict:
 
 def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
     """`callbacks`: extra TrainerCallbacks (tests use one to raise a fake out-of-memory error)."""
+    import numpy as np
     import torch
     from transformers import set_seed
 
@@ -169,27 +259,41 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
     task = get_task(cfg.task)
     main = is_main_process()
     phase(run, main, "reading", "Reading the data…")
+    memory.check_reading(cfg)  # one sentence, before reading, when this machine cannot hold the file as it is read
     splits = task.load_splits(cfg)
+    if main and splits.skipped:  # the rows left out of the files, for the page's download (tuner.skipped)
+        from .skipped import write_lists
+
+        write_lists(splits.skipped, run.path / SKIPPED_ROWS)
     source = models.resolve(cfg.model.name)
     tokenizer = models.load_tokenizer(source)
     precision = models.pick_precision(cfg.train.precision)
     use_cpu = not torch.cuda.is_available()
     device = "cpu" if use_cpu else "cuda"
-    n_rows = len(next(iter(splits.train.values()), []))
-    phase(run, main, "tokenizing", f"Tokenizing {n_rows:,} training rows…")
-    train_ds = task.encode(splits.train, tokenizer, cfg.model.max_length)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    n_rows = split_rows(splits.train)
+    facts = run_facts(task, splits, cfg, tokenizer)  # label counts and language of every training row
+    # Tokenize only the rows the plan can reach (packed chat rows are counted after packing: all are kept).
+    used = n_rows if splits.train.get("packing") else rows_used(cfg, n_rows, world)
+    train_split = sample_split(splits.train, used, cfg.seed) if used < n_rows else splits.train
+    splits.validation = capped_validation(splits, cfg)
+    if used < n_rows:
+        phase(run, main, "tokenizing", f"Tokenizing {used:,} of {n_rows:,} training rows (all the run can use)…")
+    else:
+        phase(run, main, "tokenizing", f"Tokenizing {n_rows:,} training rows…")
+    train_ds = task.encode(train_split, tokenizer, cfg.model.max_length)
     val_ds = task.encode(splits.validation, tokenizer, cfg.model.max_length)
     if getattr(task, "sort_validation", False) and len(val_ds) > 1:  # short rows batched together: less padding
-        lengths = [len(ids) for ids in val_ds["input_ids"]]
-        order = sorted(range(len(val_ds)), key=lengths.__getitem__)
+        order = np.argsort(row_lengths(val_ds), kind="stable").tolist()
         val_ds = val_ds.select(order)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    cfg = grown_batch(cfg, len(train_ds), world)
-    plan = plan_steps(cfg, len(train_ds), world)
+    n_plan = n_rows if used < n_rows else len(train_ds)  # a sample keeps the plan of every row (epochs < 1 too)
+    cfg = grown_batch(cfg, n_plan, world)
+    plan = plan_steps(cfg, n_plan, world)
     floors = {}
     if main and len(val_ds) and hasattr(task, "classical_floor"):
         phase(run, main, "baseline", "Fitting the classical baseline (TF-IDF + linear model)…")
-        floors = task.classical_floor(splits)
+        floors = task.classical_floor(splits)  # every training row, up to tuner.classical's MAX_ROWS / MAX_CHARS
+    splits.train = train_split  # the report and the floors that need the model read the rows it trained on
     shown = ("all-MiniLM-L6-v2 (bundled)" if cfg.model.name == "default"
              else Path(cfg.model.name).name if Path(cfg.model.name).is_dir() else cfg.model.name)
     phase(run, main, "loading", f"Loading the model {shown}…")
@@ -198,13 +302,13 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
     trainable, total = models.count_parameters(model)
     has_val = len(val_ds) > 0
 
-    info = {"model": cfg.model.name, "precision": precision, "train_rows": len(train_ds),
+    info = {"model": cfg.model.name, "precision": precision, "train_rows": n_plan, "tokenized_rows": len(train_ds),
             "validation_rows": len(val_ds), "trainable_params": trainable, "total_params": total,
             "world_size": world, "device": "cuda" if not use_cpu else "cpu", "warnings": splits.warnings,
             "method": cfg.adapter.method, "quantization": cfg.train.quantization,
             "batch_size": cfg.train.batch_size, "grad_accum": cfg.train.grad_accum, "compiled_blocks": compiled,
             "learning_rate": cfg.train.learning_rate, "planned_steps": plan["steps"],
-            **run_facts(task, splits, cfg, tokenizer), **({"floors": floors} if floors else {})}
+            **facts, **({"floors": floors} if floors else {})}
     if is_main_process():
         run.set_status(trainable_params=trainable, total_params=total, method=cfg.adapter.method,
                        batch_size=cfg.train.batch_size, grad_accum=cfg.train.grad_accum)
@@ -241,7 +345,7 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
             del trainer
             cfg = memory.back_off(cfg, run, exc)  # raises one sentence at batch size 1
             info.update(batch_size=cfg.train.batch_size, grad_accum=cfg.train.grad_accum)
-            plan = plan_steps(cfg, len(train_ds), world)
+            plan = plan_steps(cfg, n_plan, world)
     train_seconds = time.time() - t0
     models.uncompile_blocks(model)
     models.set_kv_cache(model, kv_cache)
@@ -362,8 +466,8 @@ def failure_message(exc: BaseException) -> str:
         seen.add(id(cur))
         text = str(cur)
         if (isinstance(cur, OSError) and cur.errno in (errno.ENOSPC, errno.EDQUOT)) or "No space left on device" in text:
-            return ("The disk is full: the run could not write its checkpoint or adapter; free some space, then "
-                    "resume the run (the earlier checkpoints are kept).")
+            return ("The disk is full (the run could not write its checkpoint, adapter or log); free space and press "
+                    "Resume to go on from the newest complete checkpoint (the earlier ones are kept).")
         if isinstance(cur, OSError) and cur.errno in (errno.EROFS, errno.EACCES, errno.EIO):
             return ("The run could not write to its folder (a write error); check the disk and its permissions, "
                     "then resume the run (the earlier checkpoints are kept).")

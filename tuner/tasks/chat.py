@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import chat_format as cf
 from .. import data as data_mod
+from .. import skipped as skip
 from ..errors import DataError
 from . import register
 from .classification import Splits, _stats
@@ -50,19 +51,15 @@ class ChatTask:
         path = Path(path)
         if path.suffix.lower() == ".txt" and not _looks_tabular(path):
             return _read_text_documents(path)
-        table = data_mod.read_table(path)
-        if table.format == "jsonl":
-            table.df.attrs["line_numbers"] = _jsonl_line_numbers(path, len(table.df))
-        elif table.format == "json":
-            table.df.attrs["row_word"] = "record"
-        return table
+        return data_mod.read_table(path)  # JSON Lines rows carry their file line numbers (tuner.data.row_name)
 
     def propose(self, df, shape: str = "auto") -> dict:
         p = cf.propose(df, shape)
         return {"text_columns": p["prompt_columns"], "label_column": p["response_column"], "shape": p["shape"]}
 
-    def conversations(self, df, cfg, source: str = "training file", columns=None):
-        """(shape, prompt columns, response column, conversations) for a table and a config."""
+    def conversations(self, df, cfg, source: str = "training file", columns=None, skipped_out: list | None = None):
+        """(shape, prompt columns, response column, conversations) for a table and a config; unusable rows are
+        left out by the shared rules (tuner.skipped), their list appended to `skipped_out`."""
         shape_cfg = cfg.chat.shape
         pcols, rcol = columns if columns else (list(cfg.data.text_columns), cfg.data.label_column)
         if not pcols or (shape_cfg == "pairs" and not rcol):
@@ -74,7 +71,7 @@ class ChatTask:
             rcol = ""
             if shape != "text" and pcols and pcols[0] not in df.columns:
                 pcols = cf.propose(df, shape)["prompt_columns"]
-        convs = cf.to_conversations(df, shape, pcols, rcol, source=source)
+        convs = cf.to_conversations(df, shape, pcols, rcol, source=source, strict=cfg.data.strict, skipped_out=skipped_out)
         return shape, pcols, rcol, convs
 
     def extract(self, df, text_columns, label_column, source: str = "training file") -> list[list[dict]]:
@@ -90,9 +87,17 @@ class ChatTask:
         p = cf.propose(df)
         return p["prompt_columns"], p["response_column"]
 
+    def check_validation(self, vdf, info: dict, cfg):
+        """The Data tab's look at a validation file, by the same rules as training will read it: (rows, skipped)."""
+        cols = self.matching_columns(vdf, info["text_columns"], info["label_column"])
+        lists: list = []
+        convs = self.conversations(vdf, cfg, source="validation file", columns=cols, skipped_out=lists)[3]
+        return len(convs), lists[0]
+
     def inspect(self, df, cfg) -> dict:
         """Statistics and warnings for the Data tab (raises DataError on a blocking problem)."""
-        shape, pcols, rcol, convs = self.conversations(df, cfg)
+        lists: list = []
+        shape, pcols, rcol, convs = self.conversations(df, cfg, skipped_out=lists)
         convs = [cf.with_system(c, cfg.chat.system_prompt) for c in convs]
         chars = np.array([sum(len(m["content"]) for m in c) for c in convs])
         toks = np.array([approx_tokens(c) for c in convs])
@@ -102,7 +107,7 @@ class ChatTask:
             "label_counts": cf.turn_stats(convs),
             "length_chars": _stats(chars), "length_tokens_approx": _stats(toks),
             "truncated_approx": int((toks > cfg.model.max_length).sum()), "max_length": cfg.model.max_length,
-            "warnings": self._warnings(convs, cfg.model.max_length),
+            "warnings": lists[0].warnings() + self._warnings(convs, cfg.model.max_length), "skipped": lists[0],
         }
 
     def _warnings(self, convs: list[list[dict]], max_length: int) -> list[str]:
@@ -120,9 +125,10 @@ class ChatTask:
 
     def load_splits(self, cfg) -> Splits:
         table = self.read(cfg.data.train_file)
-        shape, pcols, rcol, convs = self.conversations(table.df, cfg)
+        lists: list = []
+        shape, pcols, rcol, convs = self.conversations(table.df, cfg, skipped_out=lists)
         convs = [cf.with_system(c, cfg.chat.system_prompt) for c in convs]
-        warnings = list(table.warnings) + self._warnings(convs, cfg.model.max_length)
+        warnings = list(table.warnings) + lists[0].warnings() + self._warnings(convs, cfg.model.max_length)
         rng = np.random.default_rng(cfg.seed)
         if cfg.data.max_train_rows and len(convs) > cfg.data.max_train_rows:
             keep = sorted(rng.choice(len(convs), cfg.data.max_train_rows, replace=False).tolist())
@@ -130,7 +136,8 @@ class ChatTask:
         if cfg.data.validation_file:
             vtable = self.read(cfg.data.validation_file)
             cols = self.matching_columns(vtable.df, pcols, rcol)
-            _, _, _, vconvs = self.conversations(vtable.df, cfg, source="validation file", columns=cols)
+            _, _, _, vconvs = self.conversations(vtable.df, cfg, source="validation file", columns=cols, skipped_out=lists)
+            warnings += vtable.warnings + lists[-1].warnings()
             vconvs = [cf.with_system(c, cfg.chat.system_prompt) for c in vconvs]
             tconvs = convs
         else:
@@ -146,7 +153,7 @@ class ChatTask:
         return Splits(
             train={"conversations": tconvs, "packing": cfg.chat.packing, "name": "training", **common},
             validation={"conversations": vconvs, "packing": False, "name": "validation", **common},
-            meta=meta, warnings=warnings,
+            meta=meta, warnings=warnings, skipped=[x for x in lists if x],
         )
 
     # ---- model -----------------------------------------------------------------------------------
@@ -165,35 +172,56 @@ class ChatTask:
         return []  # the LM head and embeddings stay frozen: LoRA on the projections is enough to follow a format
 
     def encode(self, split: dict, tokenizer, max_length: int):
-        """input_ids / attention_mask / labels (-100 outside assistant replies); packed rows carry position_ids."""
-        from datasets import Dataset
+        """input_ids / attention_mask / labels (-100 outside assistant replies); packed rows carry position_ids.
+        Encoded ENCODE_BATCH conversations at a time into Arrow tables (int32 ids), so the Python lists of ids live
+        one chunk at a time; packing carries a chunk's last, unfilled row into the next, as one pass would."""
+        from datasets import Dataset, concatenate_datasets
+
+        from .classification import ENCODE_BATCH
 
         cf.ensure_pad_token(tokenizer)
         template = cf.resolve_template(split.get("template", "auto"), tokenizer)
         if "_meta" in split:
             split["_meta"]["template"] = template
-        encoded = [cf.encode(c, template, tokenizer, max_length) for c in split["conversations"]]
-        kept = [e for e in encoded if any(x != cf.IGNORE for x in e.labels)]
-        truncated = sum(e.truncated for e in encoded)
-        dropped = len(encoded) - len(kept)
-        name = split.get("name", "training")
-        split["stats"] = {"conversations": len(encoded), "truncated": truncated, "dropped": dropped,
-                          "tokens": sum(len(e.input_ids) for e in kept),
-                          "loss_tokens": sum(sum(x != cf.IGNORE for x in e.labels) for e in kept)}
+        packing = bool(split.get("packing"))
+        keys = ("input_ids", "labels", "position_ids") if packing else ("input_ids", "attention_mask", "labels")
+        convs = split["conversations"]
+        stats = {"conversations": len(convs), "truncated": 0, "dropped": 0, "tokens": 0, "loss_tokens": 0, "rows": 0}
+        parts, carry = [], []
+        for start in range(0, len(convs), ENCODE_BATCH):
+            encoded = [cf.encode(c, template, tokenizer, max_length) for c in convs[start:start + ENCODE_BATCH]]
+            kept = [e for e in encoded if any(x != cf.IGNORE for x in e.labels)]
+            stats["truncated"] += sum(e.truncated for e in encoded)
+            stats["dropped"] += len(encoded) - len(kept)
+            stats["tokens"] += sum(len(e.input_ids) for e in kept)
+            stats["loss_tokens"] += sum(sum(x != cf.IGNORE for x in e.labels) for e in kept)
+            if packing:
+                pending = carry + kept
+                rows = cf.pack(pending, max_length)
+                carry = []
+                if rows and start + ENCODE_BATCH < len(convs):  # the last row may still take the next chunk's first
+                    last, held = len(rows.pop()["input_ids"]), 0
+                    while held < last:
+                        carry.insert(0, pending[len(pending) - len(carry) - 1])
+                        held += len(carry[0].input_ids)
+                columns = {k: [r[k] for r in rows] for k in keys}
+            else:
+                columns = {"input_ids": [e.input_ids for e in kept], "attention_mask": [[1] * len(e.input_ids) for e in kept],
+                           "labels": [e.labels for e in kept]}
+            if columns["input_ids"]:
+                parts.append(Dataset.from_dict(columns))
+                stats["rows"] += len(columns["input_ids"])
+        split["stats"] = stats
+        truncated, dropped, name = stats["truncated"], stats["dropped"], split.get("name", "training")
         warnings = split.get("_warnings")
         if truncated and warnings is not None:
-            warnings.append(f"{truncated} of {len(encoded)} {name} conversations are longer than {max_length} tokens and were "
+            warnings.append(f"{truncated} of {len(convs)} {name} conversations are longer than {max_length} tokens and were "
                             f"truncated" + (f"; {dropped} lost every reply token and were left out." if dropped else "."))
-        if encoded and not kept and name == "training":
+        if convs and not parts and name == "training":
             raise DataError(f"Every training conversation loses all of its reply tokens at the max length of {max_length} tokens; raise model.max_length.")
-        if split.get("packing"):
-            rows = cf.pack(kept, max_length)
-            split["stats"]["rows"] = len(rows)
-            return Dataset.from_dict({k: [r[k] for r in rows] for k in ("input_ids", "labels", "position_ids")})
-        split["stats"]["rows"] = len(kept)
-        return Dataset.from_dict({"input_ids": [e.input_ids for e in kept],
-                                  "attention_mask": [[1] * len(e.input_ids) for e in kept],
-                                  "labels": [e.labels for e in kept]})
+        if not parts:
+            return Dataset.from_dict({k: [] for k in keys})
+        return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
     def collator(self, tokenizer):
         cf.ensure_pad_token(tokenizer)
@@ -237,7 +265,8 @@ class ChatTask:
         cols = self.matching_columns(df, *train_cols)
         same = cols == train_cols and bool(cols[0])  # the training columns: read the file the same way
         cfg = RunConfig.from_dict({"task": "chat", "chat": {"shape": (meta.get("shape") or "auto") if same else "auto"}})
-        _, _, _, convs = self.conversations(df, cfg, source="evaluation file", columns=cols)
+        lists: list = []
+        _, _, _, convs = self.conversations(df, cfg, source="evaluation file", columns=cols, skipped_out=lists)
         convs = [cf.with_system(c, meta.get("system_prompt", "")) for c in convs]
         split = {"conversations": convs, "template": predictor.template, "name": "evaluation"}
         max_length = int(meta.get("max_length", 512))
@@ -246,6 +275,8 @@ class ChatTask:
         report = predictor.compute(compare_with_base, predictor.model, predictor.tokenizer, ds, sample, predictor.template,
                                    max_length, int(meta.get("max_new_tokens", 128)), 8, base=predictor.base_weights)
         report.update(n_examples=len(convs), data={"evaluation": split.get("stats", {})})
+        if lists[0]:
+            report["left_out"] = lists[0].as_report()
         return report
 
     def predict_file(self, predictor, path, out_path, text_columns=None) -> dict:
@@ -259,13 +290,16 @@ class ChatTask:
         if len(df) > MAX_REPLY_ROWS:
             raise DataError(f"The file has {len(df):,} rows; replies are generated for at most {MAX_REPLY_ROWS:,} rows per file.")
         meta = predictor.meta
-        convs = []
+        convs = {}  # row -> prompt turns; a row that cannot be used keeps its place with an empty reply, counted
+        skipped = data_mod.skipped_of(df, "prediction file")
         shape, turn_col = cf.detect_shape(df), None
         if shape in ("messages", "sharegpt"):
             turn_col = cf.propose(df, shape)["prompt_columns"][0]
             for i, value in enumerate(df[turn_col]):
-                conv = cf.prompt_turns(value, shape, turn_col, cf.row_name(df, i))
-                convs.append(conv)
+                try:
+                    convs[i] = cf.prompt_turns(value, shape, turn_col, cf.row_name(df, i))
+                except DataError as exc:
+                    skipped.add(cf.row_name(df, i), cf.skip_reason(exc, cf.row_name(df, i), "file"))
         else:
             cols = list(text_columns or [c for c in meta.get("text_columns", []) if c in df.columns])
             cols = cols or cf.propose(df, "pairs")["prompt_columns"] or cf.propose(df, "text")["prompt_columns"]
@@ -273,19 +307,27 @@ class ChatTask:
                 raise DataError("The file has no prompt column; it needs the same prompt column(s) as the training data.")
             for i in range(len(df)):
                 prompt = "\n\n".join(str(df[c].iat[i]).strip() for c in cols if str(df[c].iat[i]).strip())
-                if not prompt:
-                    raise DataError(f"{cf.row_name(df, i).capitalize()} of the file: the prompt ({' + '.join(cols)}) is empty; fill it in or delete the row.")
-                convs.append([{"role": "user", "content": _bounded(prompt)}])
-        convs = [cf.with_system(c, meta.get("system_prompt", "")) for c in convs]
-        replies = predictor.compute(generate_replies, predictor.model, predictor.tokenizer, convs, predictor.template,
-                                    int(meta.get("max_new_tokens", 128)), max(int(meta.get("max_length", 512)), 512))
+                if prompt:
+                    convs[i] = [{"role": "user", "content": _bounded(prompt)}]
+                else:
+                    skipped.add(cf.row_name(df, i), skip.no_text(cols))
+        skipped.settle(data_mod.records_read(df))
+        rows = sorted(convs)
+        prompts = [cf.with_system(convs[i], meta.get("system_prompt", "")) for i in rows]
+        made = predictor.compute(generate_replies, predictor.model, predictor.tokenizer, prompts, predictor.template,
+                                 int(meta.get("max_new_tokens", 128)), max(int(meta.get("max_length", 512)), 512))
+        by_row = dict(zip(rows, made))
+        replies = [by_row.get(i, "") for i in range(len(df))]
         out = df.copy()
         for col in out.columns:  # nested values (lists of turns) as JSON text in the CSV
             if out[col].map(lambda v: isinstance(v, (list, dict))).any():
                 out[col] = out[col].map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
         out["reply"] = replies
         out.to_csv(out_path, index=False)
-        return {"rows": len(out), "path": str(out_path)}
+        result = {"rows": len(out), "path": str(out_path)}
+        if skipped:
+            result["left_out"] = skipped.as_report()
+        return result
 
     # ---- inference -------------------------------------------------------------------------------
     def predict(self, model, tokenizer, texts: list[str], meta: dict, max_length: int, **kw) -> list[str]:
@@ -480,7 +522,7 @@ def _read_text_documents(path: Path) -> data_mod.Table:
     import pandas as pd
 
     data_mod.checked_size(path)
-    text, warnings = data_mod.decode_bytes(path.read_bytes(), path.name)
+    text, warnings = data_mod.decode_bytes(path.read_bytes(), data_mod.display_name(path))
     blocks = [b.strip() for b in text.split("\n\n")]
     docs = [b for b in blocks if b]
     if len(docs) <= 1:  # no blank lines: one document per line
@@ -488,16 +530,6 @@ def _read_text_documents(path: Path) -> data_mod.Table:
     if not docs:
         raise DataError("The text file is empty (0 usable rows); upload a file with some text.")
     return data_mod.Table(pd.DataFrame({"text": docs}), "text", warnings)
-
-
-def _jsonl_line_numbers(path: Path, n_rows: int) -> list[int] | None:
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return None
-    text, _ = data_mod.decode_bytes(raw, path.name)
-    lines = [i for i, line in enumerate(text.split("\n"), 1) if line.strip()]
-    return lines[:n_rows] if len(lines) >= n_rows else None
 
 
 TASK = register(ChatTask())

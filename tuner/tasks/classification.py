@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import data as data_mod
+from .. import skipped as skip
 from ..errors import DataError
 from . import register
 
@@ -30,6 +31,7 @@ class Splits:
     validation: dict
     meta: dict
     warnings: list[str] = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # tuner.skipped.Skipped per file that had rows left out
 
 
 def _approx_tokens(text: str) -> int:
@@ -84,8 +86,11 @@ class ClassificationTask:
         return best
 
     # ---- reading and validating ------------------------------------------------------------------
-    def extract(self, df, text_columns: list[str], label_column: str, source: str = "training file"):
-        """(texts, labels) from a table; raises one sentence naming the row/column for each kind of problem."""
+    def extract(self, df, text_columns: list[str], label_column: str, source: str = "training file",
+                strict: bool = False, known_labels=None, known_from: str = "the training file"):
+        """(texts, labels, skipped) from the usable rows of a table. Rows with no label, no text, a label that
+        reads like text or (with `known_labels`) a label never seen are left out and counted in `skipped`
+        (tuner.skipped), which has already decided: the file is refused (DataError) when too many are unusable."""
         if not text_columns:
             raise DataError(f"No text column chosen for the {source}; pick the column that holds the text.")
         if not label_column:
@@ -95,16 +100,33 @@ class ClassificationTask:
                 raise DataError(f"The {source} has no column '{col}'; its columns are: {', '.join(map(str, df.columns))}.")
         if label_column in text_columns:
             raise DataError(f"Column '{label_column}' is chosen as both text and label; pick different columns.")
+        for col in [*text_columns, label_column]:
+            if df[col].map(lambda v: isinstance(v, (list, dict))).any():
+                raise DataError(f"Column '{col}' of the {source} holds lists or objects, not text; pick a column of plain text.")
         parts = [df[c].map(_cell_text) for c in text_columns]
         texts = ["\n".join(p for p in row if p) for row in zip(*parts)]
         labels = [str(v).strip() for v in df[label_column].map(_cell_text)]
-        for i, (t, lab) in enumerate(zip(texts, labels), 1):
+        skipped = data_mod.skipped_of(df, source)
+        counts = Counter(labels)
+        text_like = {lab for lab, n in counts.items() if n == 1 and _reads_like_text(lab)} if len(labels) >= 50 else set()
+        known = set(known_labels) if known_labels is not None else None
+        keep = []
+        for i, (t, lab) in enumerate(zip(texts, labels)):
             if not lab:
-                raise DataError(f"Row {i} of the {source}: the label ('{label_column}') is empty; fill it in or delete the row.")
-            if not t.strip():
-                raise DataError(f"Row {i} of the {source}: the text ({' + '.join(text_columns)}) is empty; fill it in or delete the row.")
+                skipped.add(data_mod.row_name(df, i), skip.no_label(label_column))
+            elif not t.strip():
+                skipped.add(data_mod.row_name(df, i), skip.no_text(text_columns))
+            elif lab in text_like:
+                skipped.add(data_mod.row_name(df, i), skip.label_like_text(lab))
+            elif known is not None and lab not in known:
+                skipped.add(data_mod.row_name(df, i), skip.unknown_label(lab, known_from))
+            else:
+                keep.append(i)
+        skipped.settle(data_mod.records_read(df), strict)
+        if len(keep) < len(texts):
+            texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
         _check_mixed_types(labels, label_column, source)
-        return texts, labels
+        return texts, labels, skipped
 
     def inspect(self, df, cfg) -> dict:
         """Statistics and warnings for the upload page (raises DataError on a blocking problem)."""
@@ -112,17 +134,24 @@ class ClassificationTask:
         proposal = self.propose(df)
         text_columns = list(cols[0]) or proposal["text_columns"]
         label_column = cols[1] or proposal["label_column"]
-        texts, labels = self.extract(df, text_columns, label_column)
+        texts, labels, skipped = self.extract(df, text_columns, label_column, strict=cfg.data.strict)
         counts = Counter(labels)
-        warnings = self._warnings(texts, labels, counts, cfg.model.max_length)
+        warnings = skipped.warnings() + self._warnings(texts, labels, counts, cfg.model.max_length)
         lengths = np.array([len(t) for t in texts])
         toks = np.array([_approx_tokens(t) for t in texts])
         return {
             "task": self.name, "rows": len(texts), "text_columns": text_columns, "label_column": label_column,
             "label_counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
             "length_chars": _stats(lengths), "length_tokens_approx": _stats(toks),
-            "warnings": warnings,
+            "warnings": warnings, "skipped": skipped, "labels": sorted(counts, key=_natural_key),
         }
+
+    def check_validation(self, vdf, info: dict, cfg):
+        """The Data tab's look at a validation file, by the same rules as training will read it: (rows, skipped)."""
+        vcols, vlabel = self.matching_columns(vdf, info["text_columns"], info["label_column"])
+        texts, _, skipped = self.extract(vdf, vcols, vlabel, source="validation file", strict=cfg.data.strict,
+                                         known_labels=info["labels"])
+        return len(texts), skipped
 
     def _warnings(self, texts, labels, counts, max_length) -> list[str]:
         out = []
@@ -158,20 +187,21 @@ class ClassificationTask:
         proposal = self.propose(table.df)
         text_columns = list(cfg.data.text_columns) or proposal["text_columns"]
         label_column = cfg.data.label_column or proposal["label_column"]
-        texts, labels = self.extract(table.df, text_columns, label_column)
+        texts, labels, skipped = self.extract(table.df, text_columns, label_column, strict=cfg.data.strict)
+        lists = [skipped]
+        warnings += skipped.warnings()
         warnings += self._warnings(texts, labels, Counter(labels), cfg.model.max_length)
         if cfg.data.max_train_rows and len(texts) > cfg.data.max_train_rows:
             rng = np.random.default_rng(cfg.seed)
             keep = sorted(rng.choice(len(texts), cfg.data.max_train_rows, replace=False).tolist())
             texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
         if cfg.data.validation_file:
-            vdf = data_mod.read_table(cfg.data.validation_file).df
-            vtext_cols, vlabel_col = self.matching_columns(vdf, text_columns, label_column)
-            vtexts, vlabels = self.extract(vdf, vtext_cols, vlabel_col, source="validation file")
-            unseen = sorted(set(vlabels) - set(labels), key=_natural_key)
-            if unseen:
-                row = vlabels.index(unseen[0]) + 1
-                raise DataError(f"Row {row} of the validation file has label '{unseen[0]}', which never occurs in the training file; fix the label or add training rows for it.")
+            vtable = data_mod.read_table(cfg.data.validation_file)
+            vtext_cols, vlabel_col = self.matching_columns(vtable.df, text_columns, label_column)
+            vtexts, vlabels, vskipped = self.extract(vtable.df, vtext_cols, vlabel_col, source="validation file",
+                                                     strict=cfg.data.strict, known_labels=set(labels))
+            lists.append(vskipped)
+            warnings += vtable.warnings + vskipped.warnings()
         else:
             tr, va = data_mod.stratified_split(labels, data_mod.held_out_share(cfg.data, len(labels)), cfg.seed)
             vtexts, vlabels = [texts[i] for i in va], [labels[i] for i in va]
@@ -182,7 +212,7 @@ class ClassificationTask:
         return Splits(
             train={"text": texts, "label": [index[x] for x in labels]},
             validation={"text": vtexts, "label": [index[x] for x in vlabels]},
-            meta=meta, warnings=warnings,
+            meta=meta, warnings=warnings, skipped=[s for s in lists if s],
         )
 
     def matching_columns(self, df, text_columns: list[str], label_column: str) -> tuple[list[str], str]:
@@ -226,13 +256,20 @@ class ClassificationTask:
         return [m for m in ("classifier", "score", "pooler") if m in names]
 
     def encode(self, split: dict, tokenizer, max_length: int):
+        """input_ids / attention_mask (/ token_type_ids) / labels in an Arrow table, tokenized ENCODE_BATCH rows at
+        a time (`map_batches`): int32 ids and int8 masks, about 6 bytes a token, where one call on every row held
+        the tokenizer's Python lists and Encoding objects, over 100 bytes a token (12 GB for 1,000,000 rows of
+        ~30 tokens; docs/performance.md)."""
         from datasets import Dataset
 
-        enc = tokenizer(split["text"], truncation=True, max_length=max_length)
-        columns = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": split["label"]}
-        if "token_type_ids" in enc:
-            columns["token_type_ids"] = enc["token_type_ids"]
-        return Dataset.from_dict(columns)
+        if not split["text"]:
+            return Dataset.from_dict({"input_ids": [], "attention_mask": [], "labels": []})
+
+        def tokenize(batch):
+            enc = tokenizer(batch["text"], truncation=True, max_length=max_length)
+            return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+
+        return map_batches(Dataset.from_dict({"text": split["text"], "labels": split["label"]}), tokenize, ["text"])
 
     def collator(self, tokenizer):
         import torch
@@ -338,6 +375,26 @@ class ClassificationTask:
         return results
 
 
+ENCODE_BATCH = 1000  # rows tokenized at a time by the tasks' encode()
+
+
+def map_batches(dataset, fn, remove_columns=()):
+    """`dataset.map(fn, batched=True)` kept in memory, as Arrow: ENCODE_BATCH rows at a time, no cache file, no
+    progress bar, and no hashing of `fn` (it holds the tokenizer) for a cache key that nothing reads."""
+    import secrets
+
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    shown = not are_progress_bars_disabled()
+    disable_progress_bars()
+    try:
+        return dataset.map(fn, batched=True, batch_size=ENCODE_BATCH, remove_columns=list(remove_columns),
+                           keep_in_memory=True, new_fingerprint=secrets.token_hex(16))
+    finally:
+        if shown:
+            enable_progress_bars()
+
+
 class PadCollator:
     """The batches transformers' DataCollatorWithPadding builds from tokenized rows (ids, mask and token types
     padded to the longest row, rounded up to `pad_to_multiple_of`, on the tokenizer's padding side; labels as
@@ -395,6 +452,11 @@ def _padded(rows: list[list[int]], width: int, pad: int, side: str = "right") ->
         else:
             out[j, :len(row)] = row
     return out
+
+
+def _reads_like_text(label: str) -> bool:
+    """A label no other row shares that reads like a sentence: text that slid into the label column."""
+    return len(label) > 60 or len(label.split()) >= 5
 
 
 def _cell_text(value) -> str:

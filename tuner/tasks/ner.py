@@ -68,9 +68,17 @@ class NerTask:
         return texts, label
 
     def extract(self, df, text_columns: list[str], label_column: str, source: str = "training file",
-                scheme: str = "auto", repair: bool = False) -> Sentences:
-        """Tagged sentences in BIO from a table; one sentence naming the line/row for each blocking problem."""
-        return extract_sentences(df, text_columns, label_column, source, scheme, repair)
+                scheme: str = "auto", repair: bool = False, strict: bool = False) -> Sentences:
+        """Tagged sentences in BIO from a table; unusable sentences left out and counted in `.skipped`."""
+        return extract_sentences(df, text_columns, label_column, source, scheme, repair, strict)
+
+    def check_validation(self, vdf, info: dict, cfg):
+        """The Data tab's look at a validation file, by the same rules as training will read it: (rows, skipped)."""
+        vcols, vlabel = self.matching_columns(vdf, info["text_columns"], info["label_column"])
+        val = self.extract(vdf, vcols, vlabel, source="validation file", scheme=cfg.data.tag_scheme,
+                           repair=cfg.data.repair_tags, strict=cfg.data.strict)
+        val.drop_unknown_types(set(info["label_counts"]), "the training file", cfg.data.strict)
+        return len(val.tokens), val.skipped
 
     # ---- statistics and warnings ---------------------------------------------------------------------------
     def _warnings(self, sents: Sentences, max_length: int, source: str = "training file") -> list[str]:
@@ -99,7 +107,8 @@ class NerTask:
         proposal = self.propose(df)
         text_columns = list(cfg.data.text_columns) or proposal["text_columns"]
         label_column = cfg.data.label_column or proposal["label_column"]
-        sents = self.extract(df, text_columns, label_column, scheme=cfg.data.tag_scheme, repair=cfg.data.repair_tags)
+        sents = self.extract(df, text_columns, label_column, scheme=cfg.data.tag_scheme, repair=cfg.data.repair_tags,
+                             strict=cfg.data.strict)
         types = sents.types()
         chars = np.array([len(t) for t in sents.texts] if sents.texts else [len(" ".join(t)) for t in sents.tokens])
         words = np.array([len(t) for t in sents.tokens])
@@ -107,7 +116,7 @@ class NerTask:
             "task": self.name, "rows": len(sents.tokens), "text_columns": text_columns, "label_column": label_column,
             "label_counts": dict(sorted(types.items(), key=lambda kv: -kv[1])),
             "length_chars": _stats(chars), "length_tokens_approx": _stats(words),
-            "warnings": self._warnings(sents, cfg.model.max_length),
+            "warnings": sents.skipped.warnings() + self._warnings(sents, cfg.model.max_length), "skipped": sents.skipped,
             "scheme": sents.scheme, "tokens": int(words.sum()), "entities": sum(types.values()),
             "inconsistent_tags": sents.problems,
         }
@@ -119,19 +128,23 @@ class NerTask:
         proposal = self.propose(table.df)
         text_columns = list(cfg.data.text_columns) or proposal["text_columns"]
         label_column = cfg.data.label_column or proposal["label_column"]
-        train = self.extract(table.df, text_columns, label_column, scheme=cfg.data.tag_scheme, repair=cfg.data.repair_tags)
-        warnings += self._warnings(train, cfg.model.max_length)
+        train = self.extract(table.df, text_columns, label_column, scheme=cfg.data.tag_scheme, repair=cfg.data.repair_tags,
+                             strict=cfg.data.strict)
+        warnings += train.skipped.warnings() + self._warnings(train, cfg.model.max_length)
+        lists = [train.skipped]
         tokens, tags = train.tokens, train.tags
         rng = np.random.default_rng(cfg.seed)
         if cfg.data.max_train_rows and len(tokens) > cfg.data.max_train_rows:
             keep = sorted(rng.choice(len(tokens), cfg.data.max_train_rows, replace=False).tolist())
             tokens, tags = [tokens[i] for i in keep], [tags[i] for i in keep]
         if cfg.data.validation_file:
-            vdf = self.read(cfg.data.validation_file).df
-            vcols, vlabel = self.matching_columns(vdf, text_columns, label_column)
-            val = self.extract(vdf, vcols, vlabel, source="validation file", scheme=cfg.data.tag_scheme,
-                               repair=cfg.data.repair_tags)
-            self._check_types(val, set(train.types()), "validation file", "the training file")
+            vtable = self.read(cfg.data.validation_file)
+            vcols, vlabel = self.matching_columns(vtable.df, text_columns, label_column)
+            val = self.extract(vtable.df, vcols, vlabel, source="validation file", scheme=cfg.data.tag_scheme,
+                               repair=cfg.data.repair_tags, strict=cfg.data.strict)
+            val.drop_unknown_types(set(train.types()), "the training file", cfg.data.strict)
+            warnings += vtable.warnings + val.skipped.warnings()
+            lists.append(val.skipped)
             vtokens, vtags = val.tokens, val.tags
         else:
             order = rng.permutation(len(tokens)).tolist()
@@ -156,15 +169,8 @@ class NerTask:
         return Splits(
             train={"tokens": tokens, "tags": ids(tags), "case_feature": case},
             validation={"tokens": vtokens, "tags": ids(vtags), "case_feature": case},
-            meta=meta, warnings=warnings,
+            meta=meta, warnings=warnings, skipped=[x for x in lists if x],
         )
-
-    @staticmethod
-    def _check_types(sents: Sentences, known: set, source: str, origin: str) -> None:
-        for i, tags in enumerate(sents.tags):
-            for t, s, _ in ts.bio_to_spans(tags):
-                if t not in known:
-                    raise DataError(f"Sentence {i + 1} of the {source} has entity type '{t}' (word {s + 1}), which never occurs in {origin}; fix the tag or add examples of it.")
 
     # ---- model ---------------------------------------------------------------------------------------------
     def build_model(self, source: str, meta: dict, dtype=None, attn_implementation: str | None = None, **config_overrides):
@@ -195,22 +201,32 @@ class NerTask:
         return keep
 
     def encode(self, split: dict, tokenizer, max_length: int):
-        """Sub-word tokens; the first sub-token of each word gets the word's tag id, the rest -100."""
+        """Sub-word tokens; the first sub-token of each word gets the word's tag id, the rest -100. Tokenized
+        ENCODE_BATCH sentences at a time into an Arrow table (tuner.tasks.classification.map_batches)."""
         from datasets import Dataset
 
+        from .classification import map_batches
+
         check_fast(tokenizer)
-        enc = tokenizer(split["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
-        case = split.get("case_feature") and "token_type_ids" in enc
-        labels, types = [], []
-        for i, tags in enumerate(split["tags"]):
-            word_ids = enc.word_ids(i)
-            labels.append(first_subtoken_labels(word_ids, tags))
-            if case:
-                types.append(case_ids(split["tokens"][i], word_ids))
-        columns = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
-        if "token_type_ids" in enc:
-            columns["token_type_ids"] = types if case else enc["token_type_ids"]
-        return Dataset.from_dict(columns)
+        if not split["tokens"]:
+            return Dataset.from_dict({"input_ids": [], "attention_mask": [], "labels": []})
+
+        def tokenize(batch):
+            enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
+            case = split.get("case_feature") and "token_type_ids" in enc
+            labels, types = [], []
+            for i, tags in enumerate(batch["tags"]):
+                word_ids = enc.word_ids(i)
+                labels.append(first_subtoken_labels(word_ids, tags))
+                if case:
+                    types.append(case_ids(batch["tokens"][i], word_ids))
+            columns = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
+            if "token_type_ids" in enc:
+                columns["token_type_ids"] = types if case else enc["token_type_ids"]
+            return columns
+
+        return map_batches(Dataset.from_dict({"tokens": split["tokens"], "tags": split["tags"]}), tokenize,
+                           ["tokens", "tags"])
 
     def collator(self, tokenizer):
         from transformers import DataCollatorForTokenClassification
@@ -338,7 +354,7 @@ class NerTask:
         """Token lists (CoNLL / token-list data) or texts (a text column, or one text per line)."""
         if path.suffix.lower() not in (".parquet", *JSON_EXTENSIONS, *data_mod.CONLL_EXTENSIONS, ".csv", ".tsv"):
             raw = path.read_bytes()[: data_mod.max_upload_bytes() + 1]
-            text, _ = data_mod.decode_bytes(raw, path.name)
+            text, _ = data_mod.decode_bytes(raw, data_mod.display_name(path))
             if not data_mod.looks_like_conll(text) and text.lstrip()[:1] not in ("{", "["):
                 lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
                 if not lines:
@@ -367,10 +383,13 @@ class NerTask:
         df = self.read(path).df
         cols, label_col = self.matching_columns(df, meta.get("text_columns", []), meta.get("label_column", ""))
         sents = self.extract(df, cols, label_col, source="evaluation file")
-        self._check_types(sents, set(meta["types"]), "evaluation file", "the model's training data")
+        sents.drop_unknown_types(set(meta["types"]), "the model's training data")
         tagged = predictor.compute(tag_words, predictor.model, predictor.tokenizer, sents.tokens, meta, predictor.max_length)
         preds = [tags for tags, _ in tagged]
-        return self.report(sents.tags, preds, meta, sents.tokens, self._run_baseline(predictor))
+        report = self.report(sents.tags, preds, meta, sents.tokens, self._run_baseline(predictor))
+        if sents.skipped:
+            report["left_out"] = sents.skipped.as_report()
+        return report
 
     def _run_baseline(self, predictor):
         """The dictionary baseline from the run's own training file, when it is still there."""

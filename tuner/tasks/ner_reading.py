@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import data as data_mod
+from .. import skipped as skip
 from .. import tag_schemes as ts
 from ..errors import DataError
 
@@ -35,6 +36,24 @@ class Sentences:
     dropped: int = 0
     texts: list[str] | None = None  # the original texts (span format)
     notes: list[str] = field(default_factory=list)
+    skipped: object = None  # tuner.skipped.Skipped: the sentences left out, already settled
+    places: list[str] = field(default_factory=list)  # where each kept sentence is in the file ('line 12')
+
+    def drop_unknown_types(self, known: set, known_from: str, strict: bool = False) -> None:
+        """Leave out the sentences with an entity type never seen in `known_from` (counted, like every left-out row)."""
+        keep = []
+        for k, tags in enumerate(self.tags):
+            unknown = next((t for t, _, _ in ts.bio_to_spans(tags) if t not in known), None)
+            if unknown is None:
+                keep.append(k)
+            else:
+                self.skipped.add(self.places[k] if k < len(self.places) else f"sentence {k + 1}",
+                                 skip.unknown_type(unknown, known_from))
+        if len(keep) == len(self.tags):
+            return
+        self.skipped.settle(self.skipped.total, strict)
+        pick = lambda xs: [xs[k] for k in keep] if xs is not None else None  # noqa: E731
+        self.tokens, self.tags, self.texts, self.places = pick(self.tokens), pick(self.tags), pick(self.texts), pick(self.places)
 
     def types(self) -> Counter:
         return Counter(t for tags in self.tags for t, _, _ in ts.bio_to_spans(tags))
@@ -104,18 +123,16 @@ def read_file(path) -> data_mod.Table:
     raw = path.read_bytes()
     if raw[:4] == b"PAR1":
         return data_mod.read_table(path)
-    text, warnings = data_mod.decode_bytes(raw, path.name)
+    text, warnings = data_mod.decode_bytes(raw, data_mod.display_name(path))
     if ext in data_mod.CONLL_EXTENSIONS or (ext not in JSON_EXTENSIONS and text.lstrip()[:1] not in ("{", "[")
                                             and data_mod.looks_like_conll(text)):
         table = data_mod.read_conll(text)
         table.warnings[:0] = warnings
         return table
     table = data_mod.read_table(path)
-    if table.format == "jsonl":  # JSON Lines records skip blank lines: map record -> file line
-        lines = [i for i, ln in enumerate(text.split("\n"), 1) if ln.strip()]
-        if len(lines) >= len(table.df):
-            table.df.attrs["ner_lines"] = lines[: len(table.df)]
-            table.df.attrs["ner_line_kind"] = "jsonl"
+    if table.df.attrs.get("line_numbers"):  # JSON Lines: each record's file line (blank and broken lines skipped)
+        table.df.attrs["ner_lines"] = table.df.attrs["line_numbers"]
+        table.df.attrs["ner_line_kind"] = "jsonl"
     return table
 
 
@@ -142,8 +159,10 @@ def propose_columns(df) -> dict:
 
 
 def extract_sentences(df, text_columns: list[str], label_column: str, source: str = "training file",
-                      scheme: str = "auto", repair: bool = False) -> Sentences:
-    """Tagged sentences in BIO from a table; one sentence naming the line/row for each blocking problem."""
+                      scheme: str = "auto", repair: bool = False, strict: bool = False) -> Sentences:
+    """Tagged sentences in BIO from a table. A sentence that cannot be used (tokens and tags of different
+    lengths, an empty token, an unreadable tag, a bad span) is left out and counted in `Sentences.skipped`
+    (tuner.skipped): too many, or any with `strict`, and the file is refused with a sentence naming them."""
     if not text_columns:
         raise DataError(f"No tokens column chosen for the {source}; pick the column that holds the words (or the text).")
     if len(text_columns) > 1:
@@ -165,38 +184,57 @@ def extract_sentences(df, text_columns: list[str], label_column: str, source: st
         head = f"Line {lines[i]}" if lines else f"Row {i + 1}"
         return f"{head} of the {source}" + (f" (token {j + 1})" if j is not None else "")
 
+    def place(i: int, j: int | None = None) -> str:  # where, for the list of left-out rows
+        if lines and line_kind == "conll":
+            return f"line {lines[i] + (j or 0):,}"
+        return (f"line {lines[i]:,}" if lines else data_mod.row_name(df, i)) + (f" (token {j + 1})" if j is not None else "")
+
+    def leave_out(exc: DataError, i: int) -> None:
+        head, _, text = str(exc).partition(": ")
+        token = re.search(r"\(token (\d+)\)", head)
+        where = place(i, int(token.group(1)) - 1) if token else place(i)
+        skipped.add(where, skip.problem((text or head).split("; ")[0].rstrip(".")))
+
     spans_format = column_kind(df[label_column]) == "spans"
     tokens_all, raw_tags, texts, row_of = [], [], [], []
     dropped = 0
+    skipped = data_mod.skipped_of(df, source)
+    if line_kind == "conll":
+        skipped.unit = "sentences"
     for i, (tv, lv) in enumerate(zip(df[text_col].tolist(), df[label_column].tolist())):
-        if spans_format:
-            if not isinstance(tv, str):
-                raise DataError(f"{where(i)}: with character spans the '{text_col}' field must be the text as one string.")
-            spans = _read_spans(lv, tv, where(i))
-            toks, _, tags = ts.char_spans_to_tokens(tv, spans)
-            texts.append(tv)
-        else:
-            toks = cell_list(tv, "tokens", where(i))
-            tags = cell_list(lv, "tags", where(i))
-            if len(toks) != len(tags):
-                raise DataError(f"{where(i)}: {len(toks)} tokens but {len(tags)} tags; give exactly one tag per token.")
-            for j, tok in enumerate(toks):
-                if not tok.strip():
-                    raise DataError(f"{where(i, j)}: a token is empty; remove it or fill it in.")
+        try:
+            if spans_format:
+                if not isinstance(tv, str):
+                    raise DataError(f"{where(i)}: with character spans the '{text_col}' field must be the text as one string.")
+                spans = _read_spans(lv, tv, where(i))
+                toks, _, tags = ts.char_spans_to_tokens(tv, spans)
+            else:
+                toks = cell_list(tv, "tokens", where(i))
+                tags = cell_list(lv, "tags", where(i))
+                if len(toks) != len(tags):
+                    raise DataError(f"{where(i)}: {len(toks)} tokens but {len(tags)} tags; give exactly one tag per token.")
+                for j, tok in enumerate(toks):
+                    if not tok.strip():
+                        raise DataError(f"{where(i, j)}: a token is empty; remove it or fill it in.")
+            for j, tag in enumerate(tags):  # every tag readable before the scheme is guessed
+                try:
+                    ts.split_tag(tag)
+                except ts.TagError as exc:
+                    raise DataError(f"{where(i, j)}: {exc}; use O, B-TYPE and I-TYPE tags (or BIOES/IOB1/IO).") from None
+        except DataError as exc:
+            leave_out(exc, i)
+            continue
         if not toks:
             dropped += 1
             continue
+        if spans_format:
+            texts.append(tv)
         tokens_all.append(toks)
         raw_tags.append(tags)
         row_of.append(i)
-    if not tokens_all:
+    if not tokens_all and not skipped:
         raise DataError(f"The {source} has no tagged sentences (0 usable rows); check that the tokens column '{text_col}' is filled in.")
-    for k, tags in enumerate(raw_tags):  # every tag readable before the scheme is guessed
-        for j, tag in enumerate(tags):
-            try:
-                ts.split_tag(tag)
-            except ts.TagError as exc:
-                raise DataError(f"{where(row_of[k], j)}: {exc}; use O, B-TYPE and I-TYPE tags (or BIOES/IOB1/IO).") from None
+    skipped.settle(data_mod.records_read(df) if not lines or line_kind != "conll" else len(df), strict)
     detected = ts.detect_scheme(raw_tags) if scheme == "auto" else scheme
     bio, problems, first = [], 0, ""
     for k, tags in enumerate(raw_tags):
@@ -209,7 +247,7 @@ def extract_sentences(df, text_columns: list[str], label_column: str, source: st
             problems += len(norm.problems)
         bio.append(norm.tags)
     out = Sentences(tokens_all, bio, detected, problems, first, repair and problems > 0, dropped,
-                    texts if spans_format else None)
+                    texts if spans_format else None, skipped=skipped, places=[place(i) for i in row_of])
     types = out.types()
     if not types:
         raise DataError(f"The tags column '{label_column}' of the {source} has no entities (every tag is O); tag some entities or pick the right column.")

@@ -23,7 +23,7 @@ def build_app() -> gr.Blocks:
             language = gr.Radio(i18n.LANGUAGES, value=i18n.DEFAULT, label="Language", scale=0, min_width=180)
         if auth.mode() == "oauth":  # a Space with `hf_oauth: true`: sign in with Hugging Face
             gr.LoginButton()
-        upload_state = gr.State(None)
+        upload_state = gr.State(data_tab.sample_state())  # the bundled sample, already inspected (data_tab.sample_view)
         current_run = gr.BrowserState(None, storage_key="tuner-current-run")
         demo_ids = demo_run_ids()  # TUNER_DEMO_RUNS: a stakeholder demo of chosen runs, no data/training tabs
         with gr.Tabs():
@@ -53,8 +53,6 @@ def build_app() -> gr.Blocks:
             return demo
         runs_t.select(runs_view["refresh"], None, runs_view["outputs"], api_visibility="private")
         export_t.select(exporter["choices"], current_run, exporter["run"], api_visibility="private")
-        demo.load(data["on_upload"], [data["train_file"], data["val_file"], data["task"]], data["outputs"],
-                  api_visibility="private")
         demo.load(train["on_model"], train["model"], train["targets"], api_visibility="private")
     return demo
 
@@ -79,14 +77,18 @@ def quiet_queue(demo: gr.Blocks) -> gr.Blocks:
 
 def launch_kwargs() -> dict:
     """Safe launch settings: unexpected errors show a generic sentence (show_error off), no /monitoring
-    endpoint, strict CORS, the repository's own files blocked, and Gradio's login when TUNER_AUTH is set."""
+    endpoint, strict CORS, the repository's own files blocked, and Gradio's login when TUNER_AUTH is set.
+    `max_file_size` is Tuner's own upload limit (TUNER_MAX_UPLOAD_MB): Gradio refuses a larger upload while it
+    streams in (HTTP 413, the partial file deleted) and the page says so before sending it, so an oversized
+    file is never stored."""
     from pathlib import Path
 
     from .. import auth
+    from ..data import max_upload_bytes
 
     repo = Path(__file__).resolve().parents[2]
     kwargs = {"css": CSS, "theme": gr.themes.Soft(primary_hue="indigo"), "show_error": False,
-              "enable_monitoring": False, "strict_cors": True,
+              "enable_monitoring": False, "strict_cors": True, "max_file_size": max_upload_bytes(),
               "blocked_paths": [str(repo / ".env"), str(repo / "tuner"), str(repo / "app.py"), str(repo / ".git")]}
     users = auth.password_users()
     if users:

@@ -1,8 +1,10 @@
 """Chat tab: talk to a finished chat run (streamed), optionally beside the base model; and the prompt format of the
 current upload with the tokens that carry loss highlighted.
 
-Its events share concurrency_id="chat", a queue of their own, so the chat answers while a training run is polled,
-started or stopped through the other tabs.
+Concurrency (issue #23): a Gradio concurrency group runs at its smallest member's limit, so only the streamed answers
+(Send, Retry) share concurrency_id="chat", CHAT_LIMIT at once; the chat answers while a training run is polled,
+started or stopped through the other tabs. Clear (instant) has no limit; the prompt-format preview (reads the whole
+upload, loads a tokenizer) has a group of its own, FORMAT_LIMIT at once, so it never holds an answer.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..tasks import get_task
 from .common import friendly, friendly_gen, owned_run, run_label, visible_owner
 
 CHAT_LIMIT = 2            # chat answers computed at once (each model also answers one message at a time)
+FORMAT_LIMIT = 2          # prompt-format previews at once
 PREVIEW_MODEL = "tiny:llama"
 
 
@@ -185,8 +188,9 @@ def build(current_run: gr.BrowserState, upload_state: gr.State | None = None):
           [message, chatbot, chatbot_base], api_name="chat", concurrency_id="chat", concurrency_limit=CHAT_LIMIT)
     retry.click(on_retry, [run, chatbot, chatbot_base, *settings], [message, chatbot, chatbot_base],
                 api_name="chat_retry", concurrency_id="chat", concurrency_limit=CHAT_LIMIT)
-    clear.click(on_clear, None, [chatbot, chatbot_base, message], api_name="chat_clear", concurrency_id="chat")
+    clear.click(on_clear, None, [chatbot, chatbot_base, message], api_name="chat_clear", concurrency_limit=None)
     if upload_state is not None:
         show_fmt.click(on_format, [upload_state, fmt_model, fmt_template, fmt_system, fmt_index],
-                       [fmt_tokens, fmt_summary], api_name="prompt_format", concurrency_id="chat")
+                       [fmt_tokens, fmt_summary], api_name="prompt_format", concurrency_id="chat-format",
+                       concurrency_limit=FORMAT_LIMIT)
     return {"run": run, "choices": choices}

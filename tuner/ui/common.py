@@ -15,12 +15,12 @@ log = logging.getLogger("tuner.ui")
 
 def _as_page_error(exc: Exception, name: str) -> gr.Error:
     """A TunerError keeps its sentence; anything else gets a generic one (the traceback goes to the log)."""
-    from .i18n import current_lang, translate_error  # the sentence in this browser session's language
+    from .i18n import current_lang, error_text, translate_error  # the sentence in this browser session's language
 
     if isinstance(exc, gr.Error):
         return exc
     if isinstance(exc, TunerError):
-        return gr.Error(translate_error(str(exc), current_lang()), print_exception=False)
+        return gr.Error(error_text(exc, current_lang()), print_exception=False)
     log.exception("handler %s failed", name)
     return gr.Error(translate_error(user_message(exc), current_lang()), print_exception=False)
 
@@ -52,9 +52,28 @@ def friendly_gen(fn):
 
 
 def user_of(request) -> str | None:
-    """The logged-in user's name from a `gr.Request` (None with login off or no request)."""
-    name = getattr(request, "username", None) if request is not None else None
-    return str(name) if name else None
+    """Who is asking, from a `gr.Request`: the logged-in user (TUNER_AUTH), the Hugging Face account (OAuth), this
+    browser's id (private-by-default mode), or None (login off, or no request). tuner.ui.access resolves it the same
+    way for the file downloads it guards."""
+    from .access import request_identity
+
+    return request_identity(request)
+
+
+def check_state_owner(state, request) -> None:
+    """Refuse a per-session value (an upload's `gr.State`) that was made for someone else: a reused session id must not
+    hand one person's data to another. States carry `owner` from when they were made."""
+    from ..errors import DataError
+
+    if isinstance(state, dict) and "owner" in state and state["owner"] != user_of(request):
+        raise DataError("This upload belongs to another session; upload the file again.")
+
+
+def display_name(text) -> str:
+    """A run name (or other one-line label) for the page: no ANSI escapes, newlines or other control characters."""
+    from ..safe_text import clean_name
+
+    return clean_name(text)
 
 
 def visible_owner(request) -> str | None:
@@ -79,12 +98,14 @@ def owned_run(run_id, request):
 
 
 def esc(text) -> str:
-    return html.escape(str(text), quote=True)
+    """Text made inert inside HTML/Markdown element content: <, > and & escaped. Quotes stay as they are, so a
+    sentence reads the same on the page and through the API (no &#x27;); never use this inside an attribute."""
+    return html.escape(str(text), quote=False)
 
 
 def run_label(run) -> str:
     st = run.status()
-    name = st.get("name") or ""
+    name = display_name(st.get("name") or "")
     m = run.metrics() or {}
     score = f" · acc {m['accuracy']:.3f}" if isinstance(m.get("accuracy"), float) else ""
     return f"{name + ' · ' if name else ''}{run.id} · {st.get('state', '')}{score}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import gradio as gr
@@ -11,8 +12,8 @@ from .. import data as data_mod
 from ..config import RunConfig
 from ..errors import TunerError
 from ..tasks import get_task, task_names
-from .i18n import current_lang, translate_error
-from .common import esc, log
+from .i18n import current_lang, error_text
+from .common import check_state_owner, esc, log, user_of
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SAMPLE = ASSETS / "support_tickets.csv"
@@ -21,12 +22,14 @@ SAMPLE = ASSETS / "support_tickets.csv"
 COUNT_WORDS = {"classification": "labels", "ner": "entity types", "chat": "conversation lengths"}
 
 
-def _summary_md(info: dict, table_fmt: str, warnings: list[str], val_rows: int | None, task) -> str:
+def _summary_md(info: dict, table_fmt: str, warnings: list[str], val_rows: int | None, task, left_out=()) -> str:
     roles = getattr(task, "column_roles", {})
     shape = info.get("shape_title") or (
         f"{roles.get('text_columns', 'text').lower()}: {' + '.join(info['text_columns'])} · "
         f"{roles.get('label_column', 'label').lower()}: {info['label_column']}")
     lines = [f"**{info['rows']:,} rows** · format {esc(table_fmt)} · {esc(shape)} · {len(info['label_counts'])} {COUNT_WORDS.get(task.name, 'groups')}"]
+    if left_out:  # what was left out comes first: it changes what the numbers below mean
+        lines.append("\n".join(f"⚠️ <span class='tuner-warn'>{esc(w)}</span>" for w in left_out))
     held_out = "a stratified 10%" if task.name == "classification" else "a random 10%"
     lines.append("Validation: " + (f"separate file, {val_rows:,} rows" if val_rows is not None
                                     else f"{held_out} of these rows is held out"))
@@ -37,6 +40,10 @@ def _summary_md(info: dict, table_fmt: str, warnings: list[str], val_rows: int |
     if warnings:
         lines.append("\n" + "\n".join(f"- ⚠️ <span class='tuner-warn'>{esc(w)}</span>" for w in warnings))
     return "\n\n".join(lines)
+
+
+def _error_html(sentence: str) -> str:
+    return f"⛔ {esc(sentence)}" if sentence else ""
 
 
 def language_warning(df, text_columns: list[str]) -> str:
@@ -50,8 +57,12 @@ def language_warning(df, text_columns: list[str]) -> str:
     return found["sentence_zh"] if current_lang() == "zh" else found["sentence"]
 
 
-def inspect_files(train_path: str, val_path: str | None, task_name: str, text_columns, label_column, propose: bool):
-    """Read + validate the upload; returns (state, text choices, label choices, summary, preview, counts, error)."""
+def inspect_files(train_path: str, val_path: str | None, task_name: str, text_columns, label_column, propose: bool,
+                  check_language: bool = True):
+    """Read + validate the upload: (state, columns, info, summary, preview, counts, skipped-rows file, problem).
+
+    What could be read is always returned (columns, preview), so the person can see a problem; `problem` is the
+    sentence that refuses the file (then `state["error"]` carries it to the Train tab), else ''."""
     task = get_task(task_name)
     read = getattr(task, "read", data_mod.read_table)
     table = read(train_path)
@@ -60,69 +71,133 @@ def inspect_files(train_path: str, val_path: str | None, task_name: str, text_co
     if propose or not text_columns or not label_column:
         p = task.propose(df)
         text_columns, label_column = p["text_columns"], p["label_column"]
-    cfg = RunConfig.from_dict({"task": task_name, "data": {"text_columns": list(text_columns), "label_column": label_column or ""}})
-    info = task.inspect(df, cfg)
-    val_rows = None
-    if val_path:
-        vdf = read(val_path).df
-        if hasattr(task, "matching_columns"):
-            vcols, vlabel = task.matching_columns(vdf, info["text_columns"], info["label_column"])
-            task.extract(vdf, vcols, vlabel, source="validation file")
-        val_rows = len(vdf)
     state = {"train_file": str(train_path), "validation_file": str(val_path or ""), "task": task_name,
-             "text_columns": info["text_columns"], "label_column": info["label_column"], "rows": info["rows"]}
+             "text_columns": list(text_columns or []), "label_column": label_column or "", "rows": len(df)}
+    cfg = RunConfig.from_dict({"task": task_name, "data": {"text_columns": list(text_columns or []), "label_column": label_column or ""}})
+    try:
+        info = task.inspect(df, cfg)
+        val_rows, vskipped, vwarnings = None, None, []
+        if val_path:
+            vtable = read(val_path)
+            vwarnings = vtable.warnings
+            if hasattr(task, "check_validation"):
+                val_rows, vskipped = task.check_validation(vtable.df, info, cfg)
+            else:
+                val_rows = len(vtable.df)
+    except TunerError as exc:
+        state["error"], state["error_zh"] = str(exc), error_text(exc, "zh")
+        skipped = getattr(exc, "skipped", None)
+        listed = _skipped_file(train_path, [skipped] if skipped else [])
+        return state, columns, None, "", data_mod.preview(df), None, listed, error_text(exc, current_lang())
+    state.update(text_columns=info["text_columns"], label_column=info["label_column"], rows=info["rows"])
     counts = pd.DataFrame({"label": list(info["label_counts"]), "rows": list(info["label_counts"].values())})
-    lang = language_warning(df, info.get("text_columns") or [])
-    warnings = table.warnings + info["warnings"] + ([lang] if lang else [])
-    return (state, columns, info, _summary_md(info, table.format, warnings, val_rows, task),
-            data_mod.preview(df), counts)
+    lang = language_warning(df, info.get("text_columns") or []) if check_language else ""
+    lists = [x for x in (info.get("skipped"), vskipped) if x]
+    shown = [x.warning(current_lang()) for x in lists]
+    rest = [w for w in info["warnings"] if not any(w == x.warning("en") for x in lists)]
+    warnings = table.warnings + vwarnings + rest + ([lang] if lang else [])
+    return (state, columns, info, _summary_md(info, table.format, warnings, val_rows, task, shown),
+            data_mod.preview(df), counts, _skipped_file(train_path, lists), "")
+
+
+def _skipped_file(train_path, lists) -> str | None:
+    """The rows left out of the upload as a CSV beside it (None when there are none)."""
+    from ..skipped import write_lists
+
+    if not lists or Path(train_path) == SAMPLE:
+        return None
+    written = write_lists(lists, Path(train_path).parent / "skipped_rows.csv")
+    return str(written) if written else None
+
+
+@functools.lru_cache(maxsize=1)
+def sample_view():
+    """The Data tab's view of the bundled sample, computed once when the page is built: the page opens with it
+    already shown, with no inspection racing the person's first upload. None when the sample is missing."""
+    if not SAMPLE.is_file():
+        return None
+    try:
+        # The bundled sample is English, like the bundled model: no language check (it would load a tokenizer).
+        state, columns, info, md, prev, counts, _, problem = inspect_files(str(SAMPLE), None, "classification", None,
+                                                                           None, True, check_language=False)
+    except Exception:  # noqa: BLE001 - the page still opens; the first upload shows the problem
+        log.exception("the bundled sample could not be inspected")
+        return None
+    return None if problem else {"state": state, "columns": columns, "summary": md, "preview": prev, "counts": counts}
+
+
+def sample_state():
+    view = sample_view()
+    return dict(view["state"]) if view else None
 
 
 def build(upload_state: gr.State):
+    view = sample_view() or {}
     with gr.Row():
         with gr.Column(scale=1):
             train_file = gr.File(label="Training data (CSV, TSV, JSON, JSONL, Parquet)", type="filepath",
                                  file_types=list(data_mod.TABLE_EXTENSIONS), value=str(SAMPLE) if SAMPLE.is_file() else None)
             val_file = gr.File(label="Validation data (optional)", type="filepath", file_types=list(data_mod.TABLE_EXTENSIONS))
             task = gr.Dropdown(task_names(), value="classification", label="Task", info=RunConfig.__dataclass_fields__["task"].metadata["help"])
-            text_cols = gr.Dropdown([], multiselect=True, label="Text column(s)", info="Two or more are joined, e.g. title + body.")
-            label_col = gr.Dropdown([], label="Label column")
+            columns, first = view.get("columns", []), view.get("state") or {}
+            text_cols = gr.Dropdown(columns, value=first.get("text_columns", []), multiselect=True, label="Text column(s)",
+                                    info="Two or more are joined, e.g. title + body.")
+            label_col = gr.Dropdown(columns, value=first.get("label_column") or None, label="Label column")
         with gr.Column(scale=2):
-            error = gr.Markdown(elem_classes=["tuner-error"])
-            summary = gr.Markdown()
-            counts = gr.BarPlot(x="label", y="rows", title="Rows per label", height=260, sort="-y")
-    preview = gr.Dataframe(label="Preview (first rows)", interactive=False, wrap=True, max_height=320)
+            error = gr.HTML(elem_classes=["tuner-error"])  # HTML: the sentence is escaped once, by esc()
+            summary = gr.Markdown(view.get("summary", ""))
+            skipped_file = gr.File(label="Rows left out (CSV)", visible=False, interactive=False)
+            counts = gr.BarPlot(view.get("counts"), x="label", y="rows", title="Rows per label", height=260, sort="-y")
+    preview = gr.Dataframe(view.get("preview"), label="Preview (first rows)", interactive=False, wrap=True, max_height=320)
 
-    outputs = [upload_state, text_cols, label_col, summary, preview, counts, error]
+    outputs = [upload_state, text_cols, label_col, summary, preview, counts, skipped_file, error]
 
     def _run(train_path, val_path, task_name, tcols, lcol, propose, store):
         if not train_path:
-            return None, gr.Dropdown(choices=[], value=[]), gr.Dropdown(choices=[], value=None), "", None, None, "Upload a training file to begin."
+            return (None, gr.Dropdown(choices=[], value=[]), gr.Dropdown(choices=[], value=None), "", None, None,
+                    gr.File(value=None, visible=False), _error_html("Upload a training file to begin."))
         try:
             if store:
                 train_path = str(data_mod.store_upload(train_path, "train")) if Path(train_path) != SAMPLE else str(SAMPLE)
                 val_path = str(data_mod.store_upload(val_path, "validation")) if val_path else None
-            state, columns, info, md, prev, cnt = inspect_files(train_path, val_path, task_name, tcols, lcol, propose)
+            state, columns, info, md, prev, cnt, listed, problem = inspect_files(train_path, val_path, task_name, tcols, lcol, propose)
         except TunerError as exc:
-            return None, gr.Dropdown(), gr.Dropdown(), "", None, None, f"⛔ {esc(translate_error(str(exc), current_lang()))}"
+            return (None, gr.Dropdown(), gr.Dropdown(), "", None, None, gr.File(value=None, visible=False),
+                    _error_html(error_text(exc, current_lang())))
         except Exception:  # noqa: BLE001
             log.exception("inspecting upload failed")
-            return None, gr.Dropdown(), gr.Dropdown(), "", None, None, "⛔ The file could not be read; check that it is a CSV, TSV, JSON, JSONL or Parquet table."
+            return (None, gr.Dropdown(), gr.Dropdown(), "", None, None, gr.File(value=None, visible=False),
+                    _error_html("The file could not be read; check that it is a CSV, TSV, JSON, JSONL or Parquet table."))
+        listed_out = gr.File(value=listed, visible=bool(listed))
+        text_dd = gr.Dropdown(choices=columns, value=state["text_columns"])
+        label_dd = gr.Dropdown(choices=columns, value=state["label_column"] or None)
+        if problem:  # refused: the columns and the preview still show what was read
+            return state, text_dd, label_dd, "", prev, None, listed_out, _error_html(problem)
         top = int(cnt["rows"].max()) if len(cnt) else 1
-        return (state, gr.Dropdown(choices=columns, value=info["text_columns"]),
-                gr.Dropdown(choices=columns, value=info["label_column"]), md, prev,
-                gr.BarPlot(value=cnt, y_lim=[0, top * 1.1]), "")
+        return state, text_dd, label_dd, md, prev, gr.BarPlot(value=cnt, y_lim=[0, top * 1.1]), listed_out, ""
 
-    def on_upload(train_path, val_path, task_name):
-        return _run(train_path, val_path, task_name, None, None, True, True)
+    # ---- issue #23: an upload's state belongs to whoever made it (tuner/ui/common.py check_state_owner) ----
+    def _owned(result, request):
+        """`_run`'s outputs with the state stamped with its owner (this request's user)."""
+        return (dict(result[0], owner=user_of(request)), *result[1:]) if isinstance(result[0], dict) else result
 
-    def on_columns(state, train_path, val_path, task_name, tcols, lcol):
+    def on_upload(train_path, val_path, task_name, request: gr.Request = None):
+        return _owned(_run(train_path, val_path, task_name, None, None, True, True), request)
+
+    def on_columns(state, train_path, val_path, task_name, tcols, lcol, request: gr.Request = None):
+        try:
+            check_state_owner(state, request)  # a reused session id must not read another person's rows
+        except TunerError as exc:
+            raise gr.Error(error_text(exc, current_lang()), print_exception=False) from None
         if not state:
-            return _run(train_path, val_path, task_name, tcols, lcol, False, True)
-        return _run(state["train_file"], state["validation_file"] or None, task_name, tcols, lcol, False, False)
+            return _owned(_run(train_path, val_path, task_name, tcols, lcol, False, True), request)
+        return _owned(_run(state["train_file"], state["validation_file"] or None, task_name, tcols, lcol, False, False),
+                      request)
+    # ---- end issue #23 ----
 
+    # Uploads have a group of their own, 4 at once (issue #23): a huge file being read does not hold a small one.
     gr.on([train_file.change, val_file.change, task.change], on_upload, [train_file, val_file, task], outputs,
-          api_name="upload")
+          api_name="upload", concurrency_id="upload", concurrency_limit=4)
     gr.on([text_cols.input, label_col.input], on_columns, [upload_state, train_file, val_file, task, text_cols, label_col],
-          outputs, api_name="columns")
+          outputs, api_name="columns", concurrency_id="upload", concurrency_limit=4)
     return {"train_file": train_file, "val_file": val_file, "task": task, "on_upload": on_upload, "outputs": outputs}

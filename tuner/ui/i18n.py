@@ -56,6 +56,7 @@ ZH: dict[str, str] = {
     "Compare runs": "比较运行", "Runs to compare": "要比较的运行", "Metric": "指标",
     "Config differences": "配置差异", "Metrics": "指标表", "Metric across runs": "各运行的指标",
     "Compare": "比较",
+    "Delete run": "删除运行",
     # export
     "Download adapter (zip)": "下载适配器 (zip)", "Adapter zip": "适配器 zip",
     "Merge into the base model": "合并到基础模型", "Merged model (zip)": "合并后的模型 (zip)",
@@ -75,6 +76,7 @@ ZH: dict[str, str] = {
     "What the model learns to do (one of the registered tasks).": "模型要学会做的事（已注册的任务之一）。",
     "Two or more are joined, e.g. title + body.": "选择两列或以上时会拼接，例如 标题 + 正文。",
     "Preview (first rows)": "预览（前几行）",
+    "Rows left out (CSV)": "被略过的行（CSV）",
     # train tab (field labels and the config's help text)
     "A recipe is a small YAML file of settings in recipes/.": "配方是 recipes/ 目录下的一个小 YAML 设置文件。",
     "'default' = the bundled all-MiniLM-L6-v2 (offline), a local folder, or a Hugging Face Hub id.":
@@ -215,7 +217,41 @@ ERRORS_ZH: dict[str, str] = {
     "The file has no columns; it needs at least a text column and a label column.": "文件没有列；至少需要一个文本列和一个标签列。",
     "The file is empty (0 usable rows); upload a file with a header and at least a few rows.": "文件是空的（0 行可用）；请上传带表头且至少有几行数据的文件。",
     "The file has no rows (0 usable rows); upload a file with a header and at least a few rows.": "文件没有数据行（0 行可用）；请上传带表头且至少有几行数据的文件。",
+    # a full disk, quotas, deleting runs (tuner/runs.py, tuner/jobs.py, tuner/train.py failure_message)
+    "The disk is full (the training process stopped while writing); free space and press Resume to go on "
+    "from the newest checkpoint.":
+        "磁盘已满（训练进程在写入时停止）；请释放空间后点击“继续”，从最新的检查点接着训练。",
+    "The disk is full (the run could not write its checkpoint, adapter or log); free space and press Resume "
+    "to go on from the newest complete checkpoint (the earlier ones are kept).":
+        "磁盘已满（运行无法写入检查点、适配器或日志）；请释放空间后点击“继续”，从最新的完整检查点接着训练（之前的检查点都保留着）。",
+    "This run's status file could not be read (damaged, or cut short by a full disk); its files are kept: "
+    "delete the run, or press Refresh once the disk has space again.":
+        "无法读取该运行的状态文件（已损坏，或因磁盘已满而写了一半）；其文件都保留着：请删除该运行，或在磁盘有空间后点击“刷新”。",
+    "The disk is full, so the run could not be created; delete runs you no longer need on the Runs tab or "
+    "with `python -m tuner delete <run>`, then try again.":
+        "磁盘已满，无法创建运行；请在“运行记录”页或用 `python -m tuner delete <run>` 删除不再需要的运行，然后重试。",
+    "The disk is full, so the run could not be queued; delete runs you no longer need on the Runs tab or "
+    "with `python -m tuner delete <run>`, then try again.":
+        "磁盘已满，无法将运行加入队列；请在“运行记录”页或用 `python -m tuner delete <run>` 删除不再需要的运行，然后重试。",
+    "The run's folder could not be written (a write error); check the disk and its permissions, then try "
+    "again.":
+        "无法写入该运行的文件夹（写入错误）；请检查磁盘及其权限，然后重试。",
+    "The run's folder could not be written (a write error); check the disk and its permissions, then press "
+    "Resume.":
+        "无法写入该运行的文件夹（写入错误）；请检查磁盘及其权限，然后点击“继续”。",
+    "The training process was killed (out of memory, or stopped by the system); resume it from the newest "
+    "checkpoint, with a smaller batch size or max length if memory was short.":
+        "训练进程被终止了（内存不足，或被系统停止）；请从最新的检查点继续，如果内存不够，请调小批大小或最大长度。",
+    "The training process stopped unexpectedly; resume it from the newest checkpoint.":
+        "训练进程意外停止；请从最新的检查点继续。",
+    "Pick a run to delete.":
+        "请选择要删除的运行。",
     "Demo mode shows only the chosen runs; training is switched off here.": "演示模式只展示选定的运行；此处已关闭训练。",
+    # login, private-by-default browsers, per-session uploads (tuner/auth.py, tuner/ui/common.py)
+    "Log in first; runs belong to the person who started them.": "请先登录；运行只属于启动它的人。",
+    "This browser sent no Tuner cookie; allow cookies for this site and reload the page.":
+        "此浏览器没有发送 Tuner 的 Cookie；请允许本站使用 Cookie 后重新加载页面。",
+    "This upload belongs to another session; upload the file again.": "该上传属于另一个会话；请重新上传文件。",
 }
 
 ERROR_PATTERNS_ZH: list[tuple[str, str]] = [
@@ -225,6 +261,37 @@ ERROR_PATTERNS_ZH: list[tuple[str, str]] = [
      "运行 {run} 没有可导出的适配器；请选择已完成或已停止的运行。"),
     (r"Run (?P<run>\S+) failed, so its adapter is not offered; pick a finished run\.", "运行 {run} 失败了，其适配器不可用；请选择已结束的运行。"),
     (r"Run (?P<run>\S+) is already training or queued\.", "运行 {run} 已在训练或排队中。"),
+    (r"You already have (?P<n>\S+) runs queued or training, the limit per user "
+     r"\(TUNER_MAX_QUEUED_RUNS=(?P<limit>\S+)\); wait for one to finish, or stop one on the Train tab or with "
+     r"`python -m tuner stop <run>`, then start again\.",
+     "你已有 {n} 个运行在排队或训练中，达到每位用户的上限（TUNER_MAX_QUEUED_RUNS={limit}）；请等其中一个结束，或在“训练”页或用 `python -m tuner stop <run>` 停止一个，然后再开始。"),
+    (r"Your runs store (?P<used>.+?) and this one needs (?P<adding>.+?) more, over the "
+     r"(?P<limit>.+?) each user may store \(TUNER_MAX_USER_GB\); delete runs you no longer need on "
+     r"the Runs tab or with `python -m tuner delete <run>`, then try again\.",
+     "你的运行已占用 {used}，这个运行还需要 {adding}，超过了每位用户可存储的 {limit}（TUNER_MAX_USER_GB）；请在“运行记录”页或用 `python -m tuner delete <run>` 删除不再需要的运行，然后重试。"),
+    (r"Your runs store (?P<used>[^,]+?), the (?P<limit>.+?) each user may store "
+     r"\(TUNER_MAX_USER_GB\); delete runs you no longer need on the Runs tab or with `python -m tuner delete "
+     r"<run>`, then try again\.",
+     "你的运行已占用 {used}，达到每位用户可存储的 {limit}（TUNER_MAX_USER_GB）；请在“运行记录”页或用 `python -m tuner delete <run>` 删除不再需要的运行，然后重试。"),
+    (r"Your runs store (?P<used>[\d.]+ [KMG]B) of the (?P<limit>[\d.]+ [KMG]B) each user may store; delete "
+     r"runs you no longer need to free space\.",
+     "你的运行占用了每位用户可存储的 {limit} 中的 {used}；删除不再需要的运行即可释放空间。"),
+    (r"The newest (?P<shown>[\d,]+) of (?P<total>[\d,]+) runs are shown; type an older run's id in Run to pick "
+     r"it\.",
+     "显示了 {total} 个运行中最新的 {shown} 个；要选择更早的运行，请在“运行”中输入其 ID。"),
+    (r"The training process stopped unexpectedly \(code (?P<code>-?\d+)\); resume it from the newest "
+     r"checkpoint\.",
+     "训练进程意外停止（代码 {code}）；请从最新的检查点继续。"),
+    (r"Run (?P<run>\S+) is training or queued; stop it first, then delete it\.",
+     "运行 {run} 正在训练或排队；请先停止它，再删除。"),
+    (r"Run (?P<run>\S+) is (?P<state>\w+); stop it first, then delete it\.",
+     "运行 {run} 的状态是 {state}；请先停止它，再删除。"),
+    (r"Deleted run (?P<run>\S+) \((?P<size>[\d.]+ [KMG]B) freed\)\.",
+     "已删除运行 {run}（释放了 {size}）。"),
+    (r"Run (?P<run>\S+) could not be deleted completely; check the folder's permissions\.",
+     "运行 {run} 未能完全删除；请检查该文件夹的权限。"),
+    (r"'(?P<name>[^']*)' is not a run of the runs folder \(TUNER_RUNS_DIR\); give a run id from the list\.",
+     "“{name}”不是运行文件夹（TUNER_RUNS_DIR）中的运行；请给出列表中的运行 ID。"),
     (r"Run (?P<run>\S+) is not training \(it is (?P<state>\w+)\)\.", "运行 {run} 没有在训练（当前状态：{state}）。"),
     (r"Run (?P<run>\S+) is (?P<state>\w+); only interrupted, stopped or failed runs can be resumed\.",
      "运行 {run} 的状态是 {state}；只有中断、停止或失败的运行可以继续。"),
@@ -236,6 +303,7 @@ ERROR_PATTERNS_ZH: list[tuple[str, str]] = [
      "Hub 拒绝了用于“{repo}”的令牌；请使用对该命名空间有写权限的令牌。"),
     (r"The Hub did not accept the upload to '(?P<repo>[^']+)' \((?P<why>\w+)\); check the name and try again\.",
      "Hub 没有接受上传到“{repo}”的内容（{why}）；请检查名称后重试。"),
+    (r"Fix the training data on the Data tab first: (?P<why>.*)", "请先在数据页修正训练数据：{why}"),
     (r"Row (?P<row>\d+) of the (?P<src>.+?): the label \('(?P<col>.*)'\) is empty; fill it in or delete the row\.",
      "{src}第 {row} 行：标签（“{col}”）为空；请填写或删除该行。"),
     (r"Row (?P<row>\d+) of the (?P<src>.+?): the text \((?P<col>.*)\) is empty; fill it in or delete the row\.",
@@ -273,9 +341,19 @@ ERROR_PATTERNS_ZH: list[tuple[str, str]] = [
      "{method} 运行使用虚拟 token 而不是权重，无法合并进基础模型；请改为下载适配器压缩包。"),
     (r"peft could not merge this (?P<method>\S+) adapter into the base model \((?P<why>\w+)\); download the adapter zip instead\.",
      "peft 无法把这个 {method} 适配器合并进基础模型（{why}）；请改为下载适配器压缩包。"),
+    (r"'train\.processes' is (?P<n>\d+), but this machine has (?P<most>\d+) (?P<what>CPU cores?|GPUs?); choose at most (?P=most)\.",
+     "“train.processes”为 {n}，但本机只有 {most} 个{what}；请最多选择 {most}。"),
+    (r"The files? (is|are) (?P<size>[\d.]+ [MG]B)( together)?; reading (it|them) needs about (?P<need>[\d.]+ [MG]B) of memory "
+     r"and this machine has (?P<free>[\d.]+ [MG]B) free; upload a sample of at most about (?P<fit>[\d,]+) of its "
+     r"(?P<rows>[\d,]+) rows, or free some memory\.",
+     "数据文件共 {size}；读取大约需要 {need} 内存，而这台机器只有 {free} 可用；请上传不超过约 {fit} 行的样本（共 {rows} 行），或释放一些内存。"),
+    (r"The files? (is|are) (?P<size>[\d.]+ [MG]B)( together)?; reading (it|them) needs about (?P<need>[\d.]+ [MG]B) of memory "
+     r"and this machine has (?P<free>[\d.]+ [MG]B) free; free some memory \(stop other runs or programs\) or train on a "
+     r"machine with more\.",
+     "数据文件共 {size}；读取大约需要 {need} 内存，而这台机器只有 {free} 可用；请释放一些内存（停止其他运行或程序），或换一台内存更大的机器训练。"),
 ]
 _COMPILED = [(re.compile(p + r"\Z"), t) for p, t in ERROR_PATTERNS_ZH]
-_PARTS_ZH = {"training file": "训练文件", "validation file": "验证文件", "evaluation file": "评估文件",
+_PARTS_ZH = {"CPU core": "CPU 核心", "CPU cores": "CPU 核心", "GPU": "GPU", "GPUs": "GPU", "training file": "训练文件", "validation file": "验证文件", "evaluation file": "评估文件",
              "merged model": "合并后的模型", "Space": "Space", "train file": "训练文件"}
 
 
@@ -299,6 +377,13 @@ def translate_error(sentence: str, lang: str | None) -> str:
             parts = {k: _PARTS_ZH.get(v, v) for k, v in m.groupdict().items()}
             return template.format(**parts)
     return sentence
+
+
+def error_text(exc: BaseException, lang: str | None) -> str:
+    """The sentence of a TunerError in `lang`: its own Chinese text when it carries one, else by pattern."""
+    if lang == "zh" and getattr(exc, "zh", None):
+        return exc.zh
+    return translate_error(str(exc), lang)
 
 
 # ---- the language of each browser session ----------------------------------------------------------

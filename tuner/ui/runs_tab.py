@@ -1,4 +1,4 @@
-"""Runs tab: every run folder with its state and headline score; resume interrupted runs."""
+"""Runs tab: the newest run folders with their state, headline score and size; resume or delete a run."""
 
 from __future__ import annotations
 
@@ -9,24 +9,63 @@ import pandas as pd
 
 from .. import jobs, runs
 from ..errors import RunError
-from .common import all_run_choices, friendly, owned_run, visible_owner
+from .common import display_name, friendly, owned_run, run_label, visible_owner
+
+MAX_SHOWN = 200  # rows of the table and choices of the dropdowns: the newest runs (an older id can be typed in Run)
 
 
-def runs_table(owner: str | None = None) -> pd.DataFrame:
+def runs_table(owner: str | None = None, listed: list | None = None) -> pd.DataFrame:
+    """The newest MAX_SHOWN runs (of `listed`, or of every run of `owner`)."""
+    listed = runs.list_runs(owner) if listed is None else listed
     rows = []
-    for run in runs.list_runs(owner):
+    for run in listed[:MAX_SHOWN]:
         st, m = run.status(), run.metrics() or {}
         rows.append({
-            "run": run.id, "name": st.get("name", ""), "state": st.get("state", ""),
+            "run": run.id, "name": display_name(st.get("name", "")), "state": st.get("state", ""),
             "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(st.get("created", 0))),
             "accuracy": round(m["accuracy"], 4) if isinstance(m.get("accuracy"), float) else None,
             "macro_f1": round(m["macro_f1"], 4) if isinstance(m.get("macro_f1"), float) else None,
             "classical macro_f1": _classical(m, "macro_f1"),
             "verdict": (m.get("verdict") or {}).get("level", ""),
+            "size": _size(run, st),
             "message": st.get("message", ""),
         })
+    runs.save_disk_index()
     return pd.DataFrame(rows, columns=["run", "name", "state", "created", "accuracy", "macro_f1", "classical macro_f1",
-                                       "verdict", "message"])
+                                       "verdict", "size", "message"])
+
+
+def _size(run, status) -> str:
+    try:
+        disk = runs.measure(run, status, save=False)
+    except OSError:
+        return ""
+    return runs.fmt_bytes(disk["bytes"] + sum(size for _, _, size in disk["data"]))
+
+
+def refresh(owner: str | None = None, clear: bool = False):
+    """What the tab shows on open / Refresh: the table and the Run dropdown (emptied with `clear`), from one
+    listing."""
+    shown, _ = runs.newest_runs(owner, MAX_SHOWN)
+    choices = [(run_label(r), r.id) for r in shown]
+    return runs_table(owner, shown), (gr.Dropdown(choices=choices, value=None) if clear else gr.Dropdown(choices=choices))
+
+
+def overview(owner: str | None = None) -> tuple[list, str]:
+    """(the compare dropdown's choices, a note: how many runs are not shown, what the user's runs store)."""
+    from .i18n import current_lang, translate_error
+
+    shown, total = runs.newest_runs(owner, MAX_SHOWN)
+    notes = []
+    if total > len(shown):
+        notes.append(f"The newest {len(shown):,} of {total:,} runs are shown; type an older run's id in Run to pick it.")
+    limit = runs.max_user_bytes()
+    if limit:
+        used = runs.user_bytes("" if owner is None else owner)
+        notes.append(f"Your runs store {runs.fmt_bytes(used)} of the {runs.fmt_bytes(limit)} each user may store; "
+                     "delete runs you no longer need to free space.")
+    lang = current_lang()
+    return [(run_label(r), r.id) for r in shown], " ".join(translate_error(n, lang) for n in notes)
 
 
 def _classical(report: dict, key: str):
@@ -80,7 +119,7 @@ def compare_runs(run_list, metric: str = "accuracy") -> tuple[pd.DataFrame, pd.D
     rows, chart = [], []
     for run in run_list:
         m, st = run.metrics() or {}, run.status()
-        row = {"run": run.id, "name": st.get("name", ""), "state": st.get("state", "")}
+        row = {"run": run.id, "name": display_name(st.get("name", "")), "state": st.get("state", "")}
         for key in COMPARE_METRICS:
             value = m.get(key)
             row[key] = round(float(value), 4) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -97,25 +136,40 @@ def compare_runs(run_list, metric: str = "accuracy") -> tuple[pd.DataFrame, pd.D
 
 def build(current_run: gr.BrowserState):
     table = gr.Dataframe(label="All runs", interactive=False, wrap=True)
+    note = gr.Markdown()
     with gr.Row():
         pick = gr.Dropdown([], label="Run", scale=4, allow_custom_value=True)
-        refresh = gr.Button("↻ Refresh", size="sm", scale=1)
+        refresh_btn = gr.Button("↻ Refresh", size="sm", scale=1)
         resume = gr.Button("Resume from newest checkpoint", scale=2)
+        delete = gr.Button("Delete run", variant="stop", scale=1)
     msg = gr.Markdown()
 
     def on_refresh(request: gr.Request = None):
-        owner = visible_owner(request)
-        return runs_table(owner), gr.Dropdown(choices=all_run_choices(owner))
+        return refresh(visible_owner(request))
 
     @friendly
     def on_resume(run_id, request: gr.Request = None):
         if not run_id:
             raise RunError("Pick a run to resume.")
         run = owned_run(run_id, request)
-        if run.state not in ("interrupted", "stopped", "failed"):
-            raise RunError(f"Run {run.id} is {run.state}; only interrupted, stopped or failed runs can be resumed.")
+        runs.check_resumable(run)  # a run whose process died is recovered first
         pos = jobs.manager().submit(run, resume=True)
         return run.id, ("Resumed." if pos == 0 else f"Queued: position {pos}.")
+
+    @friendly
+    def on_delete(run_id, request: gr.Request = None):
+        if run_id is None:  # the browser's question was cancelled
+            return gr.skip(), gr.skip(), gr.skip()
+        if not run_id:
+            raise RunError("Pick a run to delete.")
+        run = owned_run(run_id, request)
+        if jobs.manager().is_active(run):
+            raise RunError(f"Run {run.id} is training or queued; stop it first, then delete it.")
+        freed = runs.delete_run(run)
+        from .i18n import current_lang, translate_error
+
+        done = translate_error(f"Deleted run {run.id} ({runs.fmt_bytes(freed)} freed).", current_lang())
+        return (done, *refresh(visible_owner(request), clear=True))
 
     with gr.Accordion("Compare runs", open=True):
         with gr.Row():
@@ -127,7 +181,8 @@ def build(current_run: gr.BrowserState):
         cmp_diff = gr.Dataframe(label="Config differences", interactive=False, wrap=True)
 
     def compare_choices(request: gr.Request = None):
-        return gr.Dropdown(choices=all_run_choices(visible_owner(request)))
+        choices, text = overview(visible_owner(request))
+        return gr.Dropdown(choices=choices), text
 
     @friendly
     def on_compare(run_ids, metric, request: gr.Request = None):
@@ -135,8 +190,11 @@ def build(current_run: gr.BrowserState):
         diff, metrics_table, chart = compare_runs(chosen, metric or "accuracy")
         return diff, metrics_table, gr.BarPlot(value=chart, x="run", y=metric or "accuracy")
 
-    table.change(compare_choices, None, cmp_runs, api_visibility="private")
+    table.change(compare_choices, None, [cmp_runs, note], api_visibility="private")
     cmp_go.click(on_compare, [cmp_runs, cmp_metric], [cmp_diff, cmp_table, cmp_plot], api_name="compare")
-    refresh.click(on_refresh, None, [table, pick], api_name="runs")
+    refresh_btn.click(on_refresh, None, [table, pick], api_name="runs")
     resume.click(on_resume, pick, [current_run, msg], api_name="resume")
+    # The browser asks first; a cancelled question sends null, and nothing is deleted.
+    delete.click(on_delete, pick, [msg, table, pick], api_name="delete",
+                 js="(run) => !run ? '' : (confirm('Delete run ' + run + ' and all its files? This cannot be undone.') ? run : null)")
     return {"refresh": on_refresh, "outputs": [table, pick]}

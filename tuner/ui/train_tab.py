@@ -10,9 +10,9 @@ import pandas as pd
 from .. import jobs, models, runs
 from ..cli import RECIPES
 from ..config import RunConfig, field_meta, load_recipe
-from ..errors import ConfigError, RunError
+from ..errors import DataError, ConfigError, RunError
 from ..models import DEFAULT_MODEL
-from .common import esc, friendly, owned_run, progress_html, user_of
+from .common import check_state_owner, esc, friendly, owned_run, progress_html, user_of
 from .i18n import current_lang
 
 # (dotted config path, widget factory) for the settings shown on the page; help text comes from the metadata.
@@ -88,6 +88,9 @@ def build_config(state: dict | None, recipe: str, model_name: str, targets: list
         raise ConfigError(f"Unknown recipe '{recipe}'; choose one from the list.")
     if not state:
         raise ConfigError("Upload a training file on the Data tab first (or keep the bundled sample).")
+    if state.get("error"):  # the Data tab refused the file: say why, not 'upload a file'
+        raise DataError(f"Fix the training data on the Data tab first: {state['error']}",
+                        zh=f"请先在数据页修正训练数据：{state.get('error_zh') or state['error']}")
     cfg = load_recipe(RECIPES / f"{recipe}.yaml")
     if state.get("task") and state["task"] != cfg.task:
         raise ConfigError(f"The recipe '{recipe}' is for {cfg.task}, but the data tab is set to {state['task']}; pick a matching recipe.")
@@ -152,8 +155,11 @@ def gpu_choices() -> list[str]:
 
 
 def cli_command(cfg: RunConfig, recipe: str) -> str:
-    """`python -m tuner train` with only the settings that differ from the recipe."""
-    base = load_recipe(RECIPES / f"{recipe}.yaml")
+    """`python -m tuner train` with only the settings that differ from the recipe; file and model paths as
+    `public_path`s (runs/..., assets/..., a folder's name), never the server's own folders."""
+    from ..safe_text import public_config
+
+    base, cfg = load_recipe(RECIPES / f"{recipe}.yaml"), public_config(cfg)
     from ..config import iter_fields
 
     base_vals = {p: v for p, _, v in iter_fields(base)}
@@ -163,6 +169,13 @@ def cli_command(cfg: RunConfig, recipe: str) -> str:
             text = ",".join(value) if isinstance(value, list) else str(value)
             parts += ["--set", f"{path}={text}"]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def shown_yaml(cfg: RunConfig) -> str:
+    """The run's YAML for the Show command box, with paths as in `cli_command`."""
+    from ..safe_text import public_config
+
+    return public_config(cfg).to_yaml()
 
 
 def train_device(cfg: RunConfig) -> str:
@@ -356,6 +369,7 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
 
     @friendly
     def on_start(request: gr.Request, state, recipe_name, model_name, target_list, name, *fields):
+        check_state_owner(state, request)  # a reused session id never trains on another person's upload
         cfg = form_config(state, recipe_name, model_name, target_list, fields)
         source = models.check_available(cfg.model.name, models.ui_model_roots())  # refuse bad names / unreachable Hub ids before a run folder exists
         jobs.run_launch(cfg.train)  # refuse GPUs that are not there before a run folder exists
@@ -383,7 +397,7 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
         pos = jobs.manager().submit(run)
         msg = "Training started." if pos == 0 else f"Queued: position {pos}."
         gr.Info(msg)
-        return run.id, cli_command(cfg, recipe_name), cfg.to_yaml()
+        return run.id, cli_command(cfg, recipe_name), shown_yaml(cfg)
 
     @friendly
     def on_action(run_id, request: gr.Request = None):
@@ -408,7 +422,7 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
     @friendly
     def on_show(state, recipe_name, model_name, target_list, name, *fields):
         cfg = form_config(state, recipe_name, model_name, target_list, fields)
-        return cli_command(cfg, recipe_name), cfg.to_yaml()
+        return cli_command(cfg, recipe_name), shown_yaml(cfg)
 
     @friendly
     def on_stop(run_id, request: gr.Request = None):

@@ -1,5 +1,16 @@
 """Try it tab: pick a finished run, then (by the run's task) classify a sentence or tag its entities, or run a
-whole file and download the predictions (CSV for a classifier, JSON Lines for a tagger)."""
+whole file and download the predictions (CSV for a classifier, JSON Lines for a tagger).
+
+Concurrency (issue #23, bench/concurrency.py): a Gradio concurrency group runs at its smallest member's limit, so
+short and long work never share one. Classify and Tag (a sentence) share "try-text": batched (`batch=True`), each
+call answers every sentence queued for it with one padded forward per run, and the model's short lane
+(`Predictor.predict`) never waits for a file's rows. One batch at a time (TEXT_LIMIT): what queues meanwhile is the
+next batch, and a second slot would only split it into two forwards (a small one costs nearly what a full one
+does) on a CPU that has no core to spare. File prediction and file tagging share "try-file" (FILE_LIMIT at once,
+so one huge file does not hold the next). Where runs are private (auth.mode() other than 'off': a login, or each
+browser its own), a batch would be checked against its first request's user only (Gradio hands a batched function
+one gr.Request), so there Classify and Tag answer one request per call, SINGLE_LIMIT calls at once.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +19,20 @@ from pathlib import Path
 
 import gradio as gr
 
+from .. import auth
 from .. import data as data_mod
-from ..errors import DataError, RunError
-from ..inference import MAX_TEXT_CHARS, get_predictor
+from ..errors import RunError
+from ..inference import MAX_TEXT_CHARS, SHORT_ROWS, get_predictor
 from ..tasks import get_task
-from .common import esc, finished_run_choices, friendly, owned_run, visible_owner
+from .common import _as_page_error, esc, finished_run_choices, friendly, owned_run, visible_owner
 
 # Entity colours by type (cycled); the same type keeps its colour whatever its confidence label says.
 PALETTE = ["#8ecae6", "#ffb703", "#90be6d", "#f28482", "#b8a1e3", "#f4a261", "#84a59d", "#e9c46a", "#a8dadc", "#cdb4db"]
+
+MAX_BATCH = min(32, SHORT_ROWS - 1)  # sentences answered by one batched Classify/Tag call (the model's short lane)
+TEXT_LIMIT = 1     # batched Classify/Tag calls at once ("try-text")
+SINGLE_LIMIT = 4   # unbatched (runs private to a user): one-sentence calls at once; each model still computes one
+FILE_LIMIT = 2     # file predictions/taggings at once ("try-file")
 
 
 def demo_kind(run_id, request=None) -> tuple[str, str]:
@@ -95,11 +112,38 @@ def build(current_run: gr.BrowserState):
             raise RunError(f"Run {run_id} is {what} ({predictor.task.title}); use the demo for that task.")
         return predictor
 
+    def answers(run_ids, sentences, demo: str, empty: str, name: str, request) -> list[tuple]:
+        """(predictor, answer) for each request of a batch (Gradio's batch=True hands one list per input), in order:
+        one forward per run; a failure (a gr.Error: its sentence) only in the places it concerns."""
+        out: list = [None] * len(run_ids)
+        by_run: dict = {}
+        for i, run_id in enumerate(run_ids):
+            by_run.setdefault(run_id, []).append(i)
+        for run_id, places in by_run.items():
+            try:
+                predictor = _predictor(run_id, demo, request)
+                results = predictor.predict_each([sentences[i] for i in places], empty)
+            except Exception as exc:  # noqa: BLE001 - this run's requests get the sentence; the others still run
+                predictor, results = None, [_as_page_error(exc, name)] * len(places)
+            for i, result in zip(places, results):
+                out[i] = (predictor, _as_page_error(result, name) if isinstance(result, Exception) else result)
+        return out
+
+    def failed(error: gr.Error, alone: bool) -> str:
+        """A request's error: raised, as every handler's, when the request is alone in its batch; else its sentence
+        in the answer's place ('⛔ ...'), since Gradio can fail only a whole batch."""
+        if alone:
+            raise error
+        return f"⛔ {error.message}"
+
     @friendly
-    def on_classify(run_id, sentence, request: gr.Request = None):
-        if not (sentence or "").strip():
-            raise DataError("Type some text to classify.")
-        return _predictor(run_id, "classifier", request).predict_one(sentence)
+    def on_classify(run_ids, sentences, request: gr.Request = None):
+        """Batched: a list of run ids and a list of sentences in, one list of label probabilities out."""
+        results = answers(run_ids, sentences, "classifier", "Type some text to classify.", "on_classify", request)
+        return [[failed(r, len(results) == 1) if isinstance(r, gr.Error) else r for _, r in results]]
+
+    def classify_one(run_id, sentence, request: gr.Request = None):
+        return on_classify([run_id], [sentence], request)[0][0]
 
     @friendly
     def on_file(run_id, path, request: gr.Request = None):
@@ -113,14 +157,23 @@ def build(current_run: gr.BrowserState):
         return str(out), f"Predicted {info['rows']:,} rows ({counts})."
 
     @friendly
-    def on_tag(run_id, sentence, request: gr.Request = None):
-        if not (sentence or "").strip():
-            raise DataError("Type some text to find its entities.")
-        predictor = _predictor(run_id, "tagger", request)
-        result = predictor.predict([sentence])[0]
-        value, cmap = highlighted(result, predictor.meta.get("types", []))
-        rows = [[e["text"], e["label"], e["score"], e["start"], e["end"]] for e in result["entities"]]
-        return gr.HighlightedText(value=value, color_map=cmap), rows
+    def on_tag(run_ids, sentences, request: gr.Request = None):
+        """Batched like `on_classify`: lists in, (highlighted texts, entity tables) out."""
+        results = answers(run_ids, sentences, "tagger", "Type some text to find its entities.", "on_tag", request)
+        marks, tables = [], []
+        for predictor, result in results:
+            if isinstance(result, gr.Error):
+                marks.append(gr.HighlightedText(value=[(failed(result, len(results) == 1), None)], color_map={}))
+                tables.append([])
+                continue
+            value, cmap = highlighted(result, predictor.meta.get("types", []))
+            marks.append(gr.HighlightedText(value=value, color_map=cmap))
+            tables.append([[e["text"], e["label"], e["score"], e["start"], e["end"]] for e in result["entities"]])
+        return [marks, tables]
+
+    def tag_one(run_id, sentence, request: gr.Request = None):
+        (mark,), (rows,) = on_tag([run_id], [sentence], request)
+        return mark, rows
 
     @friendly
     def on_tag_file(run_id, path, request: gr.Request = None):
@@ -144,12 +197,15 @@ def build(current_run: gr.BrowserState):
 
     refresh.click(choices, run, run, api_visibility="private")
     run.change(on_run, run, [classifier_box, tagger_box, demo_note], api_name="try_demo")
-    gr.on([classify.click, text.submit], on_classify, [run, text], label, api_name="classify",
-          concurrency_limit=4, concurrency_id="inference")
-    file_in.upload(on_file, [run, file_in], [file_out, file_msg], api_name="predict_file",
-                   concurrency_limit=2, concurrency_id="inference")
-    gr.on([tag.click, tag_text.submit], on_tag, [run, tag_text], [marked, entity_table], api_name="tag",
-          concurrency_limit=4, concurrency_id="inference")
-    tag_file_in.upload(on_tag_file, [run, tag_file_in], [tag_file_out, tag_file_msg], api_name="tag_file",
-                       concurrency_limit=2, concurrency_id="inference")
+    # Short and long work in groups of their own (the module's docstring); a client still sends one sentence per call.
+    batched = auth.mode() == "off"  # runs private to a user: each request's own user is checked, one per call
+    text_kw = ({"concurrency_id": "try-text", "concurrency_limit": TEXT_LIMIT, "batch": True, "max_batch_size": MAX_BATCH}
+               if batched else {"concurrency_id": "try-text", "concurrency_limit": SINGLE_LIMIT})
+    file_kw = {"concurrency_id": "try-file", "concurrency_limit": FILE_LIMIT}
+    gr.on([classify.click, text.submit], on_classify if batched else classify_one, [run, text], label,
+          api_name="classify", **text_kw)
+    file_in.upload(on_file, [run, file_in], [file_out, file_msg], api_name="predict_file", **file_kw)
+    gr.on([tag.click, tag_text.submit], on_tag if batched else tag_one, [run, tag_text], [marked, entity_table],
+          api_name="tag", **text_kw)
+    tag_file_in.upload(on_tag_file, [run, tag_file_in], [tag_file_out, tag_file_msg], api_name="tag_file", **file_kw)
     return {"run": run, "choices": choices}
