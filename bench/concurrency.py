@@ -30,22 +30,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 from apphelpers import start_app, stop_app  # noqa: E402
 
+from machine import cpu_name  # noqa: E402 - bench/ is on sys.path when a bench runs
+
 TARGET_P50_S = 0.5
 # The clients share the app's CPU, so they are kept cheap: ssl_verify=False skips loading the CA bundle into a new
 # SSL context on every request (half of gradio_client's ~0.2 s of CPU per call here); the app is plain http anyway.
 SENTENCES = ["I was charged twice for my subscription", "my parcel never arrived", "the app crashes on start",
              "please update the billing address", "tracking says delivered but nothing came"]
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown CPU"
 
 
 def train_cmd(name: str, *sets: str) -> list[str]:

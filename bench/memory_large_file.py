@@ -30,6 +30,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from machine import cpu_name  # noqa: E402 - bench/ is on sys.path when a bench runs
+
 REPO = Path(__file__).resolve().parents[1]
 MB = 1024 ** 2
 
@@ -40,17 +42,6 @@ TOPIC = {"billing": "charged refund invoice payment fee receipt billed".split(),
          "shipping": "parcel courier delivery tracking shipped warehouse box".split(),
          "technical": "crash error freeze bug update login timeout".split(),
          "account": "username profile delete close account settings verify".split()}
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown CPU"
 
 
 def make_long(path: Path, rows: int, seed: int = 0) -> Path:
@@ -298,7 +289,7 @@ def main() -> int:
            "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1", "PYTHONPATH": str(repo)}
     import psutil
 
-    print(f"# memory on a large upload — {cpu_model()}, {os.cpu_count()} CPUs, "
+    print(f"# memory on a large upload — {cpu_name()}, {os.cpu_count()} CPUs, "
           f"{psutil.virtual_memory().total / 1024 ** 3:.0f} GiB RAM; checkout {repo}; memory in MB of 2^20 bytes")
     files = {}
     if args.only in (None, "long"):
