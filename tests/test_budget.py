@@ -121,6 +121,18 @@ def test_steps_an_early_slow_estimate_took_are_given_back():
     assert loop.lr() == pytest.approx(0.0, abs=1e-9)
 
 
+def test_a_plan_is_not_changed_on_the_step_that_ends_the_run():
+    # 20 slow steps plan 100 in all; the faster steps after would fit more, and the next re-plan falls on step 100,
+    # where the loop ends: the run's total must stay the steps it ran (CI once saw a 252-step plan end at 241).
+    loop = Loop(minutes=102 / 60, evals=0)
+    for _ in range(20):
+        loop.step(seconds=1.0)
+    assert loop.state.max_steps == 100
+    steps = loop.run(seconds=0.2)
+    assert steps == loop.state.max_steps == 100
+    assert loop.sched.lr_lambdas[0].keywords["num_training_steps"] == 100
+
+
 def test_the_warm_up_and_a_cosine_decay_shrink_in_proportion():
     loop = Loop(minutes=100 / 60, schedule=get_cosine_schedule_with_warmup, warmup=200)
     steps = loop.run(seconds=1.0)

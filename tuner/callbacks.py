@@ -156,6 +156,8 @@ class TimeBudgetCallback(TrainerCallback):
     def on_step_end(self, args, state, control, lr_scheduler=None, **kw):
         step = state.global_step
         self._step_end = now = self.clock()
+        if step >= state.max_steps:  # the last step of the schedule: the loop ends here (the flow callback, which
+            return control  # runs first, has said so), so a new plan could only name steps that never run
         done = step - self.start_step
         elapsed = now - self.t0
         # Fast steps can spend a tenth of the budget before 2% of the plan: then the first estimate comes by time,
