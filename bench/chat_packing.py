@@ -58,7 +58,7 @@ def run_one(packing: bool, args, extra: list[str] = (), label: str = "") -> dict
 
 
 def mfu_cell(mfu: float | None) -> str:
-    """The median of the run's live MFU readings (tuner.throughput: executed matmul FLOPs vs a same-run probe)."""
+    """The median of the run's live MFU readings (tuner.cpu.throughput: executed matmul FLOPs vs a same-run probe)."""
     return "–" if mfu is None else f"{100 * mfu:.0f}%"
 
 

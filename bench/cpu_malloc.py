@@ -1,4 +1,4 @@
-"""glibc's malloc defaults against tuner.cpu_malloc's thresholds: CPU training steps and file prediction.
+"""glibc's malloc defaults against tuner.cpu.malloc's thresholds: CPU training steps and file prediction.
 
     python bench/cpu_malloc.py                 # 4 rounds
     python bench/cpu_malloc.py --rounds 6
@@ -32,11 +32,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 CASES = {  # name -> (what is measured, malloc setting)
     "tuner, glibc defaults": ("tuner", "glibc"),
-    "tuner, tuner.cpu_malloc": ("tuner", "keep"),
+    "tuner, tuner.cpu.malloc": ("tuner", "keep"),
     "competent, glibc defaults": ("competent", "glibc"),
-    "competent, tuner.cpu_malloc": ("competent", "keep"),
+    "competent, tuner.cpu.malloc": ("competent", "keep"),
     "file prediction, glibc defaults": ("predict", "glibc"),
-    "file prediction, tuner.cpu_malloc": ("predict", "keep"),
+    "file prediction, tuner.cpu.malloc": ("predict", "keep"),
 }
 
 
@@ -45,7 +45,7 @@ def faults() -> int:
 
 
 def worker(what: str, setting: str, steps: int) -> dict:
-    from tuner import cpu_malloc
+    from tuner.cpu import malloc as cpu_malloc
 
     if setting == "keep":
         assert cpu_malloc.keep_freed_memory(), "glibc's mallopt is not available here"

@@ -1,4 +1,4 @@
-"""The demo's answers computed on the requests' own threads (before) against one compute thread (tuner/cpu_threads.py).
+"""The demo's answers computed on the requests' own threads (before) against one compute thread (tuner/cpu/threads.py).
 
     python bench/cpu_threads.py                # 3 rounds
     python bench/cpu_threads.py --rounds 5
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-SETTINGS = {"each request on its own thread (before)": "threads", "one compute thread (tuner.cpu_threads)": "one"}
+SETTINGS = {"each request on its own thread (before)": "threads", "one compute thread (tuner.cpu.threads)": "one"}
 ROWS = [  # key, label, lower is better
     ("p50", "classify 1 sentence, p50 (ms)", True),
     ("p95", "classify 1 sentence, p95 (ms)", True),

@@ -1,4 +1,4 @@
-"""The last encoder layer computed for the [CLS] position only (tuner/cls_layer.py), on and off, interleaved.
+"""The last encoder layer computed for the [CLS] position only (tuner/cpu/cls_layer.py), on and off, interleaved.
 
     python bench/first_token_layer.py                       # training samples/s (SST-2 rows, the default recipe's LoRA)
     python bench/first_token_layer.py --run runs/<id>       # also file prediction rows/s on SST-2 dev.tsv with that run

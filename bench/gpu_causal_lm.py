@@ -143,9 +143,9 @@ class Variant:
         return statistics.median(t / s for t, s in zip(self.tokens, self.times))
 
     def executed_flops_per_s(self, seq: int) -> float:
-        """Matmul FLOP/s the step really does (`tuner.throughput.flops_per_token`: 4 per frozen weight, 6 per
+        """Matmul FLOP/s the step really does (`tuner.cpu.throughput.flops_per_token`: 4 per frozen weight, 6 per
         trainable one, plus attention), padding included: the hardware's share of the work, not the 6N convention."""
-        from tuner.throughput import flops_per_token
+        from tuner.cpu.throughput import flops_per_token
 
         per_token = flops_per_token(self.model, seq)
         return statistics.median(p * per_token / s for p, s in zip(self.processed, self.times))

@@ -1,4 +1,4 @@
-"""Training with the fused LoRA forward (tuner/lora_fused.py) against peft's own forward, interleaved.
+"""Training with the fused LoRA forward (tuner/cpu/lora_fused.py) against peft's own forward, interleaved.
 
     python bench/lora_fused.py                  # SST-2 rows, MiniLM, the default recipe's LoRA, 12 rounds of 40 steps
     python bench/lora_fused.py --rounds 20 --steps 60

@@ -12,8 +12,8 @@ Variants (same rows, same model, same LoRA settings, same batch size):
              train_sampling_strategy="group_by_length" (fp32 weights)
   tuner      what `python -m tuner train` builds (same tuner functions): bf16 frozen weights, fp32
              adapter, eager attention on the CPU, no dropout masks, tight padding, length-grouped batches,
-             fused AdamW, the last layer computed for the [CLS] position only (tuner/cls_layer.py)
-Every variant runs under the glibc malloc thresholds Tuner sets for training (tuner/cpu_malloc.py): the
+             fused AdamW, the last layer computed for the [CLS] position only (tuner/cpu/cls_layer.py)
+Every variant runs under the glibc malloc thresholds Tuner sets for training (tuner/cpu/malloc.py): the
 baselines gain from them too (bench/cpu_malloc.py), so the tuner / competent ratio leaves out Tuner's own gain.
 Each round runs every variant for the same number of optimizer steps, A B C C B A ...; the table shows medians,
 and a line after it the tuner / competent ratio of each round.
@@ -35,8 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tuner import cpu_malloc  # noqa: E402
-from tuner.throughput import TokenCounter, flops_per_token, matmul_probe  # noqa: E402
+from tuner.cpu import malloc as cpu_malloc  # noqa: E402
+from tuner.cpu.throughput import TokenCounter, flops_per_token, matmul_probe  # noqa: E402
 SST2 = ROOT.parent / "shared" / "datasets" / "sst2"
 
 

@@ -1,12 +1,13 @@
-"""The last encoder layer computed for the first position only (tuner/cls_layer.py): same answers, less work."""
+"""The last encoder layer computed for the first position only (tuner/cpu/cls_layer.py): same answers, less work."""
 
 import pytest
 import torch
 
-from tuner import cls_layer, models
+from tuner import models
+from tuner.cpu import cls_layer
 from tuner.config import AdapterConfig
 from tuner.tasks import get_task
-from tuner.throughput import flops_per_token
+from tuner.cpu.throughput import flops_per_token
 
 TEXTS = ["a great movie", "it was terrible and long and boring, honestly the worst film of the year", "meh"]
 META = {"labels": ["neg", "neu", "pos"]}

@@ -1,4 +1,4 @@
-"""tuner.cpu_malloc: freed blocks stay in the heap, so reusing them costs no page faults."""
+"""tuner.cpu.malloc: freed blocks stay in the heap, so reusing them costs no page faults."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import textwrap
 
 import pytest
 
-from tuner import cpu_malloc
+from tuner.cpu import malloc as cpu_malloc
 
 REUSE = textwrap.dedent("""
     import ctypes, resource, sys
-    from tuner import cpu_malloc
+    from tuner.cpu import malloc as cpu_malloc
     if sys.argv[1] == "keep":
         assert cpu_malloc.keep_freed_memory()
     else:  # trim and map eagerly: every freed block goes back to the kernel

@@ -1,4 +1,4 @@
-"""tuner/cpu_threads.py: the demo's model work on one compute thread, work beside it when it is busy, and
+"""tuner/cpu/threads.py: the demo's model work on one compute thread, work beside it when it is busy, and
 handing a thread's OpenMP team back."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tuner import cpu_threads
+from tuner.cpu import threads as cpu_threads
 
 
 def _name() -> str:
@@ -80,7 +80,7 @@ def test_release_hands_the_callers_openmp_team_back():
     takes them away again, and the next parallel op builds a new team."""
     code = textwrap.dedent("""
         import os, torch
-        from tuner import cpu_threads
+        from tuner.cpu import threads as cpu_threads
         torch.set_num_threads(2)
         count = lambda: len(os.listdir("/proc/self/task"))
         before = count()

@@ -241,7 +241,7 @@ def test_chat_folds_the_adapter_and_still_answers_as_the_base(chat_run, monkeypa
 
 
 def test_answers_are_computed_on_the_compute_thread(classifier_run, chat_run, monkeypatch):
-    """tuner/cpu_threads.py: whichever thread asks, the forward passes run on the one compute thread (large
+    """tuner/cpu/threads.py: whichever thread asks, the forward passes run on the one compute thread (large
     batches under bf16 autocast there too, since autocast is per thread); a chat still streams piece by piece."""
     import threading
 

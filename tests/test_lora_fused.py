@@ -1,8 +1,9 @@
-"""The fused LoRA forward (tuner/lora_fused.py): peft's answers and gradients, and peft's own path where it differs."""
+"""The fused LoRA forward (tuner/cpu/lora_fused.py): peft's answers and gradients, and peft's own path where it differs."""
 
 import torch
 
-from tuner import lora_fused, models
+from tuner import models
+from tuner.cpu import lora_fused
 from tuner.config import AdapterConfig
 from tuner.tasks import get_task
 

@@ -5,7 +5,7 @@ import time
 import pytest
 import torch
 
-from tuner.throughput import SpeedMeter, TokenCounter, flops_per_token, matmul_probe
+from tuner.cpu.throughput import SpeedMeter, TokenCounter, flops_per_token, matmul_probe
 
 
 def _collate(features):

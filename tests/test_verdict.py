@@ -228,7 +228,7 @@ def test_early_stopping_waits_for_one_full_pass(tmp_path):
 
 
 def test_mfu_is_measured_in_the_runs_precision_and_never_above_100_percent():
-    from tuner.throughput import SpeedMeter, TokenCounter
+    from tuner.cpu.throughput import SpeedMeter, TokenCounter
 
     class FakeCounter(TokenCounter):
         def __init__(self):

@@ -19,7 +19,7 @@ class EventsCallback(TrainerCallback):
 
     def __init__(self, run: Run, info: dict, speed=None):
         self.run, self.info = run, info
-        self.speed = speed  # a tuner.throughput.SpeedMeter: live tokens/s and utilisation, or None
+        self.speed = speed  # a tuner.cpu.throughput.SpeedMeter: live tokens/s and utilisation, or None
         self._last_progress = 0.0
         self._last_speed = 0.0
         self._t0 = None

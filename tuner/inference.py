@@ -9,7 +9,7 @@ import logging
 import threading
 from pathlib import Path
 
-from . import cpu_threads
+from .cpu import threads as cpu_threads
 from . import skipped as skip
 from .errors import DataError, RunError
 from .runs import Run
@@ -129,7 +129,7 @@ class Predictor:
         return list(self.meta.get("labels", []))
 
     def compute(self, fn, *args, **kwargs):
-        """`fn(*args, **kwargs)` on the compute thread (tuner/cpu_threads.py) while this model's lock is held here,
+        """`fn(*args, **kwargs)` on the compute thread (tuner/cpu/threads.py) while this model's lock is held here,
         in the calling thread."""
         with self._lock:
             return cpu_threads.call(fn, *args, **kwargs)
@@ -427,7 +427,7 @@ def bound_threads() -> None:
     if not _THREADS_SET:
         import torch
 
-        from tuner import cpu_malloc
+        from tuner.cpu import malloc as cpu_malloc
 
         torch.set_num_threads(inference_threads())
         cpu_malloc.keep_freed_memory()  # a batch's freed tensors stay for the next batch

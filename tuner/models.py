@@ -269,9 +269,9 @@ def ready_for_training(model, bf16: bool, compile_setting: str, device: str) -> 
     """What every training path does once the adapter is attached (tuner/train.py, and the benches that time its
     path): trainable parameters in fp32; with bf16 base weights, the adapter's inputs left in that dtype; no KV
     cache; the transformer blocks compiled per `compile_setting` (train.compile), or else each plain LoRA layer's
-    sum fused into one product (tuner/lora_fused.py; a compiled block fuses it itself). Returns (the previous
+    sum fused into one product (tuner/cpu/lora_fused.py; a compiled block fuses it itself). Returns (the previous
     KV-cache setting, for `set_kv_cache` after training; the number of blocks compiled)."""
-    from .lora_fused import fuse_lora_linears
+    from .cpu.lora_fused import fuse_lora_linears
 
     trainable_to_fp32(model)
     if bf16:

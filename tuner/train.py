@@ -15,7 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import cpu_malloc
+from .cpu import malloc as cpu_malloc
 from .config import RunConfig
 from .errors import TunerError, user_message
 from .runs import Run
@@ -252,7 +252,7 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
 
     from . import memory, methods, models
     from .callbacks import EarlyStopCallback, EventsCallback, NonFiniteLossCallback, StopCallback, TimeBudgetCallback
-    from .throughput import SpeedMeter, TokenCounter
+    from .cpu.throughput import SpeedMeter, TokenCounter
     from .tasks import get_task
 
     set_seed(cfg.seed)

@@ -229,10 +229,10 @@ class ClassificationTask:
     def build_model(self, source: str, meta: dict, dtype=None, attn_implementation: str | None = None,
                     first_token_only: bool = True, **config_overrides):
         """The base model with a new classification head. `first_token_only`: the last encoder layer computes only
-        the position the head reads, where the model is a known [CLS] classifier (tuner/cls_layer.py)."""
+        the position the head reads, where the model is a known [CLS] classifier (tuner/cpu/cls_layer.py)."""
         from transformers import AutoModelForSequenceClassification
 
-        from ..cls_layer import first_token_only as trim_last_layer
+        from ..cpu.cls_layer import first_token_only as trim_last_layer
         from ..models import load_pretrained
 
         names = meta["labels"]

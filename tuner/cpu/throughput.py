@@ -38,7 +38,7 @@ def flops_per_token(model, seq_len: float) -> float:
     """Matmul FLOPs per processed token of one training step (see the module docstring)."""
     from .cls_layer import first_token_layers
 
-    # A layer computed for the first position only (tuner/cls_layer.py) multiplies its keys and values for
+    # A layer computed for the first position only (tuner/cpu/cls_layer.py) multiplies its keys and values for
     # every token and its other weights for one token per sequence: count the work done, not the work skipped.
     trimmed = tuple(first_token_layers(model))
     share = 1.0 / max(seq_len, 1.0)
