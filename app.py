@@ -8,14 +8,17 @@ import os
 
 
 def main() -> None:
+    from tuner import environment
+
     parser = argparse.ArgumentParser(description="Tuner web app")
-    parser.add_argument("--host", default=os.environ.get("TUNER_HOST", os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("TUNER_PORT", os.environ.get("GRADIO_SERVER_PORT", "7860"))))
+    parser.add_argument("--host", default=environment.get("TUNER_HOST") or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int,
+                        default=environment.get("TUNER_PORT") or int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ["TUNER_HOST"] = args.host  # tuner.auth.mode(): reachable from other machines = private per browser
+    environment.put("TUNER_HOST", args.host)  # tuner.auth.mode(): reachable from other machines = private per browser
 
     from tuner import auth, cleanup, secrets
     from tuner.ui import access, build_app, launch_kwargs, quiet_queue

@@ -23,6 +23,7 @@ import secrets
 import threading
 import time
 
+from . import environment
 from .errors import ConfigError, RunError
 
 
@@ -41,7 +42,7 @@ def parse_auth(value: str | None) -> list[tuple[str, str]]:
 
 
 def password_users() -> list[tuple[str, str]]:
-    return parse_auth(os.environ.get("TUNER_AUTH"))
+    return parse_auth(environment.get("TUNER_AUTH"))
 
 
 def oauth_configured() -> bool:
@@ -53,7 +54,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1", "ip6-localhost")
 
 def listen_host() -> str:
     """The address the app listens on (app.py writes its --host into TUNER_HOST)."""
-    return (os.environ.get("TUNER_HOST") or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1").strip()
+    return (environment.get("TUNER_HOST") or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1").strip()
 
 
 def reachable_from_outside() -> bool:
@@ -64,7 +65,7 @@ def reachable_from_outside() -> bool:
 
 def shared() -> bool:
     """TUNER_SHARED=1: a trusted team's app without login where everyone sees every run."""
-    return os.environ.get("TUNER_SHARED", "").strip().lower() in ("1", "true", "yes", "on")
+    return environment.get("TUNER_SHARED")
 
 
 def mode() -> str:

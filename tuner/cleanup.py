@@ -12,12 +12,13 @@ used runs.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from . import environment
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,7 @@ TEMP_PREFIXES = ("tuner-pred-", "tuner-tags-", "tuner-export-")
 
 
 def max_age_seconds() -> float:
-    try:
-        hours = float(os.environ.get("TUNER_CLEAN_AFTER_HOURS", "24"))
-    except ValueError:
-        hours = 24.0
-    return max(hours, 0.0) * 3600.0
+    return max(environment.get("TUNER_CLEAN_AFTER_HOURS"), 0.0) * 3600.0
 
 
 def _newest_mtime(path: Path) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import warnings as pywarnings
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import environment
 from .errors import DataError
 
 TABLE_EXTENSIONS = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".conll")
@@ -25,11 +25,11 @@ SNIFF_BYTES = 64 * 1024
 
 
 def max_upload_bytes() -> int:
-    return int(float(os.environ.get("TUNER_MAX_UPLOAD_MB", "200")) * 1024 * 1024)
+    return int(environment.get("TUNER_MAX_UPLOAD_MB") * 1024 * 1024)
 
 
 def max_rows() -> int:
-    return int(os.environ.get("TUNER_MAX_ROWS", "1000000"))
+    return environment.get("TUNER_MAX_ROWS")
 
 
 @dataclass
@@ -504,7 +504,7 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
 def uploads_root() -> Path:
     from .runs import runs_root
 
-    root = Path(os.environ.get("TUNER_UPLOADS_DIR", "") or runs_root() / "_uploads").resolve()
+    root = Path(environment.get("TUNER_UPLOADS_DIR") or runs_root() / "_uploads").resolve()
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -9,8 +9,9 @@ import logging
 import threading
 from pathlib import Path
 
-from .cpu import threads as cpu_threads
+from . import environment
 from . import skipped as skip
+from .cpu import threads as cpu_threads
 from .errors import DataError, RunError
 from .runs import Run
 
@@ -69,8 +70,6 @@ class Predictor:
         """Bounded CPU threads, bf16 autocast for large batches on CPUs with native bf16, and (chat) the adapter folded into
         the weights so each generated token is one plain forward; the base weights it replaced are kept
         aside for the chat's 'before finetuning' answers."""
-        import os
-
         import torch
 
         self._base_swap: list = []
@@ -81,7 +80,7 @@ class Predictor:
             self._fold_chat_adapter()
         # Weights stay fp32 (exact answers for a sentence, and token-by-token generation is slower in bf16 on
         # the CPU); large batches run under bf16 autocast instead (`predict`). TUNER_INFER_DTYPE=bf16 casts.
-        self.dtype = torch.bfloat16 if on_cpu and os.environ.get("TUNER_INFER_DTYPE", "").strip().lower() == "bf16" else None
+        self.dtype = torch.bfloat16 if on_cpu and environment.get("TUNER_INFER_DTYPE") == "bf16" else None
         self._batch_dtype = inference_dtype(self.model, generation=hasattr(self, "template")) if on_cpu else None
         if self.dtype is not None:
             self.model.to(self.dtype)
@@ -401,10 +400,7 @@ def inference_threads() -> int:
     (bench/demo_latency.py: 2 threads 277 file rows/s vs 170 with 1, p50 within 1.4x while training)."""
     import os
 
-    raw = os.environ.get("TUNER_INFER_THREADS", "").strip()
-    if raw.isdigit() and int(raw) > 0:
-        return int(raw)
-    return max(1, min(8, os.cpu_count() or 1))
+    return environment.get("TUNER_INFER_THREADS") or max(1, min(8, os.cpu_count() or 1))
 
 
 def short_threads() -> int:
@@ -412,10 +408,7 @@ def short_threads() -> int:
     threads must meet at every op of a forward, and under load (the web server's own threads, many clients, a file's
     forward beside it) one of them is often waiting for a core: 20 clients got 3.5x the answers with 1 thread, p50
     0.47-0.52 s against 1.76-1.84 s with 2 (bench/concurrency.py, docs/performance.md)."""
-    import os
-
-    raw = os.environ.get("TUNER_SHORT_THREADS", "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
+    return environment.get("TUNER_SHORT_THREADS")
 
 
 _THREADS_SET = False
@@ -439,13 +432,11 @@ def inference_dtype(model, generation: bool = False):
     (AVX512-BF16/AMX: ~1.6x faster batched matmuls, same labels, bench/demo_latency.py), else None (as the
     weights are). Generation (`generation=True`) keeps fp32: one-row matmuls are slower in bf16 on the CPU.
     TUNER_INFER_DTYPE=fp32 keeps fp32; =bf16 forces bf16."""
-    import os
-
     import torch
 
     from .models import cpu_has_fast_bf16
 
-    choice = os.environ.get("TUNER_INFER_DTYPE", "auto").strip().lower()
+    choice = environment.get("TUNER_INFER_DTYPE")
     params = list(model.parameters())
     if choice == "fp32" or not params or any(p.dtype != torch.float32 for p in params):
         return None  # quantized or already reduced weights stay as they are

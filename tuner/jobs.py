@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 
+from . import environment
 from . import runs as runs_mod
 from .errors import RunError
 from .runs import Run
@@ -119,7 +120,7 @@ class JobManager:
     """Owns the child processes of this app/CLI process. Thread-safe; one per process."""
 
     def __init__(self, max_concurrent: int | None = None):
-        self.max_concurrent = max_concurrent or int(os.environ.get("TUNER_MAX_CONCURRENT", "1"))
+        self.max_concurrent = max_concurrent or environment.get("TUNER_MAX_CONCURRENT")
         self._procs: dict[str, subprocess.Popen] = {}
         self._queue: list[Run] = []
         self._lock = threading.RLock()

@@ -12,6 +12,7 @@ import os
 import re
 from pathlib import Path
 
+from . import environment
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def bundled_model_dir() -> Path:
 
 def ui_model_roots() -> list[Path]:
     """Folders the web page may load local models from: TUNER_MODEL_DIRS (os.pathsep-separated), default ./models."""
-    raw = os.environ.get("TUNER_MODEL_DIRS", "models")
+    raw = environment.get("TUNER_MODEL_DIRS")
     return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
 
 

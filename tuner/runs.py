@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import environment
 from .config import RunConfig
 from .errors import RunError
 
@@ -58,7 +59,7 @@ def default_runs_dir() -> str:
 
 
 def runs_root() -> Path:
-    root = Path(os.environ.get("TUNER_RUNS_DIR") or default_runs_dir()).resolve()
+    root = Path(environment.get("TUNER_RUNS_DIR") or default_runs_dir()).resolve()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -432,8 +433,8 @@ def _stored_by_tuner(path: Path) -> bool:
     """A file under the runs folder (uploads are in its _uploads/ unless TUNER_UPLOADS_DIR says otherwise):
     written once by Tuner and never changed after."""
     roots = [runs_root()]
-    if os.environ.get("TUNER_UPLOADS_DIR"):
-        roots.append(Path(os.environ["TUNER_UPLOADS_DIR"]).resolve())
+    if environment.get("TUNER_UPLOADS_DIR"):
+        roots.append(Path(environment.get("TUNER_UPLOADS_DIR")).resolve())
     try:
         real = path.resolve()
         return any(real.is_relative_to(root) for root in roots)
@@ -613,19 +614,12 @@ def delete_run(run: Run) -> int:
 
 def max_queued_runs() -> int:
     """Runs one user may have queued or training at once (TUNER_MAX_QUEUED_RUNS, default 3; 0 = no limit)."""
-    try:
-        return max(0, int(os.environ.get("TUNER_MAX_QUEUED_RUNS", "3")))
-    except ValueError:
-        return 3
+    return max(0, environment.get("TUNER_MAX_QUEUED_RUNS"))
 
 
 def max_user_bytes() -> int:
     """Bytes one user's runs may store (TUNER_MAX_USER_GB, default 20; 0 = no limit)."""
-    try:
-        gb = float(os.environ.get("TUNER_MAX_USER_GB", "20"))
-    except ValueError:
-        gb = 20.0
-    return int(max(gb, 0.0) * 2**30)
+    return int(max(environment.get("TUNER_MAX_USER_GB"), 0.0) * 2**30)
 
 
 def fmt_bytes(n: float) -> str:

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from . import environment
 from .errors import ModelError
 
 ARCHITECTURES = ("llama", "qwen2", "gpt2")
@@ -56,7 +57,7 @@ TOKENIZER_SPEC = {
 
 
 def cache_root() -> Path:
-    base = os.environ.get("TUNER_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tuner")
+    base = environment.get("TUNER_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tuner")
     return Path(base) / "tiny-models"
 
 

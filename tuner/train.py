@@ -15,8 +15,9 @@ import time
 import traceback
 from pathlib import Path
 
-from .cpu import malloc as cpu_malloc
+from . import environment
 from .config import RunConfig
+from .cpu import malloc as cpu_malloc
 from .errors import TunerError, user_message
 from .runs import Run
 
@@ -524,10 +525,10 @@ def lower_priority() -> None:
     which any ordinary thread that wakes takes the core at once instead of sharing it by niceness weights.
     Threads started later (torch's thread pool) inherit both."""
     try:
-        os.nice(max(0, min(19, int(os.environ.get("TUNER_TRAIN_NICE", "19")))))
+        os.nice(max(0, min(19, environment.get("TUNER_TRAIN_NICE"))))
     except (OSError, ValueError):
         log.warning("could not lower the training priority")
-    if os.environ.get("TUNER_TRAIN_SCHED", "idle").strip().lower() == "idle" and hasattr(os, "SCHED_IDLE"):
+    if environment.get("TUNER_TRAIN_SCHED") == "idle" and hasattr(os, "SCHED_IDLE"):
         try:
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         except OSError:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
-import os
 import sys
+
+from .. import environment
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ HEAP_BLOCKS_UNDER = 32 << 20  # blocks under this come from the heap (glibc's ow
 
 def enabled() -> bool:
     """False under TUNER_CPU_MALLOC=glibc and outside Linux."""
-    return os.environ.get("TUNER_CPU_MALLOC", "keep").strip().lower() != "glibc" and sys.platform.startswith("linux")
+    return environment.get("TUNER_CPU_MALLOC") != "glibc" and sys.platform.startswith("linux")
 
 
 def keep_freed_memory() -> bool:

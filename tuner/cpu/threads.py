@@ -21,10 +21,11 @@ TUNER_CPU_TEAMS=threads computes as before this module: each request on its call
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 import threading
 from concurrent.futures import Future
+
+from .. import environment
 
 _LIB: list = []  # [the loaded libgomp, or None], resolved once torch is loaded
 
@@ -60,7 +61,7 @@ def release() -> bool:
 
 
 def enabled() -> bool:
-    return os.environ.get("TUNER_CPU_TEAMS", "one").strip().lower() != "threads"
+    return environment.get("TUNER_CPU_TEAMS") != "threads"
 
 
 class _Worker:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tuner import environment
+
 HERE = Path(__file__).resolve().parent
 RUN_ID = "{{RUN_ID}}"
 TITLE = "{{TITLE}}"
-os.environ["TUNER_RUNS_DIR"] = str(HERE / "runs")  # the run shipped with this folder, not /data
-os.environ["TUNER_DEMO_RUNS"] = RUN_ID
+environment.put("TUNER_RUNS_DIR", HERE / "runs")  # the run shipped with this folder, not /data
+environment.put("TUNER_DEMO_RUNS", RUN_ID)
 os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

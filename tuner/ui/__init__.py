@@ -63,10 +63,9 @@ def quiet_queue(demo: gr.Blocks) -> gr.Blocks:
     from the model's threads for a moment. While a run trained, that made the chat's prompt pass 1.6x slower than
     idle, against 1.1x when the queue looks every 20 ms (bench/demo_latency.py); the app's /classify p50 stayed
     76 ms. TUNER_QUEUE_POLL_MS sets the interval (1 = Gradio's own); progress is checked 10x less often."""
-    import os
+    from .. import environment
 
-    raw = os.environ.get("TUNER_QUEUE_POLL_MS", "").strip()
-    poll = max(1, min(1000, int(raw))) / 1000 if raw.isdigit() else QUEUE_POLL_S
+    poll = max(1, min(1000, environment.get("TUNER_QUEUE_POLL_MS"))) / 1000
     queue = getattr(demo, "_queue", None)
     if queue is not None and hasattr(queue, "sleep_when_free"):
         queue.sleep_when_free = poll

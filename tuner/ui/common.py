@@ -113,9 +113,9 @@ def run_label(run) -> str:
 
 def demo_run_ids() -> list[str]:
     """TUNER_DEMO_RUNS=<id>,<id>: demo-only mode (no data, training, runs or export tabs; only these runs)."""
-    import os
+    from .. import environment
 
-    return [r.strip() for r in os.environ.get("TUNER_DEMO_RUNS", "").split(",") if r.strip()]
+    return [r.strip() for r in environment.get("TUNER_DEMO_RUNS").split(",") if r.strip()]
 
 
 def finished_run_choices(owner: str | None = None) -> list[tuple[str, str]]:
