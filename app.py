@@ -20,12 +20,12 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     environment.put("TUNER_HOST", args.host)  # tuner.auth.mode(): reachable from other machines = private per browser
 
-    from tuner import auth, cleanup, secrets
+    from tuner import auth, cleanup, redact
     from tuner.ui import access, build_app, launch_kwargs, quiet_queue
 
     print(auth.startup_sentence(), flush=True)  # who sees which runs, in one sentence
 
-    secrets.install_log_filter()  # tokens and passwords never reach the log
+    redact.install_log_filter()  # tokens and passwords never reach the log
     cleanup.start_cleaner()  # stale uploads and temporary prediction files (TUNER_CLEAN_AFTER_HOURS)
     demo = build_app()
     # 1 at a time for an event without a limit of its own; Try it, uploads and the chat set theirs, in groups that keep

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 CORE_MODULES = ["tuner.config", "tuner.data", "tuner.tasks", "tuner.models", "tuner.runs", "tuner.jobs",
                 "tuner.inference", "tuner.cli", "tuner.train", "tuner.callbacks", "tuner.metrics", "tuner.errors",
                 "tuner.methods", "tuner.quantize", "tuner.memory", "tuner.cpu.throughput", "tuner.export", "tuner.hub",
-                "tuner.model_card", "tuner.secrets", "tuner.auth", "tuner.cleanup", "tuner.weights",
+                "tuner.model_card", "tuner.redact", "tuner.auth", "tuner.cleanup", "tuner.weights",
                 "tuner.environment"]
 
 

@@ -52,7 +52,7 @@ import pytest
 from tuner import auth, cleanup, data, runs
 from tuner.config import RunConfig
 from tuner.errors import ConfigError, DataError, ModelError, RunError
-from tuner.secrets import MASK, Secret, install_log_filter, mask, mask_mapping, register
+from tuner.redact import MASK, Secret, install_log_filter, mask, mask_mapping, register
 
 
 def assert_one_sentence(msg: str, *forbidden: str):
@@ -361,7 +361,7 @@ def test_stale_uploads_and_temp_files_are_cleaned(runs_dir, sample_csv, tmp_path
     assert cleanup.clean_stale() == 0
 
 
-# ---- 29: secrets ----------------------------------------------------------------------------------------
+# ---- 29: redact -----------------------------------------------------------------------------------------
 TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz012345"
 
 

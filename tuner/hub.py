@@ -31,11 +31,11 @@ def endpoint(value: str | None = None) -> str:
 
 
 def mask(text: str, token: str | None = None) -> str:
-    """`text` with the token (and anything shaped like a token, see tuner.secrets) replaced by '***'."""
-    from . import secrets
+    """`text` with the token (and anything shaped like a token, see tuner.redact) replaced by '***'."""
+    from . import redact
 
-    secrets.register(token)
-    return secrets.mask(TOKEN_SHAPE.sub("***", str(text).replace(token, "***") if token else str(text)))
+    redact.register(token)
+    return redact.mask(TOKEN_SHAPE.sub("***", str(text).replace(token, "***") if token else str(text)))
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -65,9 +65,9 @@ def push_folder(folder: str | Path, repo_id: str, token: str | None = None, repo
     repo_id = check_repo_id(repo_id)
     token = (token or os.environ.get("HF_TOKEN") or "").strip() or None
     if token:
-        from . import secrets
+        from . import redact
 
-        secrets.register(token)  # masked verbatim in every log line from here on
+        redact.register(token)  # masked verbatim in every log line from here on
     url = endpoint(endpoint_url)
     if not folder.is_dir() or not any(folder.iterdir()):
         raise HubError("There is nothing to push yet; prepare the export first.")

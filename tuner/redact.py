@@ -1,4 +1,4 @@
-"""Keep secrets (Hugging Face tokens, passwords) out of logs, files, events, model cards and the page.
+"""Mask secrets (Hugging Face tokens, passwords) in logs, files, events, model cards and the page.
 
 API (for export/push and anything else that handles a token):
 
