@@ -12,7 +12,6 @@ Everything written is safetensors + JSON/text; the base model is reloaded in ful
 from __future__ import annotations
 
 import json
-import logging
 import re
 import shutil
 import tempfile
@@ -24,7 +23,6 @@ from .errors import RunError, TunerError
 from .runs import Run
 from .safe_text import clean_name, public_path
 
-log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = PACKAGE_DIR / "space_template"

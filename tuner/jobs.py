@@ -196,12 +196,6 @@ class JobManager:
             if deadline and time.time() > deadline:
                 return None
 
-    def shutdown(self) -> None:
-        with self._lock:
-            for run_id, proc in self._procs.items():
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGTERM)
-
     # ---- internals -------------------------------------------------------------------------------
     def _pump(self) -> None:
         with self._lock:

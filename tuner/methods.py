@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError, ModelError
 
-log = logging.getLogger(__name__)
 
 TASKS = ("classification", "ner", "chat")
 PEFT_TYPE = {"classification": "SEQ_CLS", "ner": "TOKEN_CLS", "chat": "CAUSAL_LM"}

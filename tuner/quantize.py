@@ -99,8 +99,3 @@ def prepare(model, device: str):
     from peft import prepare_model_for_kbit_training
 
     return prepare_model_for_kbit_training(model, use_gradient_checkpointing=device == "cuda")
-
-
-def is_quantized(model) -> bool:
-    return bool(getattr(model, "is_loaded_in_8bit", False) or getattr(model, "is_loaded_in_4bit", False)
-                or getattr(getattr(model, "config", None), "quantization_config", None))

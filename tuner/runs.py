@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 ACTIVE = ("queued", "running")
-FINISHED = ("completed", "stopped")
-STATES = ("created", "queued", "running", "completed", "stopped", "failed", "interrupted", "unreadable")
 UNREADABLE = ("This run's status file could not be read (damaged, or cut short by a full disk); its files are kept: "
               "delete the run, or press Refresh once the disk has space again.")
 DISK_FULL = ("The disk is full (the training process stopped while writing); free space and press Resume to go on "

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-SCHEMES = ("BIO", "IOB1", "BIOES", "IO")
 PREFIX_ALIASES = {"B": "B", "I": "I", "E": "E", "S": "S", "L": "E", "U": "S", "M": "I"}
 _PREFIXED = re.compile(r"^([BIESLUM])-(.+)$")
 # A word of running text: abbreviations (U.S.), 'do' + "n't", clitics ('s), words/numbers with inner

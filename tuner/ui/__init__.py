@@ -7,8 +7,6 @@ import gradio as gr
 from . import chat_tab, data_tab, export_tab, i18n, results_tab, runs_tab, train_tab, try_tab
 from .common import CSS, demo_run_ids
 
-QUEUE_POLL_S = 0.02  # seconds between the idle queue's looks for new work (tuner.ui.quiet_queue)
-
 TITLE = "Tuner — finetuning studio"
 
 

@@ -32,7 +32,6 @@ TASK_FIELDS = {
     "chat": ["chat.shape", "chat.template", "chat.system_prompt", "chat.packing", "chat.eval_samples", "chat.max_new_tokens"],
     "ner": ["data.tag_scheme", "data.repair_tags", "data.case_feature"],
 }
-TASK_FIELD_PATHS = [p for paths in TASK_FIELDS.values() for p in paths]
 
 # Method, quantization and hardware settings (the "Method and hardware" accordion); a method's own fields are
 # shown only while that method is chosen (tuner.methods.METHODS lists them).
