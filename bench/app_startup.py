@@ -1,7 +1,7 @@
 """Cold start of the page: `python app.py` vs. a bare Gradio hello-world, spawn to first HTTP 200 (issue #6).
 
-    python bench/app_startup.py                 # 3 rounds, A B A B ..., medians
-    python bench/app_startup.py --rounds 5
+    python -m bench.app_startup                 # 3 rounds, A B A B ..., medians
+    python -m bench.app_startup --rounds 5
 
 Both are started the same way (a child process, same interpreter, same environment, a free port through
 TUNER_PORT / --port, `queue().launch()` on 127.0.0.1) and polled every 20 ms until `GET /` answers 200; the

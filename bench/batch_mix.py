@@ -1,7 +1,7 @@
 """Padding and label mix of training batches: transformers' length grouping, Tuner's label-mixed grouping
 (tuner/sampling.py) and random batches, on SST-2, SMS spam and waimai_10k with the bundled model's tokenizer.
 
-    PYTHONPATH=. python bench/batch_mix.py     # batch 32, the first 20,000 rows of each file
+    python -m bench.batch_mix     # batch 32, the first 20,000 rows of each file
 
 Real tokens = the share of the padded batch that is text (higher = less work wasted on padding). Label mix = the
 mean total-variation distance between a batch's label shares and the whole file's (0 = every batch has the file's
@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=20_000)
     args = ap.parse_args()
     tokenizer = models.load_tokenizer(models.resolve("default"))
-    print(f"`PYTHONPATH=. python bench/batch_mix.py --batch {args.batch} --rows {args.rows}`\n")
+    print(f"`python -m bench.batch_mix --batch {args.batch} --rows {args.rows}`\n")
     print("| data | batches | real tokens: length grouping / label-mixed / random | label mix (TV): length grouping / label-mixed / random |")
     print("|---|---:|---|---|")
     for name, (path, text, label, sep) in FILES.items():

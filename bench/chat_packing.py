@@ -1,8 +1,8 @@
 """Sequence packing on vs. off for the chat task: same recipe, same data, tokens per second (issue #3).
 
-    python bench/chat_packing.py                       # recipes/chat-tiny.yaml on 600 Alpaca rows, max length 512
-    python bench/chat_packing.py --rows 2000 --set model.max_length=1024
-    python bench/chat_packing.py --data assets/support_chat.jsonl --rows 0 --set train.epochs=4
+    python -m bench.chat_packing                       # recipes/chat-tiny.yaml on 600 Alpaca rows, max length 512
+    python -m bench.chat_packing --rows 2000 --set model.max_length=1024
+    python -m bench.chat_packing --data assets/support_chat.jsonl --rows 0 --set train.epochs=4
 
 Both runs go through the page's path (`python -m tuner train <recipe>`, an `accelerate launch` child). Packing
 puts several conversations into each max-length row (each still attends only to itself), so the same tokens
@@ -23,9 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+from tuner.runs import Run
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tuner.runs import Run  # noqa: E402
 ALPACA = ROOT.parent / "shared" / "datasets" / "alpaca" / "alpaca_5000.json"
 
 

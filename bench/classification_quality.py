@@ -1,8 +1,8 @@
 """The default classification recipe on real data nobody here wrote, against a classical baseline (issue #22).
 
-    python bench/classification_quality.py                    # SST-2, SMS spam, waimai_10k
-    python bench/classification_quality.py --only waimai_10k
-    ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 python bench/classification_quality.py --set train.precision=fp32
+    python -m bench.classification_quality                    # SST-2, SMS spam, waimai_10k
+    python -m bench.classification_quality --only waimai_10k
+    ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 python -m bench.classification_quality --set train.precision=fp32
                                                               # an ordinary CPU, emulated on an AMX machine
 
 Each dataset goes through the same path as a new user: `python -m tuner train classification --set
@@ -136,7 +136,7 @@ def main() -> None:
         r = run_one(name, *sets[name], args.set)
         results.append(r)
         print(f"{name}: done ({r['wall_s']:.0f} s)", flush=True)
-    print(f"\n{header}\n`python bench/classification_quality.py {' '.join('--set ' + s for s in args.set)}`".rstrip("` ") + "`")
+    print(f"\n{header}\n`python -m bench.classification_quality {' '.join('--set ' + s for s in args.set)}`".rstrip("` ") + "`")
     print("| data | train rows | test rows | finetuned acc / macro-F1 | classical acc / macro-F1 (fit s) | majority acc / macro-F1 "
           "| planned / trained steps (batch) | passes | estimated s: plan / steps trained (error) | real train s | verdict on test |")
     print("|---|---:|---:|---|---|---|---|---:|---|---:|---|")

@@ -1,7 +1,7 @@
 """The classification collator: transformers' DataCollatorWithPadding against tuner's numpy PadCollator (issue #6).
 
-    python bench/collator.py                       # SST-2 rows, the recipe's batch size, 12 training rounds
-    python bench/collator.py --rounds 20 --steps 40
+    python -m bench.collator                       # SST-2 rows, the recipe's batch size, 12 training rounds
+    python -m bench.collator --rounds 20 --steps 40
 
 Two parts, both on SST-2 train rows:
   * collate: milliseconds to build one batch from tokenized rows, each collator (the median of 9 repeats of
@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 
 def collate_ms(collator, batches: list[list[dict]]) -> float:
@@ -44,7 +41,7 @@ def main() -> None:
     import torch
     from transformers import DataCollatorWithPadding
 
-    from train_throughput import Tuner, load_rows
+    from bench.train_throughput import Tuner, load_rows
     from tuner import models
     from tuner.config import RunConfig
     from tuner.tasks import get_task

@@ -1,13 +1,13 @@
 """Many users at once (issue #23, "One user blocks everyone"): /classify latency with N gradio_client clients calling
 for D seconds each, idle and optionally while a training run goes or while file predictions run.
 
-    python bench/concurrency.py                                  # 20 clients x 20 s, idle
-    python bench/concurrency.py --duration 60 --during-training  # and again while a run trains
-    python bench/concurrency.py --file-rows 2000                 # and a sentence while two 2,000-row files predict
+    python -m bench.concurrency                                  # 20 clients x 20 s, idle
+    python -m bench.concurrency --duration 60 --during-training  # and again while a run trains
+    python -m bench.concurrency --file-rows 2000                 # and a sentence while two 2,000-row files predict
 
 Trains a short run on the bundled default model (all-MiniLM-L6-v2, 320 rows of assets/support_tickets.csv through
 `python -m tuner train`, 10 steps: 1-3 minutes on 2 cores; or --run ID --runs-dir DIR reuses a finished one), starts
-`python app.py` on a free port (tests/apphelpers.py), warms the model, then measures. Prints the machine's CPU, one
+`python app.py` on a free port (bench/app_client.py), warms the model, then measures. Prints the machine's CPU, one
 line per phase (requests, errors, p50, p95) and whether p50 met the target (<= 0.5 s at 20 clients).
 """
 
@@ -25,12 +25,10 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-from apphelpers import start_app, stop_app  # noqa: E402
+from bench.app_client import start_app, stop_app
+from bench.machine import cpu_name
 
-from machine import cpu_name  # noqa: E402 - bench/ is on sys.path when a bench runs
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET_P50_S = 0.5
 # The clients share the app's CPU, so they are kept cheap: ssl_verify=False skips loading the CA bundle into a new

@@ -1,7 +1,7 @@
 """glibc's malloc defaults against tuner.cpu.malloc's thresholds: CPU training steps and file prediction.
 
-    python bench/cpu_malloc.py                 # 4 rounds
-    python bench/cpu_malloc.py --rounds 6
+    python -m bench.cpu_malloc                 # 4 rounds
+    python -m bench.cpu_malloc --rounds 6
 
 malloc settings are process-wide and glibc cannot be put back to its own adaptive defaults once they are
 set, so each measurement is a fresh process, the settings interleaved (A B A B ..., order alternating per
@@ -27,8 +27,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 CASES = {  # name -> (what is measured, malloc setting)
     "tuner, glibc defaults": ("tuner", "glibc"),
@@ -51,8 +49,7 @@ def worker(what: str, setting: str, steps: int) -> dict:
         assert cpu_malloc.keep_freed_memory(), "glibc's mallopt is not available here"
     if what == "predict":
         return predict_worker()
-    import train_throughput as tt
-
+    from bench import train_throughput as tt
     from tuner import models
     from tuner.config import RunConfig
 
@@ -68,8 +65,8 @@ def worker(what: str, setting: str, steps: int) -> dict:
 
 
 def predict_worker() -> dict:
-    from demo_latency import make_classifier_run
-    from file_prediction import DEV
+    from bench.demo_latency import make_classifier_run
+    from bench.file_prediction import DEV
 
     from tuner.inference import Predictor
 
@@ -85,8 +82,8 @@ def measure(name: str, steps: int) -> dict:
     what, setting = CASES[name]
     env = dict(os.environ, TUNER_CPU_MALLOC=setting)
     env.setdefault("TUNER_RUNS_DIR", tempfile.mkdtemp(prefix="tuner-malloc-runs-"))
-    proc = subprocess.run([sys.executable, __file__, "--worker", what, setting, "--steps", str(steps)],
-                          env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, "-m", "bench.cpu_malloc", "--worker", what, setting, "--steps", str(steps)],
+                          env=env, capture_output=True, text=True, check=False, cwd=ROOT)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
         sys.exit(f"{name}: the worker failed:\n{proc.stderr[-3000:]}")

@@ -1,7 +1,7 @@
 """The demo's answers computed on the requests' own threads (before) against one compute thread (tuner/cpu/threads.py).
 
-    python bench/cpu_threads.py                # 3 rounds
-    python bench/cpu_threads.py --rounds 5
+    python -m bench.cpu_threads                # 3 rounds
+    python -m bench.cpu_threads --rounds 5
 
 As in the app, requests arrive on a pool of handler threads (4 here, as Gradio's worker threads) and the
 models are loaded on one of them. Each setting runs in a fresh process (libgomp's thread teams live as long as
@@ -30,8 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 SETTINGS = {"each request on its own thread (before)": "threads", "one compute thread (tuner.cpu.threads)": "one"}
 ROWS = [  # key, label, lower is better
@@ -48,7 +46,7 @@ def measure(cls_id: str, chat_id: str) -> dict:
     """One process: load both models on a handler thread, then time each path from the handler threads."""
     import time
 
-    import demo_latency as dl
+    from bench import demo_latency as dl
 
     from tuner import runs
     from tuner.inference import get_predictor
@@ -97,7 +95,7 @@ def main() -> None:
         print("RESULT " + json.dumps(measure(*args.child)))
         return
 
-    import demo_latency as dl
+    from bench import demo_latency as dl
 
     tmp = Path(tempfile.mkdtemp(prefix="tuner-threads-bench-"))
     os.environ.update(TUNER_RUNS_DIR=str(tmp / "runs"), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
@@ -110,7 +108,7 @@ def main() -> None:
     for i in range(args.rounds):
         for name in names if i % 2 == 0 else names[::-1]:
             env = dict(os.environ, TUNER_CPU_TEAMS=SETTINGS[name])
-            proc = subprocess.run([sys.executable, __file__, "--child", cls_run.id, chat_run.id], env=env,
+            proc = subprocess.run([sys.executable, "-m", "bench.cpu_threads", "--child", cls_run.id, chat_run.id], env=env,
                                   capture_output=True, text=True, cwd=ROOT)
             line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
             if proc.returncode != 0 or line is None:

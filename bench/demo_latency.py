@@ -1,7 +1,7 @@
 """Try-it and chat speed, idle and while a real training run is in progress (issue #6).
 
-    python bench/demo_latency.py                    # 3 rounds, idle / training interleaved, medians
-    python bench/demo_latency.py --rounds 4 --chat-tokens 48
+    python -m bench.demo_latency                    # 3 rounds, idle / training interleaved, medians
+    python -m bench.demo_latency --rounds 4 --chat-tokens 48
 
 What it measures, on the CPU, through the same code the page uses (`tuner.inference.Predictor`):
   * classify one sentence, in process (`Predictor.predict_one`) and through the running app's `/classify`
@@ -31,10 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.app_client import start_app, stop_app
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from apphelpers import start_app, stop_app  # noqa: E402
-sys.path.insert(0, str(ROOT))
 SST2 = ROOT.parent / "shared" / "datasets" / "sst2"
 # ~100M parameters: 12 x 6.3M (GQA, 4 kv heads) + 23.4M tied embeddings of the 30,522-token WordPiece vocab
 CHAT_SHAPE = dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,

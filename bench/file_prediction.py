@@ -1,7 +1,7 @@
 """Batch prediction of a file: how the rows are batched and which attention kernel runs, interleaved.
 
-    python bench/file_prediction.py                       # a fresh LoRA adapter on the bundled MiniLM
-    python bench/file_prediction.py --run runs/<id>       # a trained classification run
+    python -m bench.file_prediction                       # a fresh LoRA adapter on the bundled MiniLM
+    python -m bench.file_prediction --run runs/<id>       # a trained classification run
 
 One `tuner.inference.Predictor` predicts ../shared/datasets/sst2/dev.tsv (872 sentences) under each setting in
 turn, A B C A B C ... for `--rounds` rounds (after one warm-up pass each); the timed pass is the Try-it tab's
@@ -19,14 +19,11 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 DEV = ROOT.parent / "shared" / "datasets" / "sst2" / "dev.tsv"
 
 # name: (attention, rows per batch, pad multiple)
@@ -78,7 +75,7 @@ def main() -> None:
         import os
 
         os.environ.setdefault("TUNER_RUNS_DIR", tempfile.mkdtemp(prefix="tuner-fp-runs-"))
-        from demo_latency import make_classifier_run
+        from bench.demo_latency import make_classifier_run
 
         run = make_classifier_run()
     pred = Predictor(run)

@@ -1,7 +1,7 @@
 """The last encoder layer computed for the [CLS] position only (tuner/cpu/cls_layer.py), on and off, interleaved.
 
-    python bench/first_token_layer.py                       # training samples/s (SST-2 rows, the default recipe's LoRA)
-    python bench/first_token_layer.py --run runs/<id>       # also file prediction rows/s on SST-2 dev.tsv with that run
+    python -m bench.first_token_layer                       # training samples/s (SST-2 rows, the default recipe's LoRA)
+    python -m bench.first_token_layer --run runs/<id>       # also file prediction rows/s on SST-2 dev.tsv with that run
 
 Training: the tuner path of bench/train_throughput.py with and without the trimmed layer, A B A B ... for
 `--rounds` rounds of `--steps` steps. Prediction: two Predictors of the same run, one loading the model with the
@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 
+from bench import train_throughput as tt
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-import train_throughput as tt  # noqa: E402
 
 
 class FullLastLayer(tt.Tuner):
@@ -47,8 +45,9 @@ def training(args) -> list[tuple[str, float, float]]:
 
 
 def prediction(args) -> list[tuple[str, float, float]]:
+    from bench.file_prediction import file_rates
+
     import tuner.tasks.classification as classification
-    from file_prediction import file_rates
     from tuner import runs
     from tuner.inference import Predictor
 

@@ -1,9 +1,9 @@
 """Causal-LM LoRA training throughput on a GPU: Tuner's path vs. a naive transformers baseline (issue #6).
 
-    python bench/gpu_causal_lm.py                   # ~0.65B Llama-style model from a config, bf16, CUDA
-    python bench/gpu_causal_lm.py --layers 16 --batch 16 --seq 1024
-    python bench/gpu_causal_lm.py --smoke           # a tiny config on the CPU, a few steps (checks the script)
-    python bench/gpu_causal_lm.py --profile auto    # where the tuner path's step time goes (torch.profiler)
+    python -m bench.gpu_causal_lm                   # ~0.65B Llama-style model from a config, bf16, CUDA
+    python -m bench.gpu_causal_lm --layers 16 --batch 16 --seq 1024
+    python -m bench.gpu_causal_lm --smoke           # a tiny config on the CPU, a few steps (checks the script)
+    python -m bench.gpu_causal_lm --profile auto    # where the tuner path's step time goes (torch.profiler)
 
 Both variants train the same randomly initialised model (built from a LlamaConfig and saved once) with the same
 LoRA adapter (r 16, alpha 32, every attention and MLP projection) and AdamW, one optimizer step per batch:
@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 # dense bf16 peak FLOP/s from the datasheets (no sparsity)
 PEAKS = [("H200", 989e12), ("H100 PCIe", 756e12), ("H100", 989e12), ("A100", 312e12), ("L40S", 362e12),

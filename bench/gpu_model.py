@@ -1,23 +1,21 @@
 """A Llama-style causal LM of a chosen size, built from a config with random weights, saved as a model folder
 with the tiny models' byte-level tokenizer and Llama-3 chat template (offline: nothing is downloaded).
 
-    python bench/gpu_model.py /tmp/llama-0.5b                  # ~0.5B parameters (24 layers x 1536 wide)
-    python bench/gpu_model.py /tmp/llama-small --layers 4 --hidden 256 --intermediate 768 --heads 4 --kv-heads 2
+    python -m bench.gpu_model /tmp/llama-0.5b                  # ~0.5B parameters (24 layers x 1536 wide)
+    python -m bench.gpu_model /tmp/llama-small --layers 4 --hidden 256 --intermediate 768 --heads 4 --kv-heads 2
 
 The folder works as `model.name` of any chat recipe, so the real training path (`python -m tuner train`, an
 `accelerate launch` child) can be timed on a GPU with a model of realistic size, e.g.
-    python bench/chat_packing.py --data alpaca.jsonl --set model.name=/tmp/llama-0.5b --set model.max_length=2048
+    python -m bench.chat_packing --data alpaca.jsonl --set model.name=/tmp/llama-0.5b --set model.max_length=2048
 A random model learns only the shape of the text: use it for speed and memory, not quality.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def build(folder: Path, layers: int, hidden: int, intermediate: int, heads: int, kv_heads: int) -> int:

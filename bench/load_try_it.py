@@ -1,8 +1,8 @@
 """Try it under load: /classify latency with N concurrent gradio_client clients, idle vs. while a real training
 run is in progress.
 
-    python bench/load_try_it.py                       # 20 clients x 10 requests each, tiny BERT, sample data
-    python bench/load_try_it.py --clients 20 --requests 3 --model default
+    python -m bench.load_try_it                       # 20 clients x 10 requests each, tiny BERT, sample data
+    python -m bench.load_try_it --clients 20 --requests 3 --model default
 
 Starts `python app.py` on a free port with a fresh runs folder (like tests/test_app_e2e.py), trains a short run
 through the page's API to have a finished run, measures the idle load, starts a long training run, measures
@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.app_client import load_classify, start_app, stop_app
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-from apphelpers import load_classify, start_app, stop_app  # noqa: E402
 
 
 def tiny_model(out: Path) -> Path:

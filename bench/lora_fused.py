@@ -1,7 +1,7 @@
 """Training with the fused LoRA forward (tuner/cpu/lora_fused.py) against peft's own forward, interleaved.
 
-    python bench/lora_fused.py                  # SST-2 rows, MiniLM, the default recipe's LoRA, 12 rounds of 40 steps
-    python bench/lora_fused.py --rounds 20 --steps 60
+    python -m bench.lora_fused                  # SST-2 rows, MiniLM, the default recipe's LoRA, 12 rounds of 40 steps
+    python -m bench.lora_fused --rounds 20 --steps 60
 
 Both variants are the recipe's CPU training path as bench/train_throughput.py's "tuner" variant builds it
 (a transformers Trainer over the same length-grouped SST-2 rows, bf16 frozen weights, fp32 adapter, bf16
@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 
 def unfuse(model) -> int:
@@ -35,8 +32,7 @@ def unfuse(model) -> int:
 
 
 def main() -> None:
-    import train_throughput as tt
-
+    from bench import train_throughput as tt
     from tuner import models
     from tuner.config import load_recipe
 

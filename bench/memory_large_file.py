@@ -11,9 +11,9 @@ and one of short texts (~10 MB). For each it measures, in fresh processes:
   launcher, the `tuner.train` child), and the child's peak within each phase it announces (reading, tokenizing,
   baseline, loading, training, evaluating), from the run's events.jsonl.
 
-    python bench/memory_large_file.py                        # this checkout
-    python bench/memory_large_file.py --repo /tmp/before     # another checkout (e.g. `git archive` of an older commit)
-    python bench/memory_large_file.py --rows 200000 --only big --skip-train
+    python -m bench.memory_large_file                        # this checkout
+    python -m bench.memory_large_file --repo /tmp/before     # another checkout (e.g. `git archive` of an older commit)
+    python -m bench.memory_large_file --rows 200000 --only big --skip-train
 
 Figures: docs/performance.md ("Memory on a large upload").
 """
@@ -30,7 +30,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from machine import cpu_name  # noqa: E402 - bench/ is on sys.path when a bench runs
+from bench.machine import cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
 MB = 1024 ** 2

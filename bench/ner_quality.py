@@ -1,7 +1,7 @@
 """Quality bar for the default entity-tagging recipe on CoNLL-2003 English (issue #4).
 
-    python bench/ner_quality.py                              # train.txt (valid.txt picks the checkpoint) -> test.txt
-    python bench/ner_quality.py --set train.epochs=4 --set adapter.r=16
+    python -m bench.ner_quality                              # train.txt (valid.txt picks the checkpoint) -> test.txt
+    python -m bench.ner_quality --set train.epochs=4 --set adapter.r=16
 
 Trains through the same path as the page: `python -m tuner train recipes/ner.yaml --set data.train_file=...
 --set data.validation_file=...` (an `accelerate launch` child, runs under bench/out/runs), then scores the

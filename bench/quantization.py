@@ -1,7 +1,7 @@
 """Peak memory and speed of the same LoRA recipe with the base weights in fp32, bf16, 8-bit and 4-bit.
 
-    python bench/quantization.py                       # bundled MiniLM classifier, batch 16 x 128 tokens, 10 steps
-    python bench/quantization.py --model tiny:llama --task chat --steps 20
+    python -m bench.quantization                       # bundled MiniLM classifier, batch 16 x 128 tokens, 10 steps
+    python -m bench.quantization --model tiny:llama --task chat --steps 20
 
 Each precision runs in its own fresh process (so peak memory is that run's alone): load the model through
 `tuner.quantize` exactly as `tuner.train` does, attach LoRA (r 16, all projections), run timed AdamW steps on
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -21,7 +20,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 MODES = ["fp32", "bf16", "8bit", "4bit"]
 
 
@@ -92,9 +90,9 @@ def main() -> int:
     print(f"model {a.model}, task {a.task}, LoRA r16, batch {a.batch} x {a.length} tokens, {a.steps} timed steps")
     print(f"{'mode':>5} {'device':>6} {'weights MB':>11} {'peak MB':>9} {'load s':>7} {'s/step':>8}  note")
     for mode in a.modes.split(","):
-        argv = [sys.executable, __file__, "--one", mode, "--model", a.model, "--task", a.task, "--steps",
+        argv = [sys.executable, "-m", "bench.quantization", "--one", mode, "--model", a.model, "--task", a.task, "--steps",
                 str(a.steps), "--batch", str(a.batch), "--length", str(a.length)]
-        out = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
+        out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
         line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
         if line is None:
             err = (out.stderr.strip().splitlines() or ["failed"])[-1][:120]

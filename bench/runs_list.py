@@ -1,11 +1,11 @@
 """How long listing runs takes at 3,000 run folders (issue #23): the core listing, the Runs tab's refresh and
 `python -m tuner runs`.
 
-    python bench/runs_list.py                   # 3,000 fake runs in a temporary TUNER_RUNS_DIR, 5 rounds
-    python bench/runs_list.py --runs 1000 --rounds 3
+    python -m bench.runs_list                   # 3,000 fake runs in a temporary TUNER_RUNS_DIR, 5 rounds
+    python -m bench.runs_list --runs 1000 --rounds 3
 
 To time the code before a change, run this file from an export of that commit, e.g.
-`git archive <commit> | tar -x -C /tmp/before && cp bench/runs_list.py /tmp/before/bench/ && python /tmp/before/bench/runs_list.py`.
+`git archive <commit> | tar -x -C /tmp/before && cp bench/runs_list.py /tmp/before/bench/ && cd /tmp/before && python -m bench.runs_list`.
 
 Each fake run folder looks like a finished one: status.json (with an estimate), config.yaml, metrics.json (a
 per-label report and a confusion matrix), events.jsonl (500 lines), an adapter folder and one checkpoint. A few
@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 LABELS = ["billing", "technical", "account", "shipping", "other"]
 

@@ -1,7 +1,7 @@
 """Screenshots of each tab for the README: drives the real page in headless Chromium (Debian package).
 
     python app.py &   # on :7860 (or pass --url)
-    python bench/screenshots.py --url http://127.0.0.1:7860 --out docs/screenshots
+    python -m bench.screenshots --url http://127.0.0.1:7860 --out docs/screenshots
 
 Uploads the bundled sample, trains with the default recipe, waits for the run, then captures Data, Train,
 Evaluate and Try it.

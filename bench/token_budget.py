@@ -1,7 +1,7 @@
 """Token-budget training batches against fixed 32-row batches (issue #6's list of things worth measuring).
 
-    python bench/token_budget.py                                  # throughput, 3,200 SST-2 rows per round, 3 rounds
-    python bench/token_budget.py --budgets 1024,2048 --accuracy 20000   # also train one pass over 20,000 rows
+    python -m bench.token_budget                                  # throughput, 3,200 SST-2 rows per round, 3 rounds
+    python -m bench.token_budget --budgets 1024,2048 --accuracy 20000   # also train one pass over 20,000 rows
                                                                         # with each batching, score dev and test
 
 Every batching groups rows by length the way the Trainer's group_by_length sampler does (shuffle, mega-batches
@@ -22,14 +22,12 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 
+from bench.train_throughput import load_rows, score, scoring_splits, tuner_model
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-from train_throughput import load_rows, score, scoring_splits, tuner_model  # noqa: E402
 
 MEGA = 50  # mega-batch = MEGA x 32 rows, as transformers' get_length_grouped_indices
 

@@ -1,9 +1,9 @@
 """Training throughput of the default classification recipe against two baselines (issue #6).
 
-    python bench/train_throughput.py                    # SST-2 rows, MiniLM, 3 interleaved rounds
-    python bench/train_throughput.py --rounds 5 --steps 40
-    python bench/train_throughput.py --accuracy 8000    # also train competent and tuner on 8,000 rows (3 seeds), score dev.tsv and test.tsv
-    python bench/train_throughput.py --mfu              # add the ~100M BERT-base-sized model (random weights), at the
+    python -m bench.train_throughput                    # SST-2 rows, MiniLM, 3 interleaved rounds
+    python -m bench.train_throughput --rounds 5 --steps 40
+    python -m bench.train_throughput --accuracy 8000    # also train competent and tuner on 8,000 rows (3 seeds), score dev.tsv and test.tsv
+    python -m bench.train_throughput --mfu              # add the ~100M BERT-base-sized model (random weights), at the
                                                         # recipe's batch and at --mfu-batch (128)
 
 Variants (same rows, same model, same LoRA settings, same batch size):
@@ -28,15 +28,14 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from tuner.cpu import malloc as cpu_malloc
+from tuner.cpu.throughput import TokenCounter, flops_per_token, matmul_probe
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tuner.cpu import malloc as cpu_malloc  # noqa: E402
-from tuner.cpu.throughput import TokenCounter, flops_per_token, matmul_probe  # noqa: E402
 SST2 = ROOT.parent / "shared" / "datasets" / "sst2"
 
 

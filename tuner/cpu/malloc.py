@@ -6,7 +6,7 @@ mmap threshold with fresh mappings (both start at 128 KiB and follow the largest
 A training step frees most of what it allocated, so the next step's tensors land on new pages, and the first
 touch of each page is a page fault: about 2,100 minor faults per MiniLM step on SST-2 batches. Keeping up to
 1 GiB of freed heap, and serving blocks under 32 MiB from the heap, cuts that to about 500 and makes the
-step 1.06-1.10x faster (`python bench/cpu_malloc.py`). Memory that a step or batch frees stays in the process
+step 1.06-1.10x faster (`python -m bench.cpu_malloc`). Memory that a step or batch frees stays in the process
 for the next one rather than going back to the system.
 
 `TUNER_CPU_MALLOC=glibc` leaves glibc's own settings. Other C libraries (and other systems) are left alone.
