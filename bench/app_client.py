@@ -91,7 +91,7 @@ def load_classify(url: str, run_id: str, clients: int, requests_each: int, auth=
     def worker(i):
         try:
             client = Client(url, auth=auth, verbose=False, httpx_kwargs={"timeout": 600})
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             with lock:
                 errors.append(f"connect: {exc}")
             barrier.abort()
@@ -107,7 +107,7 @@ def load_classify(url: str, run_id: str, clients: int, requests_each: int, auth=
                 assert out["label"]
                 with lock:
                     latencies.append((time.perf_counter() - t0) * 1000)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 with lock:
                     errors.append(str(exc)[:200])
 

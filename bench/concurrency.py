@@ -78,7 +78,7 @@ def load(url: str, run_id: str, clients: int, seconds: float) -> dict:
     def worker(i):
         try:
             client = Client(url, verbose=False, ssl_verify=False, httpx_kwargs={"timeout": 600})
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             with lock:
                 errors.append(f"connect: {exc}")
             ready.abort()
@@ -96,7 +96,7 @@ def load(url: str, run_id: str, clients: int, seconds: float) -> dict:
                     raise RuntimeError(out.get("label"))
                 with lock:
                     latencies.append(time.perf_counter() - t0)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 with lock:
                     errors.append(str(exc)[:200])
             j += 1
@@ -127,7 +127,7 @@ def sentence_while_files(url: str, run_id: str, rows: int, files: int = 2) -> di
         try:
             Client(url, verbose=False, ssl_verify=False, httpx_kwargs={"timeout": 3600}).predict(
                 run_id, handle_file(str(path)), api_name="/predict_file")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(f"file: {str(exc)[:200]}")
         ends.append(time.perf_counter())
 
@@ -143,7 +143,7 @@ def sentence_while_files(url: str, run_id: str, rows: int, files: int = 2) -> di
         try:
             single.predict(run_id, SENTENCES[len(latencies) % len(SENTENCES)], api_name="/classify")
             latencies.append(time.perf_counter() - s)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(str(exc)[:200])
         time.sleep(0.2)
     for t in threads:

@@ -67,7 +67,6 @@ def worker(what: str, setting: str, steps: int) -> dict:
 def predict_worker() -> dict:
     from bench.demo_latency import make_classifier_run
     from bench.file_prediction import DEV
-
     from tuner.inference import Predictor
 
     pred = Predictor(make_classifier_run())

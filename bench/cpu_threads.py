@@ -47,7 +47,6 @@ def measure(cls_id: str, chat_id: str) -> dict:
     import time
 
     from bench import demo_latency as dl
-
     from tuner import runs
     from tuner.inference import get_predictor
 

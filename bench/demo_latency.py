@@ -207,7 +207,7 @@ class Training:
         for p in procs:
             try:
                 p.terminate()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
         try:
             self.proc.wait(timeout=30)

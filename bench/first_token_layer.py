@@ -45,9 +45,8 @@ def training(args) -> list[tuple[str, float, float]]:
 
 
 def prediction(args) -> list[tuple[str, float, float]]:
-    from bench.file_prediction import file_rates
-
     import tuner.tasks.classification as classification
+    from bench.file_prediction import file_rates
     from tuner import runs
     from tuner.inference import Predictor
 

@@ -93,7 +93,7 @@ def main() -> int:
         argv = [sys.executable, "-m", "bench.quantization", "--one", mode, "--model", a.model, "--task", a.task, "--steps",
                 str(a.steps), "--batch", str(a.batch), "--length", str(a.length)]
         out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
-        line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+        line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if line is None:
             err = (out.stderr.strip().splitlines() or ["failed"])[-1][:120]
             print(f"{mode:>5} {'-':>6} {'-':>11} {'-':>9} {'-':>7} {'-':>8}  {err}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tuner.tasks import get_task, task_names
 from tuner.errors import ConfigError
+from tuner.tasks import get_task, task_names
 
 TASK = get_task("classification")
 META = {"task": "classification", "labels": ["a", "b", "c"], "text_columns": ["text"], "label_column": "label"}

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from tuner import models
-from tuner.cpu import cls_layer
 from tuner.config import AdapterConfig
-from tuner.tasks import get_task
+from tuner.cpu import cls_layer
 from tuner.cpu.throughput import flops_per_token
+from tuner.tasks import get_task
 
 TEXTS = ["a great movie", "it was terrible and long and boring, honestly the worst film of the year", "meh"]
 META = {"labels": ["neg", "neu", "pos"]}
@@ -61,7 +61,12 @@ def test_same_logits_and_gradients_with_less_work(tiny_model_dir, attn):
 
 
 def test_other_heads_and_layouts_are_left_alone(tiny_model_dir):
-    from transformers import DistilBertConfig, DistilBertForSequenceClassification, GPT2Config, GPT2ForSequenceClassification
+    from transformers import (
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+        GPT2Config,
+        GPT2ForSequenceClassification,
+    )
 
     gpt2 = GPT2ForSequenceClassification(GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=300))  # reads the last token
     distil = DistilBertForSequenceClassification(DistilBertConfig(dim=32, n_layers=2, n_heads=2, hidden_dim=64))

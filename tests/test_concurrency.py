@@ -78,7 +78,7 @@ def _in_thread(fn, *args):
     def go():
         try:
             box["result"] = fn(*args)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             box["error"] = exc
         box["done"] = time.perf_counter()
 

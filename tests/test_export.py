@@ -160,11 +160,11 @@ def test_model_card_content_and_three_line_snippets(trained, tmp_path, tiny_mode
     monkeypatch.chdir(tiny_model_dir.parent)
     folder = export.adapter_folder(trained, tmp_path / "ad", repo_id=str(tmp_path / "ad"))
     ns: dict = {}
-    exec(_python_block((folder / "README.md").read_text()), ns)  # noqa: S102 - our own generated snippet
+    exec(_python_block((folder / "README.md").read_text()), ns)  # our own generated snippet
     assert type(ns["model"]).__name__.startswith("PeftModel")
     merged = export.merge(trained, tmp_path / "m", repo_id=str(tmp_path / "m"))
     ns = {}
-    exec(_python_block((merged / "README.md").read_text()), ns)  # noqa: S102
+    exec(_python_block((merged / "README.md").read_text()), ns)
     assert type(ns["model"]).__name__ == "BertForSequenceClassification"
 
 

@@ -8,11 +8,10 @@ import re
 import pytest
 import torch
 
+from test_methods import chat_rows
 from tuner import jobs, memory, models, quantize, runs
 from tuner import train as train_mod
 from tuner.config import RunConfig
-
-from test_methods import chat_rows
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA GPU on this machine")

@@ -168,9 +168,9 @@ def _safetensors(path, header: dict, data_len: int):
 
 @pytest.mark.parametrize("name", ["adapter_model.bin", "pytorch_model.pt", "x.pkl", "y.pth", "z.ckpt"])
 def test_pickle_weights_are_refused(tmp_path, name):
-    from tuner.weights import check_adapter_dir, check_weights_file
-
     import pickle
+
+    from tuner.weights import check_adapter_dir, check_weights_file
 
     path = tmp_path / name
     path.write_bytes(pickle.dumps({"w": [1, 2, 3]}))

@@ -3,8 +3,8 @@
 import torch
 
 from tuner import models
-from tuner.cpu import lora_fused
 from tuner.config import AdapterConfig
+from tuner.cpu import lora_fused
 from tuner.tasks import get_task
 
 TEXTS = ["a great movie", "it was terrible and long and boring, honestly the worst film of the year", "meh"]

@@ -16,14 +16,13 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
+from test_ner_e2e import synthetic_conll
 from tuner import methods, runs
 from tuner import train as train_mod
 from tuner.config import RunConfig
 from tuner.errors import ConfigError
 from tuner.inference import Predictor
 from tuner.tasks import get_task
-
-from test_ner_e2e import synthetic_conll
 
 PAIRS = [(t, m) for t in methods.TASKS for m in methods.METHODS if methods.supported(t, m)]
 REFUSED = [(t, m) for t in methods.TASKS for m in methods.METHODS if not methods.supported(t, m)]

@@ -7,14 +7,13 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
+from test_methods import chat_rows
+from test_ner_e2e import synthetic_conll
 from tuner import quantize, runs
 from tuner import train as train_mod
 from tuner.config import RunConfig, TrainConfig
 from tuner.errors import ModelError
 from tuner.inference import Predictor
-
-from test_methods import chat_rows
-from test_ner_e2e import synthetic_conll
 
 
 def test_kwargs_carry_the_settings():

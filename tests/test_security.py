@@ -246,7 +246,6 @@ def launched(monkeypatch, env: dict):
     """The real page in this process, launched with app.py's settings; yields its URL."""
     sys.path.insert(0, str(Path(__file__).parent))
     from apphelpers import free_port
-
     from tuner.ui import access, build_app, launch_kwargs
 
     for key, value in env.items():
@@ -262,7 +261,7 @@ def launched(monkeypatch, env: dict):
         demo.close()
 
 
-def login(url: str, user) -> "httpx.Client":
+def login(url: str, user):
     import httpx
 
     s = httpx.Client(base_url=url, timeout=60)

@@ -271,7 +271,7 @@ def test_estimate_times_real_steps_of_the_model_on_this_data(tiny_model_dir, sam
     assert est.steps == plan["steps"] and est.evals == plan["steps"] // plan["eval_steps"] >= 2
     assert 0 < est.seconds_per_step < 5 and est.seconds > est.steps * est.seconds_per_step
     assert abs(est.epochs - 2.0) < 0.05 and est.limit_share is None
-    assert est.sentence().startswith(f"Estimated training time on this machine: about ")
+    assert est.sentence().startswith("Estimated training time on this machine: about ")
     limited = estimate(tiny_cfg(tiny_model_dir, sample_csv, epochs=500, max_minutes=0.01))
     assert limited.limit_share is not None and limited.limit_share < 1
     assert "The time limit covers only about" in limited.sentence()

@@ -400,7 +400,7 @@ def _merge(segs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
 def _apply(tokenizer, messages, add_generation_prompt):
     try:
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-    except Exception as exc:  # noqa: BLE001 - a template's own refusal (e.g. "system role not supported")
+    except Exception as exc:  # a template's own refusal (e.g. "system role not supported")
         reason = str(exc).strip().split("\n")[0][:160]
         raise ConfigError(f"The model's chat template refused a conversation ({reason}); choose a built-in template such as chatml.") from None
 

@@ -94,7 +94,7 @@ def classical_scores(task, train_texts, train_labels, texts, refs, n_labels: int
     try:
         model = ClassicalBaseline(list(train_texts), [int(x) for x in train_labels])
         preds = model.predict(list(texts))
-    except Exception:  # noqa: BLE001 - a floor that cannot be drawn leaves the report without it
+    except Exception:  # a floor that cannot be drawn leaves the report without it
         logging.getLogger("tuner.classical").exception("the classical baseline could not be fitted")
         return {}
     return {"name": model.name, "fit_seconds": round(model.fit_seconds, 2), "fit_rows": model.fit_rows,

@@ -89,7 +89,7 @@ def start_cleaner(every_seconds: float = 3600.0) -> threading.Thread:
         while True:
             try:
                 clean_stale()
-            except Exception:  # noqa: BLE001 - cleaning must never take the app down
+            except Exception:  # cleaning must never take the app down
                 log.exception("cleaning stale files failed")
             time.sleep(every_seconds)
 

@@ -162,7 +162,7 @@ def data_warnings(cfg) -> list[str]:
     except TunerError as exc:
         if getattr(exc, "skipped", None) is not None:
             raise
-    except Exception:  # noqa: BLE001 - the data's own problems are reported by the run, in one sentence
+    except Exception:  # the data's own problems are reported by the run, in one sentence
         pass
     return out
 
@@ -176,7 +176,7 @@ def time_estimate(cfg, out=sys.stderr) -> dict:
         est = estimate.estimate(cfg)
     except TunerError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the run itself reports real problems
+    except Exception as exc:  # the run itself reports real problems
         sentence = f"The training time could not be estimated ({type(exc).__name__})."
         print(sentence, file=out)
         return {"sentence": sentence}

@@ -93,7 +93,7 @@ def _estimate(cfg, source: str | None, probe_seconds: float) -> Estimate:
     import numpy as np
     import torch
 
-    from . import methods, models
+    from . import models
     from .sampling import batch_plan, class_labels
     from .tasks import get_task
     from .train import build_for_training, grown_batch, plan_steps
@@ -162,7 +162,7 @@ def _estimate(cfg, source: str | None, probe_seconds: float) -> Estimate:
     if cfg.train.early_stopping and evals and one_pass < plan["steps"]:
         min_seconds = one_pass * per_step + evals * eval_seconds * one_pass / plan["steps"]
     limit = cfg.train.max_minutes * 60 / train_seconds if cfg.train.max_minutes and train_seconds else None
-    del model, optimizer
+    model = optimizer = None  # the probe's model and optimizer go before the result is built
     return Estimate(seconds=train_seconds, steps=plan["steps"], seconds_per_step=per_step, eval_seconds=eval_seconds,
                     evals=evals, epochs=plan["examples"] / max(1.0, n_rows * scale),
                     probe_seconds=time.perf_counter() - t_start, min_seconds=min_seconds, limit_share=limit)
@@ -225,7 +225,7 @@ def _world_size(cfg) -> int:
 
     try:
         return max(1, int(jobs.run_launch(cfg.train).get("num_processes", 1)))
-    except Exception:  # noqa: BLE001 - the estimate assumes one process when the launch cannot be planned
+    except Exception:  # the estimate assumes one process when the launch cannot be planned
         return max(1, int(os.environ.get("WORLD_SIZE", "1")))
 
 

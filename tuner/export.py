@@ -23,7 +23,6 @@ from .errors import RunError, TunerError
 from .runs import Run
 from .safe_text import clean_name, public_path
 
-
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = PACKAGE_DIR / "space_template"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -50,7 +49,7 @@ def quantization_of(run: Run) -> str:
     """'8-bit' / '4-bit' when the run trained on a quantized base (whatever the config calls it), else ''."""
     try:
         data = run.config().to_dict()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return ""
     found = []
 
@@ -140,7 +139,7 @@ def merge(run: Run, out_dir: str | Path, repo_id: str | None = None) -> Path:
     if kind != "weights":
         try:
             model = model.merge_and_unload()
-        except Exception as exc:  # noqa: BLE001 - peft cannot merge every method/head combination
+        except Exception as exc:  # peft cannot merge every method/head combination
             raise ExportError(f"peft could not merge this {method} adapter into the base model ({type(exc).__name__}); download the adapter zip instead.") from exc
     model = model.to(torch.float32).eval()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,7 @@ def push_folder(folder: str | Path, repo_id: str, token: str | None = None, repo
         kwargs = {"space_sdk": "gradio"} if repo_type == "space" else {}
         api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **kwargs)
         api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type, commit_message=message)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence without the token
+    except Exception as exc:  # every failure becomes one sentence without the token
         log.warning("push to %s failed: %s", repo_id, mask(repr(exc), token))
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):

@@ -257,7 +257,7 @@ class Predictor:
             return {}
         try:
             splits = self.task.load_splits(self.run.config())
-        except Exception:  # noqa: BLE001 - a deleted or changed training file leaves the report without it
+        except Exception:  # a deleted or changed training file leaves the report without it
             log.info("no classical baseline for %s: its training data cannot be read", self.run.id)
             return {}
         if list(splits.meta.get("labels", [])) != list(self.labels):
@@ -354,7 +354,7 @@ class Predictor:
                 with ctx, torch.inference_mode():
                     self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                                         streamer=streamer, **kw)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the consuming thread
+            except BaseException as exc:  # re-raised in the consuming thread
                 failure.append(exc)
                 streamer.end()
 

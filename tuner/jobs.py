@@ -206,7 +206,7 @@ class JobManager:
     def _start(self, run: Run) -> None:
         try:
             argv = run_argv(run)
-        except Exception as exc:  # noqa: BLE001 - a bad GPU choice or config: the run fails with one sentence
+        except Exception as exc:  # a bad GPU choice or config: the run fails with one sentence
             from .errors import user_message
 
             _note(run, state="failed", message=user_message(exc))
@@ -258,7 +258,7 @@ class JobManager:
                     log.warning("could not record that run %s stopped: %r", run.id, exc)
             try:
                 runs_mod.measure(run)  # the finished run's size, kept for the storage quota
-            except Exception:  # noqa: BLE001 - a size is never worth a crash of the queue
+            except Exception:  # a size is never worth a crash of the queue
                 log.exception("could not measure run %s", run.id)
 
     def _ensure_watcher(self) -> None:
@@ -271,7 +271,7 @@ class JobManager:
                 with self._lock:
                     try:
                         self._pump()
-                    except Exception:  # noqa: BLE001 - the queue outlives one run's failure (a full disk)
+                    except Exception:  # the queue outlives one run's failure (a full disk)
                         log.exception("the training queue could not move on")
                     if not self._procs and not self._queue:
                         self._watcher = None

@@ -165,7 +165,7 @@ def tokenizer_for(model_name: str):
         from . import models
 
         return models.load_tokenizer(models.resolve(model_name))
-    except Exception:  # noqa: BLE001 - no tokenizer: the check goes by the model's card and name alone
+    except Exception:  # no tokenizer: the check goes by the model's card and name alone
         return None
 
 

@@ -76,7 +76,7 @@ def device_free_bytes(device: str = "auto") -> tuple[str, int | None]:
             if torch.cuda.is_available():
                 free, _ = torch.cuda.mem_get_info(0)
                 return "GPU", int(free)
-        except Exception:  # noqa: BLE001 - no usable GPU: fall back to the CPU
+        except Exception:  # no usable GPU: fall back to the CPU
             pass
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
@@ -187,7 +187,7 @@ def file_shape(path) -> tuple[int, int] | None:
                 lines += chunk.count(b"\n")
                 last = chunk[-1:]
         return size, lines + (last != b"\n")
-    except Exception:  # noqa: BLE001 - a file that cannot be looked at is left to the reader's own sentence
+    except Exception:  # a file that cannot be looked at is left to the reader's own sentence
         return None
 
 
@@ -309,9 +309,8 @@ def check_reading(cfg, available: int | None = -1) -> None:
 # ---- out of memory -------------------------------------------------------------------------------
 def is_oom(exc: BaseException) -> bool:
     """CUDA / CPU / MPS out-of-memory errors (accelerate's own test), including torch.OutOfMemoryError."""
-    from accelerate.utils.memory import should_reduce_batch_size
-
     import torch
+    from accelerate.utils.memory import should_reduce_batch_size
 
     if isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
         return True
@@ -335,7 +334,7 @@ def back_off(cfg, run=None, exc: BaseException | None = None):
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     log.warning("out of memory at batch size %d (%r); retrying with %d x %d", bs, exc, new_bs, new_accum)
     if run is not None and int(os.environ.get("RANK", "0")) == 0:

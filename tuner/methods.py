@@ -17,7 +17,6 @@ from pathlib import Path
 
 from .errors import ConfigError, ModelError
 
-
 TASKS = ("classification", "ner", "chat")
 PEFT_TYPE = {"classification": "SEQ_CLS", "ner": "TOKEN_CLS", "chat": "CAUSAL_LM"}
 WEIGHTS_FILE = "adapter_model.safetensors"  # full/freeze: only the trained tensors, same file name as PEFT

@@ -96,7 +96,7 @@ def data_summary(run: Run, meta: dict, report: dict) -> str:
 def training_config(run: Run) -> str:
     try:
         data = run.config().to_dict()
-    except Exception:  # noqa: BLE001 - the card is still useful without it
+    except Exception:  # the card is still useful without it
         data = None
     if data is None:
         try:

@@ -94,7 +94,7 @@ def check_available(name: str, local_roots: list[Path] | None = None) -> str:
             raise OSError("HF_HUB_OFFLINE is set")
         socket.getaddrinfo(host, 443)  # fails at once without a network, instead of minutes of retries
         hf_hub_download(source, "config.json", etag_timeout=5)
-    except Exception as exc:  # noqa: BLE001 - offline, unknown repo, gated repo: one sentence
+    except Exception as exc:  # offline, unknown repo, gated repo: one sentence
         raise _hub_error(source, exc) from None
     return source
 
@@ -121,7 +121,7 @@ def load_tokenizer(source: str):
 
     try:
         return AutoTokenizer.from_pretrained(source, trust_remote_code=False)
-    except Exception as exc:  # noqa: BLE001 - any loader failure becomes one sentence
+    except Exception as exc:  # any loader failure becomes one sentence
         if Path(source).is_dir():
             raise ModelError(f"The tokenizer in '{Path(source).name}' could not be loaded; the folder needs tokenizer files.") from None
         raise _hub_error(source, exc) from None
@@ -131,7 +131,7 @@ def load_pretrained(auto_class, source: str, **kwargs):
     """`auto_class.from_pretrained` with the safety switches fixed and failures as one sentence."""
     try:
         return auto_class.from_pretrained(source, trust_remote_code=False, use_safetensors=True, **kwargs)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if Path(source).is_dir():
             log.exception("loading %s failed", source)
             raise ModelError(f"The model in '{Path(source).name}' could not be loaded ({type(exc).__name__}); check that it is a complete safetensors model folder.") from None

@@ -26,7 +26,7 @@ def bitsandbytes_version() -> str | None:
         from importlib.metadata import version
 
         return version("bitsandbytes")
-    except Exception:  # noqa: BLE001 - not installed
+    except Exception:  # not installed
         return None
 
 
@@ -52,7 +52,7 @@ def can_run(mode: str, device: str) -> tuple[bool, str]:
         if not torch.isfinite(out).all() or x.grad is None:
             return False, "its output was not finite"
         return True, ""
-    except Exception as exc:  # noqa: BLE001 - any failure means "not here"
+    except Exception as exc:  # any failure means "not here"
         log.info("bitsandbytes %s on %s failed: %r", mode, device, exc)
         return False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
 

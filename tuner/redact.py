@@ -116,7 +116,7 @@ class SecretFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad format string still gets logged (masked)
+        except Exception:  # a bad format string still gets logged (masked)
             message = str(record.msg)
         record.msg, record.args = mask(message), None
         if record.exc_info and not record.exc_text:

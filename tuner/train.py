@@ -340,7 +340,7 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
         try:
             trainer.train(resume_from_checkpoint=str(resume) if resume else None)
             break
-        except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are retried
+        except Exception as exc:  # only out-of-memory errors are retried
             if not (cfg.train.oom_backoff and memory.is_oom(exc)):
                 raise
             del trainer
@@ -446,7 +446,7 @@ def guard_evaluation(trainer, run: Run, selection_metric: str) -> list[str]:
     def guarded(*args, **kwargs):
         try:
             return evaluate(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - training results are kept whatever happens here
+        except Exception as exc:  # training results are kept whatever happens here
             log.exception("evaluation during training failed")
             message = f"An evaluation during training failed ({type(exc).__name__}) at step {trainer.state.global_step}; training went on."
             errors.append(message)
@@ -513,7 +513,7 @@ def evaluate_and_report(trainer, task, val_ds, splits, cfg) -> dict:
         report = task.report_from_output(out, splits)
         report["eval_loss"] = out.metrics.get("test_loss")
         return report
-    except Exception as exc:  # noqa: BLE001 - training results are kept whatever happens here
+    except Exception as exc:  # training results are kept whatever happens here
         log.exception("evaluation failed")
         return {"evaluation_error": f"Evaluation failed ({type(exc).__name__}); the adapter was saved and can still be used."}
 
@@ -550,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = RunConfig.load(run.config_path)
         result = train(cfg, run)
-    except Exception as exc:  # noqa: BLE001 - every failure ends as a status with one sentence
+    except Exception as exc:  # every failure ends as a status with one sentence
         log.error("training failed:\n%s", traceback.format_exc())
         if main_proc:
             message = failure_message(exc)

@@ -57,7 +57,7 @@ def _glibc():
     else None."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.gnu_get_libc_version  # noqa: B018 - only glibc has it (musl's mallopt does nothing)
+        libc.gnu_get_libc_version  # only glibc has it (musl's mallopt does nothing)
         libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
         libc.mallopt.restype = ctypes.c_int
         return libc

@@ -108,7 +108,7 @@ def _run(fut: Future, fn, args, kwargs) -> None:
         return
     try:
         fut.set_result(fn(*args, **kwargs))
-    except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller, who re-raises it
+    except BaseException as exc:  # handed to the waiting caller, who re-raises it
         fut.set_exception(exc)
 
 

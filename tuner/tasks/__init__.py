@@ -47,6 +47,9 @@ def task_names() -> list[str]:
     return list(_REGISTRY)
 
 
-from . import classification  # noqa: E402,F401  (registers itself)
-from . import ner  # noqa: E402,F401  (registers itself)
-from . import chat  # noqa: E402,F401  (registers itself)
+# Each task module registers itself; the order here is the order of the tasks on the page.
+# isort: off
+from . import classification  # noqa: E402, F401
+from . import ner  # noqa: E402, F401
+from . import chat  # noqa: E402, F401
+# isort: on

@@ -30,9 +30,24 @@ from .. import tag_schemes as ts
 from ..errors import DataError
 from . import register
 from .classification import Splits, _stats
-from .ner_reading import (JSON_EXTENSIONS, Sentences, cell_list, column_kind, extract_sentences, propose_columns,
-                          read_file)
-from .ner_tagging import CASE_TYPES, add_case_rows, case_ids, check_fast, entity_result, first_subtoken_labels, tag_words
+from .ner_reading import (
+    JSON_EXTENSIONS,
+    Sentences,
+    cell_list,
+    column_kind,
+    extract_sentences,
+    propose_columns,
+    read_file,
+)
+from .ner_tagging import (
+    CASE_TYPES,
+    add_case_rows,
+    case_ids,
+    check_fast,
+    entity_result,
+    first_subtoken_labels,
+    tag_words,
+)
 
 FEW_SENTENCES = 200
 FEW_PER_TYPE = 5

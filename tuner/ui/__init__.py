@@ -27,7 +27,7 @@ def build_app() -> gr.Blocks:
         with gr.Tabs():
             if not demo_ids:
                 with gr.Tab("1 · Data", id="data"):
-                    data = data_tab.build(upload_state)
+                    data_tab.build(upload_state)
                 with gr.Tab("2 · Train", id="train"):
                     train = train_tab.build(upload_state, current_run)
             with gr.Tab("3 · Evaluate", id="evaluate") as eval_tab:

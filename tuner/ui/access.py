@@ -92,7 +92,7 @@ def _cookies_from_headers(headers) -> dict:
         if name == b"cookie":
             try:
                 jar.load(value.decode("latin-1"))
-            except Exception:  # noqa: BLE001 - a malformed cookie header reads as no cookies
+            except Exception:  # a malformed cookie header reads as no cookies
                 pass
     return {k: m.value for k, m in jar.items()}
 
@@ -103,7 +103,7 @@ def _oauth_user(session) -> str | None:
 
         info = oauth._get_valid_oauth_info_from_session(session or {})
         name = (info or {}).get("userinfo", {}).get("preferred_username")
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return str(name) if name else None
 
@@ -185,7 +185,7 @@ def public_files(app) -> frozenset:
     roots = cache_roots()
     try:
         config = app.get_blocks().config or {}
-    except Exception:  # noqa: BLE001 - no blocks yet: nothing is public
+    except Exception:  # no blocks yet: nothing is public
         return frozenset()
     found = frozenset(_real(v) for k, v in _walk_strings(config) if k == "path" and _in_cache(_real(v), roots))
     app._tuner_public_files = found

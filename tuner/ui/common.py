@@ -32,7 +32,7 @@ def friendly(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _as_page_error(exc, fn.__name__) from None
 
     return wrapper
@@ -45,7 +45,7 @@ def friendly_gen(fn):
     def wrapper(*args, **kwargs):
         try:
             yield from fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _as_page_error(exc, fn.__name__) from None
 
     return wrapper

@@ -12,8 +12,8 @@ from .. import data as data_mod
 from ..config import RunConfig
 from ..errors import TunerError
 from ..tasks import get_task, task_names
-from .i18n import current_lang, error_text
 from .common import check_state_owner, esc, log, user_of
+from .i18n import current_lang, error_text
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SAMPLE = ASSETS / "support_tickets.csv"
@@ -120,7 +120,7 @@ def sample_view():
         # The bundled sample is English, like the bundled model: no language check (it would load a tokenizer).
         state, columns, info, md, prev, counts, _, problem = inspect_files(str(SAMPLE), None, "classification", None,
                                                                            None, True, check_language=False)
-    except Exception:  # noqa: BLE001 - the page still opens; the first upload shows the problem
+    except Exception:  # the page still opens; the first upload shows the problem
         log.exception("the bundled sample could not be inspected")
         return None
     return None if problem else {"state": state, "columns": columns, "summary": md, "preview": prev, "counts": counts}
@@ -164,7 +164,7 @@ def build(upload_state: gr.State):
         except TunerError as exc:
             return (None, gr.Dropdown(), gr.Dropdown(), "", None, None, gr.File(value=None, visible=False),
                     _error_html(error_text(exc, current_lang())))
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("inspecting upload failed")
             return (None, gr.Dropdown(), gr.Dropdown(), "", None, None, gr.File(value=None, visible=False),
                     _error_html("The file could not be read; check that it is a CSV, TSV, JSON, JSONL or Parquet table."))

@@ -78,7 +78,7 @@ def build(current_run: gr.BrowserState):
             return ""
         try:
             return model_card.render(owned_run(run_id, request), "your-name/model").split("---\n", 2)[-1]
-        except (RunError, Exception):  # noqa: BLE001 - the preview is optional
+        except (RunError, Exception):  # the preview is optional
             return ""
 
     def choices(selected=None, request: gr.Request = None):

@@ -408,7 +408,7 @@ def current_lang() -> str:
         from gradio.context import LocalContext
 
         request = LocalContext.request.get(None)
-    except Exception:  # noqa: BLE001
+    except Exception:
         request = None
     session = getattr(request, "session_hash", None)
     with _LOCK:

@@ -93,7 +93,7 @@ def run_settings(run) -> dict:
     """A run's config as dotted settings; data files are shown by their uploaded names, not server paths."""
     try:
         flat = _flatten(run.config().to_dict())
-    except Exception:  # noqa: BLE001 - a run with an unreadable config still shows its metrics
+    except Exception:  # a run with an unreadable config still shows its metrics
         flat = {}
     sources = run.status().get("source_files") or {}
     for key in ("data.train_file", "data.validation_file"):

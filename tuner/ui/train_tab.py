@@ -10,7 +10,7 @@ import pandas as pd
 from .. import jobs, models, runs
 from ..cli import RECIPES
 from ..config import RunConfig, field_meta, load_recipe
-from ..errors import DataError, ConfigError, RunError
+from ..errors import ConfigError, DataError, RunError
 from ..models import DEFAULT_MODEL
 from .common import check_state_owner, esc, friendly, owned_run, progress_html, user_of
 from .i18n import current_lang
@@ -226,7 +226,7 @@ def language_note(state: dict | None, model_name: str):
         return hidden
     try:
         df = data_mod.read_table(state["train_file"]).df
-    except Exception:  # noqa: BLE001 - the Data tab reports unreadable files
+    except Exception:  # the Data tab reports unreadable files
         return hidden
     found = language.check_table(df, state["text_columns"], model_name or DEFAULT_MODEL)
     if not found:
@@ -382,7 +382,7 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
             est = memory.estimate(cfg, source=source, device=train_device(cfg))
             if not est.fits:
                 gr.Warning(est.sentence(cfg))
-        except Exception:  # noqa: BLE001 - an estimate that cannot be made never blocks a run
+        except Exception:  # an estimate that cannot be made never blocks a run
             pass
         from .. import auth
 

@@ -43,7 +43,7 @@ def demo_kind(run_id, request=None) -> tuple[str, str]:
     try:
         meta = owned_run(run_id, request).meta()
         task = get_task(meta["task"])
-    except Exception:  # noqa: BLE001 - a missing or odd run simply shows the default demo
+    except Exception:  # a missing or odd run simply shows the default demo
         return "classifier", ""
 
     def listed(names) -> str:
@@ -123,7 +123,7 @@ def build(current_run: gr.BrowserState):
             try:
                 predictor = _predictor(run_id, demo, request)
                 results = predictor.predict_each([sentences[i] for i in places], empty)
-            except Exception as exc:  # noqa: BLE001 - this run's requests get the sentence; the others still run
+            except Exception as exc:  # this run's requests get the sentence; the others still run
                 predictor, results = None, [_as_page_error(exc, name)] * len(places)
             for i, result in zip(places, results):
                 out[i] = (predictor, _as_page_error(result, name) if isinstance(result, Exception) else result)
