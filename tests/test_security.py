@@ -129,6 +129,7 @@ def test_app_py_says_its_mode_and_installs_the_guard(clean_env, capsys, tmp_path
     clean_env.setattr(gr.Blocks, "launch", lambda self, **kw: launched.update(kw))
     clean_env.setattr(cleanup, "start_cleaner", lambda: None)
     clean_env.setattr(sys, "argv", ["app.py", "--host", "0.0.0.0", "--port", "7999"])
+    clean_env.setenv("TUNER_HOST", "")  # app.main() writes it; monkeypatch puts the old value back after the test
     app.main()
     out = capsys.readouterr().out
     assert "each browser sees only its own runs" in out and out.count("\n") == 1, out
