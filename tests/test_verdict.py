@@ -301,16 +301,15 @@ def test_cli_estimate_prints_time_before_anything_runs(tiny_model_dir, sample_cs
 
 
 def test_cli_warns_about_the_language_in_its_first_lines(tmp_path, runs_dir):
-    from tuner import cli
+    from tuner.config import load_recipe, recipe_path
+    from tuner.start import data_warnings
 
     rows = [(t, "pos") for t in ZH_POS * 4] + [(t, "neg") for t in ZH_NEG * 4]
     path = write_csv(tmp_path / "zh.csv", rows)
-    from tuner.config import load_recipe
-
-    cfg = load_recipe(cli.recipe_path("classification"), [f"data.train_file={path}"])
-    assert any("The text is in Chinese" in w for w in cli.data_warnings(cfg))
+    cfg = load_recipe(recipe_path("classification"), [f"data.train_file={path}"])
+    assert any("The text is in Chinese" in w for w in data_warnings(cfg))
     english = write_csv(tmp_path / "en.csv", [(t, lab) for t, lab in FIXED_TRAIN * 3])
-    assert cli.data_warnings(load_recipe(cli.recipe_path("classification"), [f"data.train_file={english}"])) == []
+    assert data_warnings(load_recipe(recipe_path("classification"), [f"data.train_file={english}"])) == []
 
 
 def test_evaluate_tab_leads_with_the_verdict_and_shows_both_floors():

@@ -8,21 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from .config import recipe_path
 from .errors import TunerError
-
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
-
-
-def recipe_path(name: str) -> Path:
-    """A recipe by path, or by bare name from the recipes/ folder."""
-    p = Path(name)
-    if p.is_file():
-        return p
-    candidate = RECIPES / (name if name.endswith(".yaml") else f"{name}.yaml")
-    if candidate.is_file():
-        return candidate
-    known = ", ".join(sorted(q.stem for q in RECIPES.glob("*.yaml")))
-    raise TunerError(f"No recipe '{name}'; give a YAML path or one of: {known}.")
 
 
 def find_run(ref: str):
@@ -103,8 +90,10 @@ def summarize(report: dict) -> str:
 
 
 def cmd_train(args) -> int:
-    from . import jobs, runs
+    """Check the run as the page's Train button does (tuner.start), estimate its time, start it and follow it."""
+    from . import jobs
     from .config import load_recipe
+    from .start import check_run, start_run
 
     overrides = list(args.set)
     if getattr(args, "gpus", None):
@@ -115,21 +104,21 @@ def cmd_train(args) -> int:
         # multi-node / DeepSpeed ZeRO-2/3 / FSDP: the file is passed to `accelerate launch --config_file` as is
         overrides.append(f"train.accelerate_config={Path(args.accelerate_config).expanduser().resolve()}")
     cfg = load_recipe(recipe_path(args.recipe), overrides)
-    for warning in data_warnings(cfg):
+    checked = check_run(cfg)  # refuses before a run folder exists; a refused data file too
+    for warning in checked.data_warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if getattr(args, "estimate", False):
         from . import memory
 
-        print(memory.estimate(cfg).sentence(cfg))
+        print((checked.memory or memory.estimate(cfg, source=checked.source, device=checked.device)).sentence(cfg))
         time_estimate(cfg, out=sys.stdout)  # prints its sentence
         return 0
+    for warning in checked.warnings:  # the memory fit (the estimate above prints it as its sentence)
+        print(f"warning: {warning}", file=sys.stderr)
     est = time_estimate(cfg) if not args.no_estimate else {}
-    run = runs.create_run(cfg, name=args.name or "")
-    if est:
-        run.set_status(estimate=est)
+    run = start_run(cfg, name=args.name or "", estimate=est, checked=checked).run
     print(f"run {run.id} -> {run.path}", file=sys.stderr)
     mgr = jobs.manager()
-    mgr.submit(run)
     if args.no_wait:
         print(run.id)
         return 0
@@ -140,31 +129,6 @@ def cmd_train(args) -> int:
         print(f"the rows left out of the data, and why: {run.path / 'skipped_rows.csv'}", file=sys.stderr)
     print(summarize(run.metrics() or {}))
     return 0 if status.get("state") in ("completed", "stopped") else 1
-
-
-def data_warnings(cfg) -> list[str]:
-    """What the person should know about the training data before a run starts: the rows that will be left out
-    (tuner.skipped) and the language check (tuner.language). A file that must be refused for its unusable rows is
-    refused here, before a run folder is made; the data's other problems are reported by the run."""
-    from . import data as data_mod
-    from . import language
-    from .tasks import get_task
-
-    out = []
-    try:
-        task = get_task(cfg.task)
-        table = getattr(task, "read", data_mod.read_table)(cfg.data.train_file)
-        info = task.inspect(table.df, cfg)
-        if info.get("skipped"):
-            out += info["skipped"].warnings()
-        found = language.check_table(table.df, info.get("text_columns") or [], cfg.model.name)
-        out += [found["sentence"]] if found else []
-    except TunerError as exc:
-        if getattr(exc, "skipped", None) is not None:
-            raise
-    except Exception:  # the data's own problems are reported by the run, in one sentence
-        pass
-    return out
 
 
 def time_estimate(cfg, out=sys.stderr) -> dict:

@@ -325,3 +325,23 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """A recipe is a YAML file of overrides on top of the RunConfig defaults."""
     return RunConfig.load(path, overrides)
+
+
+# ---- recipes -------------------------------------------------------------------------------------
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"  # the YAML files the page lists and the CLI takes by name
+
+
+def recipe_choices() -> list[str]:
+    """The recipes' names (the files in recipes/ without .yaml), sorted."""
+    return sorted(p.stem for p in RECIPES.glob("*.yaml"))
+
+
+def recipe_path(name: str) -> Path:
+    """A recipe by path, or by bare name from the recipes/ folder."""
+    p = Path(name)
+    if p.is_file():
+        return p
+    candidate = RECIPES / (name if name.endswith(".yaml") else f"{name}.yaml")
+    if candidate.is_file():
+        return candidate
+    raise ConfigError(f"No recipe '{name}'; give a YAML path or one of: {', '.join(recipe_choices())}.")

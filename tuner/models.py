@@ -235,6 +235,21 @@ def detect_target_modules(model) -> list[str]:
     return names + [rel for leaf in names if len(inside[leaf]) > 1 for rel in inside[leaf]]
 
 
+def detect_targets(source: str) -> list[str]:
+    """`detect_target_modules` of a resolved model (a folder or Hub id from `resolve`), read from its config on the
+    meta device: no weights are loaded."""
+    return detect_target_modules(meta_base_model(source))
+
+
+def meta_base_model(source: str):
+    """A model's base (no task head) built from its config on the meta device: its layers' names and shapes only."""
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    with meta_device():
+        return AutoModel.from_config(config)
+
+
 def target_module_paths(model, leaves: list[str]) -> list[str]:
     """Full module names for the chosen leaf names or dotted names, restricted to the transformer blocks (not the
     pooler/head). A dotted name is a layer's path inside its block (output.dense: BERT's MLP down-projection, not

@@ -1,4 +1,10 @@
-"""Train tab: recipe + settings -> `accelerate launch` child; live progress, curves, stop, CLI equivalent."""
+"""Train tab: recipe + settings -> `accelerate launch` child; live progress, curves, stop, CLI equivalent.
+
+The handlers are module functions. Those that read the form take its values by name (`inputs_kwargs`): the upload
+`state`, `recipe_name`, `model_name`, `target_list`, the run `name`, and every setting by its dotted config path
+(`**settings`, e.g. settings["train.epochs"]); `form_config` turns them into the RunConfig. The order of the form
+built in `build` is the positional order of the `train`, `estimate` and `show_command` API endpoints. Starting a
+run (its checks, folder and queue) is tuner.start's, shared with `python -m tuner train`."""
 
 from __future__ import annotations
 
@@ -7,11 +13,11 @@ import shlex
 import gradio as gr
 import pandas as pd
 
-from .. import jobs, models, runs
-from ..cli import RECIPES
-from ..config import RunConfig, field_meta, load_recipe
+from .. import jobs, models
+from ..config import RECIPES, RunConfig, field_meta, load_recipe, recipe_choices
 from ..errors import ConfigError, DataError, RunError
 from ..models import DEFAULT_MODEL
+from ..start import start_run, train_device
 from .common import check_state_owner, esc, friendly, owned_run, progress_html, user_of
 from .i18n import current_lang
 
@@ -59,10 +65,6 @@ def _task_widget(path, value):
     if isinstance(value, (int, float)):
         return gr.Number(value=value, label=label, info=meta["help"], minimum=meta.get("min"), maximum=meta.get("max"))
     return gr.Textbox(value=value, label=label, info=meta["help"], max_length=2000)
-
-
-def recipe_choices() -> list[str]:
-    return sorted(p.stem for p in RECIPES.glob("*.yaml"))
 
 
 def _get(cfg, path):
@@ -115,6 +117,17 @@ def build_config(state: dict | None, recipe: str, model_name: str, targets: list
             section, key = path.split(".")
             overrides.setdefault(section, {})[key] = value
     return RunConfig.from_dict(overrides, base=cfg)
+
+
+def task_paths() -> list[str]:
+    """The task settings the page shows (those the config has), in TASK_FIELDS order."""
+    return [p for paths in TASK_FIELDS.values() for p in paths if _meta_or_none(p)]
+
+
+def form_config(state: dict | None, recipe_name: str, model_name: str, target_list: list[str], settings: dict) -> RunConfig:
+    """The RunConfig for the form's values; `settings`: {dotted config path: value} of the page's setting widgets."""
+    return build_config(state, recipe_name, model_name, target_list, [settings.get(p) for p, *_ in NUMERIC],
+                        {p: settings.get(p) for p in task_paths()}, {p: settings.get(p) for p in EXTRA_FIELDS})
 
 
 def method_visibility(method: str) -> dict:
@@ -175,24 +188,6 @@ def shown_yaml(cfg: RunConfig) -> str:
     from ..safe_text import public_config
 
     return public_config(cfg).to_yaml()
-
-
-def train_device(cfg: RunConfig) -> str:
-    """Where the run will train: cuda when its GPU choice selects any visible GPU, else cpu."""
-    return "cuda" if jobs.selected_gpus(cfg.train.gpus) else "cpu"
-
-
-def detect_targets(model_name: str) -> list[str]:
-    """Projection layers of a model, read from its config on the meta device (no weights loaded)."""
-    from transformers import AutoConfig, AutoModel
-
-    from .. import models
-
-    source = models.resolve(model_name, models.ui_model_roots())
-    config = AutoConfig.from_pretrained(source, trust_remote_code=False)
-    with models.meta_device():
-        model = AutoModel.from_config(config)
-    return models.detect_target_modules(model)
 
 
 def next_action(run) -> dict | None:
@@ -266,6 +261,99 @@ def poll(run_id: str | None, request: gr.Request = None):
             params_line(run.status()), button)
 
 
+# ---- handlers -----------------------------------------------------------------------------------------------
+@friendly
+def on_recipe(name):
+    """A recipe's values for the form: the NUMERIC widgets, the model, the task settings (`task_paths()`), then
+    each task's accordion shown or hidden (TASK_FIELDS order)."""
+    cfg = load_recipe(RECIPES / f"{name if name in recipe_choices() else 'classification'}.yaml")
+    return ([gr.update(value=_get(cfg, p)) for p, *_ in NUMERIC] + [gr.update(value=cfg.model.name)]
+            + [gr.update(value=_get(cfg, p)) for p in task_paths()]
+            + [gr.update(visible=cfg.task == t) for t in TASK_FIELDS])
+
+
+@friendly
+def on_method(method):
+    """The method's own fields shown, the others hidden: r, alpha, dropout, the target modules, then
+    METHOD_FIELDS after adapter.method."""
+    shown = method_visibility(method)
+    return ([gr.update(visible=shown.get(p, False)) for p in ("adapter.r", "adapter.alpha", "adapter.dropout")]
+            + [gr.update(visible=shown.get("adapter.target_modules", False))]
+            + [gr.update(visible=shown.get(p, False)) for p in METHOD_FIELDS[1:]])
+
+
+@friendly
+def on_estimate(state, recipe_name, model_name, target_list, name, **settings):
+    """(memory sentence, time sentence) for the form's run."""
+    from .. import estimate, memory
+
+    cfg = form_config(state, recipe_name, model_name, target_list, settings)
+    source = models.check_available(cfg.model.name, models.ui_model_roots())
+    mem = memory.estimate(cfg, source=source, device=train_device(cfg)).sentence(cfg)
+    timing = estimate.estimate(cfg, source=source).sentence()
+    return mem, timing
+
+
+@friendly
+def on_model(name):
+    """The target-module choices for a model (its projection layers)."""
+    found = models.detect_targets(models.resolve(name or DEFAULT_MODEL, models.ui_model_roots()))
+    return gr.Dropdown(choices=found, value=[])
+
+
+@friendly
+def on_start(state, recipe_name, model_name, target_list, name, request: gr.Request = None, **settings):
+    """Train: the form's run, checked, made and queued by tuner.start, as `python -m tuner train` does.
+    Returns (run id, CLI command, YAML)."""
+    from .. import auth
+
+    check_state_owner(state, request)  # a reused session id never trains on another person's upload
+    cfg = form_config(state, recipe_name, model_name, target_list, settings)
+    # The Data tab checked the upload by the same rules when it was read (build_config refuses a file it refused).
+    started = start_run(cfg, name=name or "", owner=auth.owner_for(user_of(request)),  # login on: this user's run
+                        model_roots=models.ui_model_roots(), data_checked=True)
+    for warning in started.warnings:
+        gr.Warning(warning)
+    gr.Info(started.message)
+    return started.run.id, cli_command(cfg, recipe_name), shown_yaml(cfg)
+
+
+@friendly
+def on_action(run_id, request: gr.Request = None):
+    """Train again: the finished run's verdict action as a new run (`retrain_config`), started as Train does."""
+    from .. import auth
+
+    if not run_id:
+        raise RunError("No run is selected.")
+    run = owned_run(run_id, request)
+    action = next_action(run)
+    if not action:
+        raise RunError("This run has nothing to train again for.")
+    # The run's own config.yaml: its model folder was allowed and its data (the run's copy) checked when it started.
+    started = start_run(retrain_config(run, action), name=(run.display_name() + " (again)")[:200],
+                        owner=auth.owner_for(user_of(request)), source_files=run.status().get("source_files"),
+                        data_checked=True)
+    for warning in started.warnings:
+        gr.Warning(warning)
+    gr.Info(started.message)
+    return started.run.id
+
+
+@friendly
+def on_show(state, recipe_name, model_name, target_list, name, **settings):
+    """(CLI command, YAML) for the form's run."""
+    cfg = form_config(state, recipe_name, model_name, target_list, settings)
+    return cli_command(cfg, recipe_name), shown_yaml(cfg)
+
+
+@friendly
+def on_stop(run_id, request: gr.Request = None):
+    if not run_id:
+        raise RunError("No run is selected.")
+    return jobs.manager().stop(owned_run(run_id, request))
+
+
+# ---- layout --------------------------------------------------------------------------------------------------
 def build(upload_state: gr.State, current_run: gr.BrowserState):
     defaults = load_recipe(RECIPES / "classification.yaml")
     with gr.Row():
@@ -293,8 +381,6 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
                 for path in available:
                     task_widgets[path] = _task_widget(path, _get(defaults, path))
         task_groups[task_name] = group
-    task_paths = list(task_widgets)
-    n_task = len(task_paths)
     with gr.Accordion("Method and hardware", open=False):
         extra_widgets = {}
         shown = method_visibility(defaults.adapter.method)
@@ -329,122 +415,28 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
         yaml_box = gr.Code(language="yaml", label="config.yaml", interactive=False)
     timer = gr.Timer(1.5)
 
-    @friendly
-    def on_recipe(name):
-        cfg = load_recipe(RECIPES / f"{name}.yaml") if name in recipe_choices() else defaults
-        return ([gr.update(value=_get(cfg, p)) for p, *_ in NUMERIC] + [gr.update(value=cfg.model.name)]
-                + [gr.update(value=_get(cfg, p)) for p in task_paths]
-                + [gr.update(visible=cfg.task == t) for t in task_groups])
-
-    @friendly
-    def on_method(method):
-        shown = method_visibility(method)
-        lora_like = {"adapter.r": 0, "adapter.alpha": 1, "adapter.dropout": 2}
-        return ([gr.update(visible=shown.get(p, False)) for p in lora_like]
-                + [gr.update(visible=shown.get("adapter.target_modules", False))]
-                + [gr.update(visible=shown.get(p, False)) for p in METHOD_FIELDS[1:]])
-
-    def form_config(state, recipe_name, model_name, target_list, fields):
-        """The RunConfig for the form. `fields`: the NUMERIC widgets' values, then the task's settings, then the
-        method/hardware ones (the handlers' inputs after the run name)."""
-        values, settings = list(fields[:len(NUMERIC)]), fields[len(NUMERIC):]
-        return build_config(state, recipe_name, model_name, target_list, values,
-                            dict(zip(task_paths, settings[:n_task])), dict(zip(EXTRA_FIELDS, settings[n_task:])))
-
-    @friendly
-    def on_estimate(state, recipe_name, model_name, target_list, name, *fields):
-        from .. import estimate, memory
-
-        cfg = form_config(state, recipe_name, model_name, target_list, fields)
-        source = models.check_available(cfg.model.name, models.ui_model_roots())
-        mem = memory.estimate(cfg, source=source, device=train_device(cfg)).sentence(cfg)
-        timing = estimate.estimate(cfg, source=source).sentence()
-        return mem, timing
-
-    @friendly
-    def on_model(name):
-        found = detect_targets(name or DEFAULT_MODEL)
-        return gr.Dropdown(choices=found, value=[])
-
-    @friendly
-    def on_start(request: gr.Request, state, recipe_name, model_name, target_list, name, *fields):
-        check_state_owner(state, request)  # a reused session id never trains on another person's upload
-        cfg = form_config(state, recipe_name, model_name, target_list, fields)
-        source = models.check_available(cfg.model.name, models.ui_model_roots())  # refuse bad names / unreachable Hub ids before a run folder exists
-        jobs.run_launch(cfg.train)  # refuse GPUs that are not there before a run folder exists
-        if cfg.train.quantization != "none":
-            from .. import quantize
-
-            quantize.check_available(cfg.train.quantization, train_device(cfg))
-        try:
-            from .. import memory
-
-            est = memory.estimate(cfg, source=source, device=train_device(cfg))
-            if not est.fits:
-                gr.Warning(est.sentence(cfg))
-        except Exception:  # an estimate that cannot be made never blocks a run
-            pass
-        from .. import auth
-
-        owner = auth.owner_for(user_of(request))  # login on: the run is this user's; off: the local user's
-        if cfg.adapter.target_modules:  # a crafted call may name layers the model does not have
-            known = detect_targets(cfg.model.name)
-            unknown = [t for t in cfg.adapter.target_modules if t not in known]
-            if unknown:
-                raise ConfigError(f"'adapter.target_modules' has '{unknown[0]}', which this model does not have; choose from: {', '.join(known)}.")
-        run = runs.create_run(cfg, name=name or "", owner=owner)
-        pos = jobs.manager().submit(run)
-        msg = "Training started." if pos == 0 else f"Queued: position {pos}."
-        gr.Info(msg)
-        return run.id, cli_command(cfg, recipe_name), shown_yaml(cfg)
-
-    @friendly
-    def on_action(run_id, request: gr.Request = None):
-        if not run_id:
-            raise RunError("No run is selected.")
-        from .. import auth
-
-        run = owned_run(run_id, request)
-        action = next_action(run)
-        if not action:
-            raise RunError("This run has nothing to train again for.")
-        cfg = retrain_config(run, action)
-        new = runs.create_run(cfg, name=(run.display_name() + " (again)")[:200],
-                              owner=auth.owner_for(user_of(request)))
-        sources = run.status().get("source_files")
-        if sources:
-            new.set_status(source_files=sources)
-        pos = jobs.manager().submit(new)
-        gr.Info("Training started." if pos == 0 else f"Queued: position {pos}.")
-        return new.id
-
-    @friendly
-    def on_show(state, recipe_name, model_name, target_list, name, *fields):
-        cfg = form_config(state, recipe_name, model_name, target_list, fields)
-        return cli_command(cfg, recipe_name), shown_yaml(cfg)
-
-    @friendly
-    def on_stop(run_id, request: gr.Request = None):
-        if not run_id:
-            raise RunError("No run is selected.")
-        return jobs.manager().stop(owned_run(run_id, request))
-
-    inputs = [upload_state, recipe, model, targets, run_name, *widgets, *(task_widgets[p] for p in task_paths),
-              *(extra_widgets[p] for p in EXTRA_FIELDS)]  # appended last: older API calls that omit them still work
+    numeric = dict(zip((p for p, *_ in NUMERIC), widgets))
+    task_list = [task_widgets[p] for p in task_paths()]
+    # The form by name; this order is the API's positional order (the settings after the run name were appended in
+    # turn: an older API call that omits the last ones still works).
+    form = {"state": upload_state, "recipe_name": recipe, "model_name": model, "target_list": targets, "name": run_name,
+            **numeric, **{p: task_widgets[p] for p in task_paths()}, **{p: extra_widgets[p] for p in EXTRA_FIELDS}}
     extra_widgets["adapter.method"].change(
         on_method, extra_widgets["adapter.method"],
-        [widgets[0], widgets[1], widgets[2], targets, *(extra_widgets[p] for p in METHOD_FIELDS[1:])],
+        [numeric["adapter.r"], numeric["adapter.alpha"], numeric["adapter.dropout"], targets,
+         *(extra_widgets[p] for p in METHOD_FIELDS[1:])],
         api_visibility="private")
-    estimate_btn.click(on_estimate, inputs, [estimate_md, time_md], api_name="estimate")
+    estimate_btn.click(on_estimate, inputs_kwargs=form, outputs=[estimate_md, time_md], api_name="estimate")
     gr.on([upload_state.change, model.change], language_note, [upload_state, model], [lang_md, suggest],
           api_name="language_check", show_progress="hidden")
     suggest.input(lambda choice: gr.update(value=choice) if choice else gr.update(), suggest, model,
                   api_visibility="private")
-    recipe.change(on_recipe, recipe, [*widgets, model, *(task_widgets[p] for p in task_paths), *task_groups.values()],
+    recipe.change(on_recipe, recipe, [*widgets, model, *task_list, *(task_groups[t] for t in TASK_FIELDS)],
                   api_visibility="private")
     model.change(on_model, model, targets, api_visibility="private")
-    start.click(on_start, inputs, [current_run, command, yaml_box], api_name="train", concurrency_id="control")
-    show.click(on_show, inputs, [command, yaml_box], api_name="show_command")
+    start.click(on_start, inputs_kwargs=form, outputs=[current_run, command, yaml_box], api_name="train",
+                concurrency_id="control")
+    show.click(on_show, inputs_kwargs=form, outputs=[command, yaml_box], api_name="show_command")
     stop_msg = gr.Markdown(visible=False)
     stop.click(on_stop, current_run, stop_msg, api_name="stop", concurrency_id="control")
     poll_outputs = [progress, loss_plot, eval_plot, stop, params_md, action_btn]
