@@ -33,7 +33,7 @@ SETTINGS = {"before": ("sdpa", 256, 8), "eager attention only": ("eager", 256, 8
 
 def padding_share(lengths: list[int], batch_size: int, multiple: int, budget: int = 8192) -> float:
     """Real / padded tokens of the batches ClassificationTask.predict cuts from these token lengths."""
-    from tuner.tasks.classification import length_batches
+    from tuner.tasks.common import length_batches
 
     padded = sum(len(idx) * width for idx, width in length_batches(lengths, batch_size, budget, multiple))
     return sum(lengths) / padded

@@ -7,7 +7,7 @@
 Every batching groups rows by length the way the Trainer's group_by_length sampler does (shuffle, mega-batches
 of 50 x 32 rows sorted by length, batches in random order). "32 rows" cuts each mega-batch into 32-row batches
 (the default recipe); a budget of B tokens cuts it into batches of at most B padded tokens (and 512 rows), so
-short texts travel in big batches and long ones in small batches (`classification.length_batches`, which also
+short texts travel in big batches and long ones in small batches (`tuner.tasks.common.length_batches`, which also
 cuts the Try-it file predictions). The model and step are the default recipe's CPU path (bench/train_throughput.py
 `tuner_model`: bf16 frozen MiniLM, fp32 LoRA, [CLS]-only last layer) in a plain loop (bf16 autocast, fused
 AdamW, gradient clipping at 1.0), so only the batching differs. Rounds are interleaved (A B C A B C ...);
@@ -35,7 +35,7 @@ MEGA = 50  # mega-batch = MEGA x 32 rows, as transformers' get_length_grouped_in
 def grouped_batches(lengths: list[int], seed: int, budget: int, rows: int = 32) -> list[list[int]]:
     """Row indices of each batch: shuffled, grouped by length within mega-batches, batches shuffled. budget 0 =
     `rows` rows per batch; else at most `budget` padded tokens (and 512 rows) per batch."""
-    from tuner.tasks.classification import length_batches
+    from tuner.tasks.common import length_batches
 
     rng = random.Random(seed)
     order = list(range(len(lengths)))

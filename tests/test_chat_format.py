@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from tuner import chat_format as cf
 from tuner import tiny_models
 from tuner.errors import ConfigError, DataError, ModelError
 from tuner.tasks import get_task
+from tuner.tasks.chat import format as cf
 
 CONV = [
     {"role": "system", "content": "You are a support bot."},

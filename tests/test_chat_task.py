@@ -7,11 +7,11 @@ import types
 
 import pytest
 
-from tuner import chat_format as cf
 from tuner import tiny_models
 from tuner.config import RunConfig
 from tuner.errors import DataError
 from tuner.tasks import get_task
+from tuner.tasks.chat import format as cf
 
 BITEXT = "bitext_support/Bitext_Sample_Customer_Support_Training_Dataset.csv"
 TASK = get_task("chat")
@@ -120,7 +120,7 @@ def test_evaluate_compares_with_the_base_model_through_disable_adapter():
 
     from tuner import models
     from tuner.config import AdapterConfig
-    from tuner.tasks.classification import Splits
+    from tuner.tasks.common import Splits
 
     tok = tiny_models.make_tokenizer("llama")
     base = tiny_models.make_model("llama")
@@ -130,7 +130,7 @@ def test_evaluate_compares_with_the_base_model_through_disable_adapter():
     val["_meta"] = meta
     val_ds = TASK.encode(val, tok, 96)
     collate = TASK.collator(tok)
-    plain_loss, n = __import__("tuner.tasks.chat", fromlist=["heldout_loss"]).heldout_loss(base, val_ds, collate, 4)
+    plain_loss, n = __import__("tuner.tasks.chat.metrics", fromlist=["heldout_loss"]).heldout_loss(base, val_ds, collate, 4)
     model = models.attach_adapter(base, AdapterConfig(r=4, alpha=8), "CAUSAL_LM", [])
     torch.manual_seed(1)
     for name, p in model.named_parameters():
@@ -153,7 +153,7 @@ def test_evaluate_compares_with_the_base_model_through_disable_adapter():
 
 
 def test_generate_replies_stop_at_the_end_of_turn():
-    from tuner.tasks.chat import cut_at_stop, generate_replies, stop_ids_and_strings
+    from tuner.tasks.chat.generate import cut_at_stop, generate_replies, stop_ids_and_strings
 
     tok = tiny_models.make_tokenizer("qwen2")
     ids, strings = stop_ids_and_strings("chatml", tok)

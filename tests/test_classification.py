@@ -153,7 +153,7 @@ def test_pad_collator_builds_the_batches_of_datacollatorwithpadding(side, multip
     from transformers import DataCollatorWithPadding
 
     from tuner import models
-    from tuner.tasks.classification import PadCollator
+    from tuner.tasks.common import PadCollator
 
     tok = models.load_tokenizer(models.resolve("default"))
     tok.padding_side = side

@@ -132,7 +132,7 @@ def test_disk_full_while_saving_fails_cleanly_and_keeps_the_old_adapter(runs_dir
 # ---- 23: evaluation failing ---------------------------------------------------------------------------------
 def test_failing_evaluation_keeps_the_training_results(runs_dir, sample_csv, tiny_model_dir, monkeypatch):
     from tuner.tasks import get_task
-    from tuner.ui.results_tab import report_views
+    from tuner.ui.evaluate_tab import report_views
 
     task = type(get_task("classification"))
 

@@ -107,7 +107,7 @@ def test_padding_to_a_multiple_and_eager_attention_change_nothing(classifier_run
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_padded_rows_match_the_tokenizer_pad(tiny_model_dir, side):
     from tuner import models
-    from tuner.tasks.classification import _padded
+    from tuner.tasks.common import padded as _padded
 
     tok = models.load_tokenizer(str(tiny_model_dir))
     tok.padding_side = side
@@ -232,7 +232,7 @@ def test_chat_folds_the_adapter_and_still_answers_as_the_base(chat_run, monkeypa
         prompt = torch.tensor([p.chat_prompt_ids(p.chat_messages([], "Hello there"), 6)])
         import threading
 
-        from tuner.tasks.chat import cut_at_stop, generation_kwargs
+        from tuner.tasks.chat.generate import cut_at_stop, generation_kwargs
 
         kw, stops = generation_kwargs(p.tokenizer, p.template, prompt.shape[1], 6, 0.0, 1.0, [], threading.Event())
         ref = base.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), **kw)

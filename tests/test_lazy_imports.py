@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 HEAVY = ["torch", "transformers", "peft", "datasets", "evaluate", "matplotlib", "accelerate", "bitsandbytes"]
 # what the page's modules import while it builds (tuner.train / tuner.callbacks run in the training child only)
 CORE_AT_BUILD = ["tuner.config", "tuner.data", "tuner.tasks", "tuner.models", "tuner.runs", "tuner.jobs",
-                 "tuner.inference", "tuner.cli", "tuner.chat_format", "tuner.tag_schemes", "tuner.errors"]
+                 "tuner.inference", "tuner.cli", "tuner.tasks.chat.format", "tuner.tasks.ner.schemes", "tuner.errors"]
 
 
 def _loaded_after(code: str, tmp_path: Path) -> dict:

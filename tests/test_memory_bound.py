@@ -132,15 +132,15 @@ def test_a_validation_file_is_capped(tmp_path):
 
 def test_chat_encodes_in_chunks_as_one_pass_would(monkeypatch):
     """Conversations are encoded a chunk at a time; packing carries the unfilled row across chunks."""
-    from tuner import chat_format as cf
     from tuner import tiny_models
-    from tuner.tasks import classification, get_task
+    from tuner.tasks import common, get_task
+    from tuner.tasks.chat import format as cf
 
     tok = tiny_models.make_tokenizer("qwen2")
     convs = [[{"role": "user", "content": "q" * (5 + i % 17)}, {"role": "assistant", "content": "a" * (3 + i % 11)}]
              for i in range(50)]
     whole = cf.pack([cf.encode(c, "chatml", tok, 128) for c in convs], 128)
-    monkeypatch.setattr(classification, "ENCODE_BATCH", 7)
+    monkeypatch.setattr(common, "ENCODE_BATCH", 7)
     ds = get_task("chat").encode({"conversations": convs, "template": "chatml", "packing": True}, tok, 128)
     assert [list(x) for x in ds["input_ids"]] == [r["input_ids"] for r in whole]
     assert [list(x) for x in ds["position_ids"]] == [r["position_ids"] for r in whole]

@@ -24,8 +24,9 @@ from tuner.errors import ConfigError
 from tuner.inference import Predictor
 from tuner.tasks import get_task
 
-PAIRS = [(t, m) for t in methods.TASKS for m in methods.METHODS if methods.supported(t, m)]
-REFUSED = [(t, m) for t in methods.TASKS for m in methods.METHODS if not methods.supported(t, m)]
+TASKS = ("classification", "ner", "chat")
+PAIRS = [(t, m) for t in TASKS for m in methods.METHODS if methods.supported(get_task(t), m)]
+REFUSED = [(t, m) for t in TASKS for m in methods.METHODS if not methods.supported(get_task(t), m)]
 
 
 def chat_rows(n: int = 40) -> str:

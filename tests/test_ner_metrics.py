@@ -8,8 +8,8 @@ import pytest
 
 from tuner import metrics
 from tuner.tasks import get_task
-from tuner.tasks.ner import DictionaryBaseline
-from tuner.tasks.ner_tagging import _pieces, first_subtoken_labels, tag_words, word_shape
+from tuner.tasks.ner.metrics import DictionaryBaseline
+from tuner.tasks.ner.tagging import _pieces, first_subtoken_labels, tag_words, word_shape
 
 TASK = get_task("ner")
 LABELS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-PER", "I-PER"]

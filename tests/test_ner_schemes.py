@@ -1,4 +1,4 @@
-"""tuner.tag_schemes: tag parsing, scheme detection and normalisation, repair, spans <-> tokens, Viterbi."""
+"""tuner.tasks.ner.schemes: tag parsing, scheme detection and normalisation, repair, spans <-> tokens, Viterbi."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from tuner import tag_schemes as ts
+from tuner.tasks.ner import schemes as ts
 
 
 @pytest.mark.parametrize("tag, expected", [

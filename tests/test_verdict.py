@@ -14,7 +14,7 @@ import pytest
 from tuner import classical, language, verdict
 from tuner.config import RunConfig
 from tuner.tasks import get_task
-from tuner.tasks.classification import Splits
+from tuner.tasks.common import Splits
 
 CLS = get_task("classification")
 
@@ -313,7 +313,7 @@ def test_cli_warns_about_the_language_in_its_first_lines(tmp_path, runs_dir):
 
 
 def test_evaluate_tab_leads_with_the_verdict_and_shows_both_floors():
-    from tuner.ui.results_tab import report_views
+    from tuner.ui.evaluate_tab import report_views
 
     report = {**report_with(0.9), "per_label": [], "labels": ["a", "b"], "steps": 10, "train_seconds": 5.0,
               "verdict": verdict.judge(report_with(0.9), {}, "macro_f1")}

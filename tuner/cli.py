@@ -59,18 +59,22 @@ def follow(run, manager, out=sys.stderr) -> dict:
 
 
 def summarize(report: dict) -> str:
+    """The text the CLI prints for a report: the task's own (`Task.summarize`), else headline metrics beside
+    each floor, the per-label rows and the verdict."""
+    from .tasks import report_task
+
     if not report:
         return "No evaluation report."
     if "evaluation_error" in report:
         return report["evaluation_error"]
-    if report.get("task") == "chat":
-        return summarize_chat(report)
+    task = report_task(report)
+    own = task.summarize(report)
+    if own is not None:
+        return own
     keys = [k for k in ("micro_f1", "accuracy", "macro_f1", "precision", "recall") if k in report]
     floors = [(k, report[k]) for k in ("classical", "baseline") if isinstance(report.get(k), dict)]
-    lines = [f"{'':>16}  {'finetuned':>10}" + "".join(f"  {label:>10}" for label in
-                                                        [{"classical": "classical", "baseline": "majority"}.get(k, k) for k, _ in floors])]
-    if report.get("task") == "ner":
-        lines[0] = lines[0].replace("majority", "dictionary")
+    titles = {"classical": "classical", "baseline": task.baseline_title}
+    lines = [f"{'':>16}  {'finetuned':>10}" + "".join(f"  {titles.get(k, k):>10}" for k, _ in floors)]
     for k in keys:
         row = f"{k:>16}  {report[k]:>10.4f}"
         for _, floor in floors:
@@ -166,7 +170,7 @@ def cmd_predict(args) -> int:
 
     pred = get_predictor(find_run(args.run))
     if args.file:
-        suffix = getattr(pred.task, "prediction_suffix", ".csv")  # entity tagging writes JSON Lines
+        suffix = pred.task.prediction_suffix  # entity tagging writes JSON Lines
         out = args.out or str(Path(args.file).with_suffix("")) + ".predictions" + suffix
         info = pred.predict_file(args.file, out)
         left_out(info)
@@ -233,21 +237,6 @@ def cmd_stop(args) -> int:
     run.stop_path.write_text("stop requested\n")
     print(f"Asked run {run.id} to stop at the next step.")
     return 0
-
-
-def summarize_chat(report: dict) -> str:
-    """Held-out loss/perplexity and ROUGE-L/BLEU of generated answers, finetuned beside the base model."""
-    base = report.get("baseline", {})
-
-    def num(value, fmt):
-        return format(value, fmt) if isinstance(value, (int, float)) else "–"
-
-    lines = [f"{'':>16}  {'finetuned':>10}  {'base model':>10}"]
-    for key, fmt in (("eval_loss", ".4f"), ("perplexity", ".2f"), ("rouge_l", ".4f"), ("bleu", ".4f")):
-        lines.append(f"{key:>16}  {num(report.get(key), fmt):>10}  {num(base.get(key), fmt):>10}")
-    lines.append(f"{report.get('n_examples', 0)} conversations scored ({report.get('eval_tokens', 0):,} reply tokens); "
-                 f"{report.get('n_generated', 0)} answered by both models; template {report.get('template', '?')}.")
-    return "\n".join(lines)
 
 
 def cmd_chat(args) -> int:

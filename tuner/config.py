@@ -275,8 +275,9 @@ def validate(cfg: RunConfig) -> None:
             if hi is not None and value > hi:
                 raise ConfigError(f"'{path}' must be at most {hi}, got {value}.")
     from .methods import check_supported  # task x method x quantization combinations peft can train
+    from .tasks import get_task
 
-    check_supported(cfg.task, cfg.adapter.method, cfg.train.quantization)
+    check_supported(get_task(cfg.task), cfg.adapter.method, cfg.train.quantization)
     gpus = cfg.train.gpus.replace(" ", "")
     if gpus not in ("all", "none") and not all(g.isdigit() for g in gpus.split(",")):
         raise ConfigError(f"'train.gpus' is {cfg.train.gpus!r}; use all, none, or GPU ids separated by commas such as 0,1.")

@@ -208,7 +208,7 @@ def _eval_time(task, splits, tokenizer, cfg, model, device, autocast, plan) -> t
         took = time.perf_counter() - t0
     model.train()
     batch_tokens = len(pick) * max(lengths[i] for i in pick)
-    width = sum(lengths) / len(lengths) if getattr(task, "sort_validation", False) else None
+    width = sum(lengths) / len(lengths) if task.sort_validation else None
     per_row_tokens = width if width else _mean_batch_width(lengths, cfg.train.eval_batch_size)
     total_tokens = n_val * per_row_tokens
     return took / max(1, batch_tokens) * total_tokens, evals

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import csv
 import logging
 import threading
 from pathlib import Path
 
 from . import environment
-from . import skipped as skip
 from .cpu import threads as cpu_threads
 from .errors import DataError, RunError
 from .runs import Run
+from .tasks.common import MAX_TEXT_CHARS as MAX_TEXT_CHARS  # the UI's text boxes take this many characters
+from .tasks.common import bounded
 
 log = logging.getLogger("tuner.inference")
 
-MAX_TEXT_CHARS = 10_000
-MAX_FILE_ROWS = 100_000
 CACHE_SIZE = 3
 MAX_CHAT_TURNS = 50         # past user/assistant pairs kept in a chat prompt (older ones are dropped first)
 MAX_CHAT_CONTEXT = 4096     # prompt + answer tokens, at most (or the model's own limit when smaller)
@@ -47,18 +45,20 @@ class Predictor:
         source = models.resolve(self.meta["base_model"])
         self.tokenizer = models.load_tokenizer(str(run.adapter_dir))
         method = self.meta.get("method", "lora")  # every peft method, or full/freeze trained tensors
-        is_chat = getattr(self.task, "demo", "") == "chat"
+        generative, with_base = self.task.generative, self.task.compares_with_base
         # encoders read whole texts: eager attention on the CPU (models.fast_attention); generation keeps the default
-        base = self.task.build_model(source, self.meta, **({} if is_chat else {"attn_implementation": models.fast_attention()}))
-        model = methods.load(base, run.adapter_dir, method, keep_base=is_chat)
-        if is_chat:
+        attention = {} if generative else {"attn_implementation": models.fast_attention()}
+        base = self.task.build_model(source, self.meta, **attention)
+        model = methods.load(base, run.adapter_dir, method, keep_base=with_base)
+        if with_base:
             # Not merged: the chat compares the base model's answers (adapter disabled) with the finetuned ones.
             self.model = model.eval()
-            self._init_chat()
         elif methods.mergeable(method):
             self.model = model.merge_and_unload().eval()
         else:  # prompt learning keeps its virtual tokens; full/freeze are plain models already
             self.model = model.eval()
+        if generative:
+            self._init_chat()
         self._lock = threading.Lock()  # one forward at a time per model keeps latency predictable
         self._short_lock = threading.Lock()  # ... and one short request beside it (`predict`)
         self._short_tokenizer = None
@@ -138,7 +138,7 @@ class Predictor:
         their own: they wait for other short requests on this model, never for a file's rows (issue #23: a
         sentence waited 141 s behind two 20k-row files). Both lanes read the same weights; each has its own
         tokenizer, since a fast tokenizer must not be called from two threads at once."""
-        texts = [_bounded(t) for t in texts]
+        texts = [bounded(t) for t in texts]
         if len(texts) < SHORT_ROWS and not hasattr(self, "template"):  # a chat model stays one answer at a time
             with self._short_lock:
                 if self._short_tokenizer is None:
@@ -189,71 +189,19 @@ class Predictor:
         return self.predict([text])[0]
 
     def predict_file(self, path: str | Path, out_path: str | Path, text_columns: list[str] | None = None) -> dict:
-        """Predict every row of a table; writes a CSV with `predicted_label` and `confidence` columns (or the
-        task's own format: entity tagging writes JSON Lines)."""
-        from . import data as data_mod
-
-        hook = getattr(self.task, "predict_file", None)
-        if hook is not None:
-            return hook(self, path, out_path, text_columns)
-
-        table = data_mod.read_table(path)
-        df = table.df
-        if len(df) > MAX_FILE_ROWS:
-            raise DataError(f"The file has {len(df):,} rows; prediction takes at most {MAX_FILE_ROWS:,} per file.")
-        cols = text_columns or [c for c in self.meta.get("text_columns", []) if c in df.columns]
-        if not cols:
-            cols = self.task.propose(df)["text_columns"]
-        missing = [c for c in cols if c not in df.columns]
-        if missing or not cols:
-            raise DataError(f"The file has no column '{(missing or ['text'])[0]}'; it needs the same text column(s) as the training data.")
-        texts = ["\n".join(str(v).strip() for v in row if str(v).strip()) for row in df[cols].itertuples(index=False)]
-        # A row with no text keeps its place in the output with an empty prediction, and is counted.
-        skipped = data_mod.skipped_of(df, "prediction file")
-        usable = [i for i, t in enumerate(texts) if t]
-        for i in range(len(texts)):
-            if not texts[i]:
-                skipped.add(data_mod.row_name(df, i), skip.no_text(cols))
-        skipped.settle(data_mod.records_read(df))
-        probs = dict(zip(usable, self.predict([texts[i] for i in usable]))) if usable else {}
-        out = df.copy()
-        out["predicted_label"] = [next(iter(probs[i])) if i in probs else "" for i in range(len(texts))]
-        out["confidence"] = [round(next(iter(probs[i].values())), 4) if i in probs else None for i in range(len(texts))]
-        data_mod.neutralise_formulas(out).to_csv(out_path, index=False, quoting=csv.QUOTE_MINIMAL)
-        result = {"rows": len(out), "path": str(out_path), "label_counts": out.loc[out["predicted_label"] != "", "predicted_label"].value_counts().to_dict()}
-        if skipped:
-            result["left_out"] = skipped.as_report()
-        return result
+        """Predict every row of a file, written in the task's format (a CSV with the predicted columns; entity
+        tagging writes JSON Lines): {rows, path, label_counts[, left_out]}."""
+        return self.task.predict_file(self, path, out_path, text_columns)
 
     def evaluate_file(self, path: str | Path) -> dict:
         """Score a labelled file with the same report as training's evaluation."""
-        from . import data as data_mod
+        report = self.task.evaluate_file(self, path)
+        return {"task": self.task.name, **report} if "task" not in report else report
 
-        hook = getattr(self.task, "evaluate_file", None)
-        if hook is not None:  # tasks whose files and report differ (entity tagging: CoNLL, entity-level scores)
-            return hook(self, path)
-
-        df = data_mod.read_table(path).df
-        cols, label_col = self.task.matching_columns(df, self.meta.get("text_columns", []), self.meta.get("label_column", ""))
-        names = self.labels
-        # Rows with no text, no label or a label the model was not trained on are left out and counted.
-        texts, labels, skipped = self.task.extract(df, cols, label_col, source="evaluation file", known_labels=names,
-                                                   known_from="the model's training data")
-        index = {n: i for i, n in enumerate(names)}
-        probs = self.predict(texts)
-        preds = [index[next(iter(p))] for p in probs]
-        refs = [index[x] for x in labels]
-        report = self.task.report(preds, refs, self.meta)
-        report.update(self._floors(texts, refs))
-        if skipped:
-            report["left_out"] = skipped.as_report()
-        return self._with_verdict(report)
-
-    def _floors(self, texts: list[str], refs: list[int]) -> dict:
+    def classical_floors(self, texts: list[str], refs: list[int]) -> dict:
         """The classical baseline refitted on the run's own training rows (seconds), scored on these rows; {} when
         the training file is gone or the task has none."""
-        floor = getattr(self.task, "classical_floor", None)
-        if floor is None:
+        if self.task.classical_floor is None:
             return {}
         try:
             splits = self.task.load_splits(self.run.config())
@@ -262,9 +210,10 @@ class Predictor:
             return {}
         if list(splits.meta.get("labels", [])) != list(self.labels):
             return {}
-        return floor(splits, texts, refs)
+        return self.task.classical_floor(splits, texts, refs)
 
-    def _with_verdict(self, report: dict) -> dict:
+    def with_verdict(self, report: dict) -> dict:
+        """`report` with the one-sentence verdict (tuner.verdict) on this run."""
         from . import verdict
 
         facts = verdict.facts_from_run(self.run, {**report, **{k: v for k, v in (self.run.metrics() or {}).items()
@@ -278,7 +227,7 @@ class Predictor:
     def _init_chat(self) -> None:
         import torch
 
-        from . import chat_format
+        from .tasks.chat import format as chat_format
 
         chat_format.ensure_pad_token(self.tokenizer)
         if torch.cuda.is_available():
@@ -291,16 +240,16 @@ class Predictor:
 
     def chat_messages(self, history, message: str, system_prompt: str | None = None) -> list[dict]:
         """System turn + bounded history (Gradio messages or plain dicts) + the new user message."""
-        message = _bounded(message).strip()
+        message = bounded(message).strip()
         if not message:
             raise DataError("Type a message first.")
-        system = self.system_prompt if system_prompt is None else _bounded(system_prompt).strip()
+        system = self.system_prompt if system_prompt is None else bounded(system_prompt).strip()
         turns = []
         for item in list(history or [])[-2 * MAX_CHAT_TURNS:]:
             role = item.get("role") if isinstance(item, dict) else getattr(item, "role", None)
             content = _message_text(item.get("content") if isinstance(item, dict) else getattr(item, "content", ""))
             if role in ("user", "assistant") and content.strip():
-                turns.append({"role": role, "content": _bounded(content).strip()})
+                turns.append({"role": role, "content": bounded(content).strip()})
         while turns and turns[0]["role"] != "user":  # a template needs the conversation to open with the user
             turns.pop(0)
         messages = [{"role": "system", "content": system}] if system else []
@@ -308,7 +257,7 @@ class Predictor:
 
     def chat_prompt_ids(self, messages: list[dict], max_new_tokens: int) -> list[int]:
         """Prompt ids that fit the context with room for the answer: the oldest turns are dropped first."""
-        from . import chat_format
+        from .tasks.chat import format as chat_format
 
         budget = self.context_tokens - max_new_tokens
         system = messages[:1] if messages and messages[0]["role"] == "system" else []
@@ -331,7 +280,7 @@ class Predictor:
         import torch
 
         from .reply_stream import ReplyStreamer
-        from .tasks.chat import cut_at_stop, generation_kwargs
+        from .tasks.chat.generate import cut_at_stop, generation_kwargs
 
         if not hasattr(self, "template"):
             raise RunError(f"Run {self.run.id} is not a chat run; use the Try it tab for it.")
@@ -443,11 +392,6 @@ def inference_dtype(model, generation: bool = False):
     if choice == "bf16" or (cpu_has_fast_bf16() and not generation):
         return torch.bfloat16
     return None
-
-
-def _bounded(text) -> str:
-    text = "" if text is None else str(text)
-    return text[:MAX_TEXT_CHARS]
 
 
 def _message_text(content) -> str:

@@ -133,8 +133,8 @@ def estimate(cfg, source: str | None = None, meta: dict | None = None, device: s
     act_bytes = 2 if precision in ("bf16", "fp16") else 4
     per_layer = s * b * (34 * hidden + 5 * heads * s) * act_bytes / 2
     acts = layers * per_layer
-    if cfg.task == "chat":
-        acts += 3 * b * s * vocab * 4  # logits, their fp32 upcast and the loss's softmax
+    if task.generative:
+        acts += 3 * b * s * vocab * 4  # logits over the vocabulary, their fp32 upcast and the loss's softmax
     activations = int(acts)
     need = weights + state + activations
     dev_name = "GPU" if device == "cuda" else "CPU"
@@ -145,11 +145,10 @@ def estimate(cfg, source: str | None = None, meta: dict | None = None, device: s
 
 
 def _meta_model(task, config, meta):
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification
+    import transformers
 
-    auto = {"SEQ_CLS": AutoModelForSequenceClassification, "TOKEN_CLS": AutoModelForTokenClassification,
-            "CAUSAL_LM": AutoModelForCausalLM}[task.peft_task_type]
-    if task.peft_task_type != "CAUSAL_LM":
+    auto = getattr(transformers, task.auto_class)
+    if task.label_head:
         config.num_labels = len(meta["labels"])
     return auto.from_config(config)
 

@@ -1,12 +1,15 @@
 """Training methods: every PEFT method Tuner offers, plus full finetuning and freezing as baselines.
 
 One registry (`METHODS`) says, per method, which config fields it reads (the page shows only those), which
-tasks it supports, and how to build it. `check_supported` refuses a task x method pair `peft` cannot train in
-one sentence naming what would work instead. `attach` returns the model ready for the Trainer; `save` and
-`load` write and reload what was trained (PEFT adapters in PEFT format; full/freeze as a safetensors file of
-the trained tensors only), so `tuner.inference` reloads every method the same way.
-"""
+kinds of model it cannot train (by the task's peft task type, `Task.peft_task_type`), and how to build it.
+`check_supported` refuses a task x method pair `peft` cannot train in one sentence naming what would work instead.
+`attach` returns the model ready for the Trainer; `save` and `load` write and reload what was trained (PEFT
+adapters in PEFT format; full/freeze as a safetensors file of the trained tensors only), so `tuner.inference`
+reloads every method the same way.
 
+Functions here take a task object (tuner.tasks) or a peft task type, never a task name; this module imports
+neither the tasks nor `tuner.models` (`models.attach_adapter` finds the target modules and calls `attach`).
+"""
 from __future__ import annotations
 
 import contextlib
@@ -17,8 +20,6 @@ from pathlib import Path
 
 from .errors import ConfigError, ModelError
 
-TASKS = ("classification", "ner", "chat")
-PEFT_TYPE = {"classification": "SEQ_CLS", "ner": "TOKEN_CLS", "chat": "CAUSAL_LM"}
 WEIGHTS_FILE = "adapter_model.safetensors"  # full/freeze: only the trained tensors, same file name as PEFT
 WEIGHTS_META = "trained_weights.json"        # marks a full/freeze folder (not a PEFT adapter)
 
@@ -28,9 +29,9 @@ class Method:
     name: str
     title: str
     fields: tuple[str, ...]           # adapter.* settings this method reads (the page shows only these)
-    tasks: tuple[str, ...] = TASKS    # tasks it trains (peft 0.21 on the task's model class)
+    refused: tuple[str, ...] = ()     # peft task types it cannot train (peft 0.21 on the task's model class)
     kind: str = "peft"                # "peft", "prompt" (prompt learning, never merged) or "weights"
-    unsupported_why: str = ""         # the reason shown for a task outside `tasks`
+    unsupported_why: str = ""         # the reason shown for a task whose peft task type is `refused`
 
 
 LORA_FIELDS = ("adapter.r", "adapter.alpha", "adapter.dropout", "adapter.target_modules")
@@ -42,9 +43,10 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("lokr", "LoKr", LORA_FIELDS),
     Method("vera", "VeRA", ("adapter.r", "adapter.dropout", "adapter.target_modules")),
     Method("prefix_tuning", "Prefix tuning", ("adapter.num_virtual_tokens",), kind="prompt"),
-    Method("prompt_tuning", "Prompt tuning", ("adapter.num_virtual_tokens",), ("classification", "chat"), "prompt",
+    # prompt and P-tuning prepend virtual tokens: per-token outputs (TOKEN_CLS) no longer line up with the words
+    Method("prompt_tuning", "Prompt tuning", ("adapter.num_virtual_tokens",), ("TOKEN_CLS",), "prompt",
            "peft prepends virtual tokens to the input, so the per-token tags no longer line up with the words"),
-    Method("p_tuning", "P-tuning", ("adapter.num_virtual_tokens",), ("classification", "chat"), "prompt",
+    Method("p_tuning", "P-tuning", ("adapter.num_virtual_tokens",), ("TOKEN_CLS",), "prompt",
            "peft prepends virtual tokens to the input, so the per-token tags no longer line up with the words"),
     Method("full", "Full finetuning (baseline)", (), kind="weights"),
     Method("freeze", "Freeze (train the head / last N layers)", ("adapter.freeze_layers",), kind="weights"),
@@ -65,34 +67,35 @@ def get_method(name: str) -> Method:
         raise ConfigError(f"Unknown method '{name}'; choose one of: {', '.join(METHODS)}.") from None
 
 
-def supported(task: str, method: str) -> bool:
-    return task in get_method(method).tasks
+def supported(task, method: str) -> bool:
+    """Whether `method` trains `task` (a task object, or its peft task type)."""
+    return getattr(task, "peft_task_type", task) not in get_method(method).refused
 
 
-def supported_methods(task: str) -> list[str]:
-    return [m.name for m in METHODS.values() if task in m.tasks]
+def supported_methods(task) -> list[str]:
+    return [m.name for m in METHODS.values() if supported(task, m.name)]
 
 
-def check_supported(task: str, method: str, quantization: str = "none") -> None:
-    """Refuse an unsupported combination in one sentence, before anything starts."""
+def check_supported(task, method: str, quantization: str = "none") -> None:
+    """Refuse an unsupported combination in one sentence, before anything starts (`task`: a task object)."""
     m = get_method(method)
-    if task not in m.tasks:
+    if not supported(task, method):
         others = ", ".join(METHODS[n].title for n in supported_methods(task) if n not in PROMPT_LEARNING[1:])
-        raise ConfigError(f"{m.title} cannot train the {task} task ({m.unsupported_why}); use one of: {others}.")
+        what = f"the {task.name} task" if hasattr(task, "name") else f"a {task} model"
+        raise ConfigError(f"{m.title} cannot train {what} ({m.unsupported_why}); use one of: {others}.")
     if quantization != "none" and m.kind == "weights":
         raise ConfigError(f"{m.title} updates the base weights, which cannot be trained in {quantization} form; "
                           "use LoRA (QLoRA) or another adapter method, or set quantization to none.")
 
 
 # ---- building ------------------------------------------------------------------------------------
-def peft_config(model, adapter_cfg, task: str, modules_to_save: list[str] | None, total_steps: int = 0):
-    """The `peft` config object for `adapter_cfg.method` on this model and task."""
+def peft_config(model, adapter_cfg, task_type: str, modules_to_save: list[str] | None, total_steps: int = 0,
+                targets: list[str] | None = None):
+    """The `peft` config object for `adapter_cfg.method` on this model and peft task type (SEQ_CLS ...);
+    `targets`: the module paths an adapter method wraps (tuner.models.attach_adapter finds them)."""
     import peft
 
-    from .models import detect_target_modules, target_module_paths
-
     name, a = adapter_cfg.method, adapter_cfg
-    task_type = PEFT_TYPE[task]
     save = list(modules_to_save or []) or None
     if name in PROMPT_LEARNING:
         common = dict(task_type=task_type, num_virtual_tokens=a.num_virtual_tokens, modules_to_save=save)
@@ -101,7 +104,6 @@ def peft_config(model, adapter_cfg, task: str, modules_to_save: list[str] | None
         if name == "prompt_tuning":
             return peft.PromptTuningConfig(**common)
         return peft.PromptEncoderConfig(encoder_hidden_size=_hidden_size(model), **common)
-    targets = target_module_paths(model, a.target_modules or detect_target_modules(model))
     common = dict(task_type=task_type, target_modules=targets, modules_to_save=save)
     if name == "lora":
         return peft.LoraConfig(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout, use_rslora=a.use_rslora,
@@ -131,17 +133,18 @@ def _hidden_size(model) -> int:
     return int(getattr(config, "hidden_size", None) or getattr(config, "n_embd", None) or 64)
 
 
-def attach(model, adapter_cfg, task: str, modules_to_save: list[str] | None = None, total_steps: int = 0):
+def attach(model, adapter_cfg, task_type: str, modules_to_save: list[str] | None = None, total_steps: int = 0,
+           targets: list[str] | None = None):
     """The model ready to train: a PeftModel for PEFT methods, the model itself (some weights unfrozen) for
-    full finetuning and freeze."""
-    check_supported(task, adapter_cfg.method)
+    full finetuning and freeze. `task_type`: the task's peft task type; `targets`: see `peft_config`."""
+    check_supported(task_type, adapter_cfg.method)
     method = get_method(adapter_cfg.method)
     if method.kind == "weights":
         set_trainable(model, adapter_cfg, modules_to_save)
         return model
     from peft import get_peft_model
 
-    return get_peft_model(model, peft_config(model, adapter_cfg, task, modules_to_save, total_steps))
+    return get_peft_model(model, peft_config(model, adapter_cfg, task_type, modules_to_save, total_steps, targets))
 
 
 _BLOCK_INDEX = re.compile(r"\.(?:layer|layers|h|blocks|block)\.(\d+)\.")

@@ -10,10 +10,18 @@ import yaml
 from .runs import Run
 from .safe_text import code_span, fence, md_text, public_path
 
-TASK_TAGS = {"classification": "text-classification", "ner": "token-classification", "chat": "text-generation"}
-AUTO_CLASS = {"classification": "AutoModelForSequenceClassification", "ner": "AutoModelForTokenClassification",
-              "chat": "AutoModelForCausalLM"}
 HEADLINE = ("accuracy", "macro_f1", "micro_f1", "precision", "recall", "eval_loss", "perplexity", "rouge_l", "bleu")
+
+
+def _task(meta: dict):
+    """The run's task (tuner.tasks), or None when the registry does not know it."""
+    from .errors import ConfigError
+    from .tasks import get_task
+
+    try:
+        return get_task(str(meta.get("task", "")))
+    except ConfigError:
+        return None
 
 
 def base_model_id(meta: dict) -> str:
@@ -63,13 +71,14 @@ def metrics_table(report: dict) -> str:
 
 def load_snippet(meta: dict, repo_id: str, merged: bool) -> str:
     """Three lines of Python that load the published weights."""
-    auto = AUTO_CLASS.get(meta.get("task", ""), "AutoModel")
+    task = _task(meta)
+    auto = task.auto_class if task else "AutoModel"
     if merged:
         return (f"from transformers import {auto}, AutoTokenizer\n"
                 f"model = {auto}.from_pretrained(\"{repo_id}\")\n"
                 f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")")
     n = len(meta.get("labels", []) or [])
-    extra = f", num_labels={n}" if meta.get("task") in ("classification", "ner") and n else ""
+    extra = f", num_labels={n}" if task and task.label_head and n else ""
     return (f"from peft import PeftModel; from transformers import {auto}, AutoTokenizer\n"
             f"model = PeftModel.from_pretrained({auto}.from_pretrained(\"{base_model_id(meta)}\"{extra}), \"{repo_id}\")\n"
             f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")")
@@ -83,7 +92,7 @@ def data_summary(run: Run, meta: dict, report: dict) -> str:
     if info.get("validation_rows") is not None:
         parts.append(f"{info['validation_rows']:,} validation rows")
     names = meta.get("labels") or []
-    if meta.get("task") == "ner" and meta.get("types"):
+    if meta.get("types"):  # a tagger's entity types, not its B-/I- tags
         parts.append(f"entity types: {', '.join(map(_md, meta['types'][:30]))}")
     elif names:
         parts.append(f"{len(names)} labels: {', '.join(map(_md, names[:30]))}" + (" …" if len(names) > 30 else ""))
@@ -122,9 +131,10 @@ def render(run: Run, repo_id: str, merged: bool = False, quantization: str = "")
     meta = run.meta()
     report = run.metrics() or {}
     task = meta.get("task", "")
+    hub_tag = _task(meta).hub_tag if _task(meta) else ""
     base = base_model_id(meta)
     front = {"library_name": "transformers" if merged else "peft", "base_model": base,
-             "pipeline_tag": TASK_TAGS.get(task, "text-classification"),
+             "pipeline_tag": hub_tag or "text-classification",
              "tags": ["tuner", "lora", task or "finetune"] + ([] if merged else ["peft"])}
     what = "the base model with the LoRA adapter merged in (full precision, safetensors)" if merged \
         else "a LoRA adapter (PEFT, safetensors)"
@@ -138,7 +148,7 @@ def render(run: Run, repo_id: str, merged: bool = False, quantization: str = "")
         f"Finetuned with Tuner (a no-code LoRA finetuning studio) from run `{code_span(run.id)}` ({_md(name)}). "
         f"This repository holds {what}.\n"
         f"{quant_note}\n"
-        f"- **Base model:** `{code_span(base)}`\n- **Task:** {_md(task)} ({_md(TASK_TAGS.get(task, task))})\n"
+        f"- **Base model:** `{code_span(base)}`\n- **Task:** {_md(task)} ({_md(hub_tag or task)})\n"
         f"- **Method:** {_md(meta.get('method', 'lora'))}\n\n"
         f"## Data\n\n{data_summary(run, meta, report)}\n\n"
         f"## Evaluation (before vs. after)\n\n{metrics_table(report)}\n\n"

@@ -273,12 +273,14 @@ def target_module_paths(model, leaves: list[str]) -> list[str]:
 
 def attach_adapter(model, adapter_cfg, task_type: str, modules_to_save: list[str] | None = None, total_steps: int = 0):
     """Wrap `model` with the configured method (`tuner.methods`: every peft method, full finetuning, freeze).
-    `task_type` is the peft task type (SEQ_CLS / TOKEN_CLS / CAUSAL_LM) or a task name."""
+    `task_type` is the task's peft task type (SEQ_CLS / TOKEN_CLS / CAUSAL_LM: `Task.peft_task_type`); the modules
+    an adapter method wraps are found here (`adapter.target_modules`, else every projection detected)."""
     from . import methods
 
-    by_type = {v: k for k, v in methods.PEFT_TYPE.items()}
-    task = by_type.get(task_type, task_type)
-    return methods.attach(model, adapter_cfg, task, modules_to_save, total_steps=total_steps)
+    targets = None
+    if methods.get_method(adapter_cfg.method).kind == "peft":
+        targets = target_module_paths(model, adapter_cfg.target_modules or detect_target_modules(model))
+    return methods.attach(model, adapter_cfg, task_type, modules_to_save, total_steps=total_steps, targets=targets)
 
 
 def ready_for_training(model, bf16: bool, compile_setting: str, device: str) -> tuple:

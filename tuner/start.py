@@ -130,14 +130,13 @@ def data_warnings(cfg: RunConfig) -> list[str]:
     """What the person should know about the training data before a run starts: the rows that will be left out
     (tuner.skipped) and the language check (tuner.language). A file that must be refused for its unusable rows is
     refused here, before a run folder is made; the data's other problems are reported by the run."""
-    from . import data as data_mod
     from . import language
     from .tasks import get_task
 
     out = []
     try:
         task = get_task(cfg.task)
-        table = getattr(task, "read", data_mod.read_table)(cfg.data.train_file)
+        table = task.read(cfg.data.train_file)
         info = task.inspect(table.df, cfg)
         if info.get("skipped"):
             out += info["skipped"].warnings()

@@ -213,8 +213,8 @@ def build_for_training(cfg: RunConfig, task, meta: dict, source: str, tokenizer,
                                   total_steps=total_steps)
     kv_cache, compiled = models.ready_for_training(model, precision == "bf16", cfg.train.compile, device)
     models.add_token_dropout(model, tokenizer, cfg.train.token_dropout)
-    if methods.get_method(cfg.adapter.method).kind == "weights" and hasattr(task, "evaluate"):
-        methods.keep_base_tensors(model)  # the chat report compares with the base model
+    if methods.get_method(cfg.adapter.method).kind == "weights" and task.compares_with_base:
+        methods.keep_base_tensors(model)  # the report answers with the base model too (chat)
     return model, kv_cache, compiled
 
 
@@ -231,13 +231,10 @@ def run_facts(task, splits, cfg: RunConfig, tokenizer=None) -> dict:
     from . import language
 
     out: dict = {}
-    labels = splits.meta.get("labels") or []
-    if "label" in splits.train and labels and task.name == "classification":
-        from collections import Counter
-
-        counts = Counter(splits.train["label"])
-        out["label_rows"] = {str(labels[i]): int(counts.get(i, 0)) for i in range(len(labels))}
-    texts = splits.train.get("text") or [" ".join(t) for t in splits.train.get("tokens", [])[:2000]]
+    label_rows = task.rows_per_label(splits)
+    if label_rows:
+        out["label_rows"] = label_rows
+    texts = task.texts(splits.train)
     if texts:
         found = language.check(texts, cfg.model.name, tokenizer)
         if found:
@@ -284,14 +281,14 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
         phase(run, main, "tokenizing", f"Tokenizing {n_rows:,} training rows…")
     train_ds = task.encode(train_split, tokenizer, cfg.model.max_length)
     val_ds = task.encode(splits.validation, tokenizer, cfg.model.max_length)
-    if getattr(task, "sort_validation", False) and len(val_ds) > 1:  # short rows batched together: less padding
+    if task.sort_validation and len(val_ds) > 1:  # short rows batched together: less padding
         order = np.argsort(row_lengths(val_ds), kind="stable").tolist()
         val_ds = val_ds.select(order)
     n_plan = n_rows if used < n_rows else len(train_ds)  # a sample keeps the plan of every row (epochs < 1 too)
     cfg = grown_batch(cfg, n_plan, world)
     plan = plan_steps(cfg, n_plan, world)
     floors = {}
-    if main and len(val_ds) and hasattr(task, "classical_floor"):
+    if main and len(val_ds) and task.classical_floor is not None:
         phase(run, main, "baseline", "Fitting the classical baseline (TF-IDF + linear model)…")
         floors = task.classical_floor(splits)  # every training row, up to tuner.classical's MAX_ROWS / MAX_CHARS
     splits.train = train_split  # the report and the floors that need the model read the rows it trained on
@@ -410,7 +407,7 @@ def _training_args(cfg, run, plan, precision, use_cpu, has_val, world):
         report_to=report_targets(run), disable_tqdm=True, dataloader_num_workers=0, remove_unused_columns=False,
         # Classifier / tagger heads return a per-example mean and ignore num_items_in_batch; with the token
         # averaging on, the Trainer would multiply their loss by the number of processes (2x under 2-way DP).
-        average_tokens_across_devices=cfg.task == "chat",
+        average_tokens_across_devices=get_task(cfg.task).generative,
     )
 
 
@@ -507,12 +504,12 @@ def save_adapter(model, tokenizer, run: Run, cfg: RunConfig, meta: dict) -> None
 def evaluate_and_report(trainer, task, val_ds, splits, cfg) -> dict:
     """Score the validation split; a failure here is reported but the saved adapter stays usable."""
     try:
-        if hasattr(task, "evaluate"):  # tasks that need the model itself (generation, base-model comparison)
-            return task.evaluate(trainer, val_ds, splits, cfg)
-        out = trainer.predict(val_ds)
-        report = task.report_from_output(out, splits)
-        report["eval_loss"] = out.metrics.get("test_loss")
-        return report
+        report = task.evaluate(trainer, val_ds, splits, cfg)  # tasks that need the model itself (generation, ...)
+        if report is None:
+            out = trainer.predict(val_ds)
+            report = task.report_from_output(out, splits)
+            report["eval_loss"] = out.metrics.get("test_loss")
+        return {"task": task.name, **report} if "task" not in report else report
     except Exception as exc:  # training results are kept whatever happens here
         log.exception("evaluation failed")
         return {"evaluation_error": f"Evaluation failed ({type(exc).__name__}); the adapter was saved and can still be used."}

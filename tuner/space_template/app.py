@@ -36,13 +36,14 @@ def build():
     import gradio as gr
 
     from tuner.runs import get_run
+    from tuner.tasks import get_task
     from tuner.ui import chat_tab, try_tab
 
     task = get_run(RUN_ID).meta().get("task", "")
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"## {TITLE}\nA model finetuned with Tuner (run `{RUN_ID}`, task {task}).")
         current = gr.State(RUN_ID)
-        if task == "chat":
+        if get_task(task).demo == "chat":  # the task's demo: the Chat tab, else Try it
             tab = chat_tab.build(current)
         else:
             tab = try_tab.build(current)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import chat_tab, data_tab, export_tab, i18n, results_tab, runs_tab, train_tab, try_tab
+from . import chat_tab, data_tab, evaluate_tab, export_tab, i18n, runs_tab, train_tab, try_tab
 from .common import CSS, demo_run_ids
 
 TITLE = "Tuner — finetuning studio"
@@ -31,7 +31,7 @@ def build_app() -> gr.Blocks:
                 with gr.Tab("2 · Train", id="train"):
                     train = train_tab.build(upload_state, current_run)
             with gr.Tab("3 · Evaluate", id="evaluate") as eval_tab:
-                results = results_tab.build(current_run)
+                results = evaluate_tab.build(current_run)
             with gr.Tab("4 · Try it", id="try") as try_t:
                 tryit = try_tab.build(current_run)
             with gr.Tab("Chat", id="chat") as chat_t:

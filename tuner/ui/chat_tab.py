@@ -13,11 +13,12 @@ import functools
 
 import gradio as gr
 
-from .. import chat_format, models, runs
+from .. import models, runs
 from ..config import field_meta
-from ..errors import DataError, RunError
+from ..errors import ConfigError, DataError, RunError
 from ..inference import MAX_NEW_TOKENS, MAX_TEXT_CHARS, get_predictor
 from ..tasks import get_task
+from ..tasks.chat import format as chat_format
 from .common import friendly, friendly_gen, owned_run, run_label, visible_owner
 
 CHAT_LIMIT = 2            # chat answers computed at once (each model also answers one message at a time)
@@ -26,15 +27,16 @@ PREVIEW_MODEL = "tiny:llama"
 
 
 def chat_run_choices(owner: str | None = None) -> list[tuple[str, str]]:
-    """(label, run id) for finished chat runs with a saved adapter (of `owner` when given)."""
+    """(label, run id) for finished runs whose task's demo is this tab (`Task.demo == "chat"`) with a saved
+    adapter (of `owner` when given)."""
     out = []
     for r in runs.list_runs(owner):
         if r.state not in ("completed", "stopped") or not r.has_adapter():
             continue
         try:
-            if r.meta().get("task") != "chat":
+            if get_task(r.meta().get("task", "")).demo != "chat":
                 continue
-        except RunError:
+        except (RunError, ConfigError):
             continue
         out.append((run_label(r), r.id))
     return out

@@ -11,28 +11,25 @@ import pandas as pd
 from .. import data as data_mod
 from ..config import RunConfig
 from ..errors import TunerError
-from ..tasks import get_task, task_names
+from ..tasks import DEFAULT_TASK, get_task, task_names
 from .common import check_state_owner, esc, log, user_of
-from .i18n import current_lang, error_text
+from .i18n import current_lang, error_text, t
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SAMPLE = ASSETS / "support_tickets.csv"
 
 
-COUNT_WORDS = {"classification": "labels", "ner": "entity types", "chat": "conversation lengths"}
-
 
 def _summary_md(info: dict, table_fmt: str, warnings: list[str], val_rows: int | None, task, left_out=()) -> str:
-    roles = getattr(task, "column_roles", {})
+    roles = task.column_roles
     shape = info.get("shape_title") or (
         f"{roles.get('text_columns', 'text').lower()}: {' + '.join(info['text_columns'])} · "
         f"{roles.get('label_column', 'label').lower()}: {info['label_column']}")
-    lines = [f"**{info['rows']:,} rows** · format {esc(table_fmt)} · {esc(shape)} · {len(info['label_counts'])} {COUNT_WORDS.get(task.name, 'groups')}"]
+    lines = [f"**{info['rows']:,} rows** · format {esc(table_fmt)} · {esc(shape)} · {len(info['label_counts'])} {task.count_word}"]
     if left_out:  # what was left out comes first: it changes what the numbers below mean
         lines.append("\n".join(f"⚠️ <span class='tuner-warn'>{esc(w)}</span>" for w in left_out))
-    held_out = "a stratified 10%" if task.name == "classification" else "a random 10%"
     lines.append("Validation: " + (f"separate file, {val_rows:,} rows" if val_rows is not None
-                                    else f"{held_out} of these rows is held out"))
+                                    else f"{task.held_out} of these rows is held out"))
     lc, lt = info["length_chars"], info["length_tokens_approx"]
     lines.append("\n| length | min | median | 95th pct | max |\n|---|---|---|---|---|\n"
                  f"| characters | {lc['min']} | {lc['median']} | {lc['p95']} | {lc['max']} |\n"
@@ -64,8 +61,7 @@ def inspect_files(train_path: str, val_path: str | None, task_name: str, text_co
     What could be read is always returned (columns, preview), so the person can see a problem; `problem` is the
     sentence that refuses the file (then `state["error"]` carries it to the Train tab), else ''."""
     task = get_task(task_name)
-    read = getattr(task, "read", data_mod.read_table)
-    table = read(train_path)
+    table = task.read(train_path)
     df = table.df
     columns = [str(c) for c in df.columns]
     if propose or not text_columns or not label_column:
@@ -78,12 +74,9 @@ def inspect_files(train_path: str, val_path: str | None, task_name: str, text_co
         info = task.inspect(df, cfg)
         val_rows, vskipped, vwarnings = None, None, []
         if val_path:
-            vtable = read(val_path)
+            vtable = task.read(val_path)
             vwarnings = vtable.warnings
-            if hasattr(task, "check_validation"):
-                val_rows, vskipped = task.check_validation(vtable.df, info, cfg)
-            else:
-                val_rows = len(vtable.df)
+            val_rows, vskipped = task.check_validation(vtable.df, info, cfg)
     except TunerError as exc:
         state["error"], state["error_zh"] = str(exc), error_text(exc, "zh")
         skipped = getattr(exc, "skipped", None)
@@ -118,7 +111,7 @@ def sample_view():
         return None
     try:
         # The bundled sample is English, like the bundled model: no language check (it would load a tokenizer).
-        state, columns, info, md, prev, counts, _, problem = inspect_files(str(SAMPLE), None, "classification", None,
+        state, columns, info, md, prev, counts, _, problem = inspect_files(str(SAMPLE), None, DEFAULT_TASK, None,
                                                                            None, True, check_language=False)
     except Exception:  # the page still opens; the first upload shows the problem
         log.exception("the bundled sample could not be inspected")
@@ -138,7 +131,7 @@ def build(upload_state: gr.State):
             train_file = gr.File(label="Training data (CSV, TSV, JSON, JSONL, Parquet)", type="filepath",
                                  file_types=list(data_mod.TABLE_EXTENSIONS), value=str(SAMPLE) if SAMPLE.is_file() else None)
             val_file = gr.File(label="Validation data (optional)", type="filepath", file_types=list(data_mod.TABLE_EXTENSIONS))
-            task = gr.Dropdown(task_names(), value="classification", label="Task", info=RunConfig.__dataclass_fields__["task"].metadata["help"])
+            task = gr.Dropdown(task_names(), value=DEFAULT_TASK, label="Task", info=RunConfig.__dataclass_fields__["task"].metadata["help"])
             columns, first = view.get("columns", []), view.get("state") or {}
             text_cols = gr.Dropdown(columns, value=first.get("text_columns", []), multiselect=True, label="Text column(s)",
                                     info="Two or more are joined, e.g. title + body.")
@@ -169,8 +162,9 @@ def build(upload_state: gr.State):
             return (None, gr.Dropdown(), gr.Dropdown(), "", None, None, gr.File(value=None, visible=False),
                     _error_html("The file could not be read; check that it is a CSV, TSV, JSON, JSONL or Parquet table."))
         listed_out = gr.File(value=listed, visible=bool(listed))
-        text_dd = gr.Dropdown(choices=columns, value=state["text_columns"])
-        label_dd = gr.Dropdown(choices=columns, value=state["label_column"] or None)
+        roles, lang = get_task(task_name).column_roles, current_lang()  # the pickers say what this task reads
+        text_dd = gr.Dropdown(choices=columns, value=state["text_columns"], label=t(roles["text_columns"], lang))
+        label_dd = gr.Dropdown(choices=columns, value=state["label_column"] or None, label=t(roles["label_column"], lang))
         if problem:  # refused: the columns and the preview still show what was read
             return state, text_dd, label_dd, "", prev, None, listed_out, _error_html(problem)
         top = int(cnt["rows"].max()) if len(cnt) else 1

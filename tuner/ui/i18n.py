@@ -110,7 +110,7 @@ ZH: dict[str, str] = {
     "LoRA target modules": "LoRA 目标模块",
     "Layers that get LoRA matrices. Empty = every attention and MLP projection detected in the model.":
         "加上 LoRA 矩阵的层。留空 = 模型中检测到的所有注意力和 MLP 投影层。",
-    "chat settings": "对话设置", "ner settings": "实体标注设置", "shape": "数据形态", "template": "模板",
+    "shape": "数据形态", "template": "模板",
     "system prompt": "系统提示词", "packing": "打包", "eval samples": "评估样本数", "max new tokens": "最多生成 token 数",
     "tag scheme": "标注方案", "repair tags": "修复标签", "case feature": "大小写特征",
     "Show command (CLI + YAML for this run)": "显示命令（本次运行的 CLI 与 YAML）", "config.yaml": "config.yaml",
@@ -181,7 +181,21 @@ ZH: dict[str, str] = {
     "report how many.": "实体标注：把违反方案的标签（紧跟在 O 之后的 I-ORG）改写为 B- 标签；关闭 = 保留并报告数量。",
     "Entity tagging: show the model which words start with a capital letter (through its token-type input); uncased "
     "models such as the default need it.": "实体标注：通过 token 类型输入告诉模型哪些词以大写字母开头；默认模型这类不区分大小写的模型需要它。",
+    "Chosen labels": "选中的标签",
 }
+
+
+def _add_task_text() -> None:
+    """Each task's own page text (`Task.translations`, its title) joins the table: a task folder brings its words."""
+    from ..tasks import tasks
+
+    for task in tasks():
+        ZH.update(task.translations)
+        if task.title_zh:
+            ZH.setdefault(task.title, task.title_zh)
+
+
+_add_task_text()
 
 # ---- error sentences: exact ones, then patterns with named parts ----------------------------------
 ERRORS_ZH: dict[str, str] = {

@@ -18,6 +18,7 @@ from ..config import RECIPES, RunConfig, field_meta, load_recipe, recipe_choices
 from ..errors import ConfigError, DataError, RunError
 from ..models import DEFAULT_MODEL
 from ..start import start_run, train_device
+from ..tasks import tasks
 from .common import check_state_owner, esc, friendly, owned_run, progress_html, user_of
 from .i18n import current_lang
 
@@ -33,11 +34,9 @@ NUMERIC = [
 ]
 
 
-# Settings only one task uses, shown in that task's accordion; widgets come from the field metadata.
-TASK_FIELDS = {
-    "chat": ["chat.shape", "chat.template", "chat.system_prompt", "chat.packing", "chat.eval_samples", "chat.max_new_tokens"],
-    "ner": ["data.tag_scheme", "data.repair_tags", "data.case_feature"],
-}
+# Settings only one task uses (`Task.settings_fields`), shown in that task's accordion; widgets come from the
+# field metadata. Tasks by name: the order of these settings in the Train API's positional inputs (chat, ner).
+TASK_FIELDS = {task.name: list(task.settings_fields) for task in sorted(tasks(), key=lambda t: t.name) if task.settings_fields}
 
 # Method, quantization and hardware settings (the "Method and hardware" accordion); a method's own fields are
 # shown only while that method is chosen (tuner.methods.METHODS lists them).

@@ -25,6 +25,7 @@ from ..errors import RunError
 from ..inference import MAX_TEXT_CHARS, SHORT_ROWS, get_predictor
 from ..tasks import get_task
 from .common import _as_page_error, esc, finished_run_choices, friendly, owned_run, visible_owner
+from .i18n import current_lang, t
 
 # Entity colours by type (cycled); the same type keeps its colour whatever its confidence label says.
 PALETTE = ["#8ecae6", "#ffb703", "#90be6d", "#f28482", "#b8a1e3", "#f4a261", "#84a59d", "#e9c46a", "#a8dadc", "#cdb4db"]
@@ -35,9 +36,12 @@ SINGLE_LIMIT = 4   # unbatched (runs private to a user): one-sentence calls at o
 FILE_LIMIT = 2     # file predictions/taggings at once ("try-file")
 
 
+DEMOS = ("classifier", "tagger")  # the demos this tab shows (`Task.demo`); a run of another demo has its own tab
+
+
 def demo_kind(run_id, request=None) -> tuple[str, str]:
-    """('classifier' | 'tagger' | 'chat', a one-line description) for a run; the classifier when the run
-    cannot be read (or is another user's)."""
+    """(the run's demo: 'classifier' | 'tagger' | 'chat', its task's one-line description) for a run; the
+    classifier when the run cannot be read (or is another user's)."""
     if not run_id:
         return "classifier", ""
     try:
@@ -45,16 +49,19 @@ def demo_kind(run_id, request=None) -> tuple[str, str]:
         task = get_task(meta["task"])
     except Exception:  # a missing or odd run simply shows the default demo
         return "classifier", ""
+    if task.demo in DEMOS:
+        return task.demo, task.demo_note(meta)
+    return task.demo, f"{task.demo_note(meta)} · this run has its own tab ({task.demo.title()})"
 
-    def listed(names) -> str:
-        names = [str(n) for n in names]
-        return ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
 
-    if task.demo == "tagger":
-        return "tagger", f"Entity tagger · types: {listed(meta.get('types', []))}"
-    if task.demo == "classifier":
-        return "classifier", f"Classifier · labels: {listed(meta.get('labels', []))}"
-    return task.demo, f"{task.title} · this run has its own tab ({task.demo.title()})"
+def label_view(task, prediction):
+    """The classifier demo's answer (`Task.demo_view`): the {label: score} mapping for the Label; where the task
+    picks its own labels (e.g. every label over its threshold), the Label is titled with them."""
+    view = task.demo_view(prediction)
+    if view.get("chosen") is None:
+        return view["scores"]
+    chosen = ", ".join(map(str, view["chosen"])) or "–"
+    return gr.Label(value=view["scores"], label=f"{t('Chosen labels', current_lang())}: {chosen}")
 
 
 def highlighted(result: dict, types: list[str]) -> tuple[dict, dict]:
@@ -108,7 +115,7 @@ def build(current_run: gr.BrowserState):
             raise RunError("Pick a finished run first.")
         predictor = get_predictor(owned_run(run_id, request))
         if predictor.task.demo != demo:
-            what = {"classifier": "a classifier", "tagger": "an entity tagger"}.get(predictor.task.demo, predictor.task.title)
+            what = predictor.task.noun or predictor.task.title
             raise RunError(f"Run {run_id} is {what} ({predictor.task.title}); use the demo for that task.")
         return predictor
 
@@ -140,7 +147,7 @@ def build(current_run: gr.BrowserState):
     def on_classify(run_ids, sentences, request: gr.Request = None):
         """Batched: a list of run ids and a list of sentences in, one list of label probabilities out."""
         results = answers(run_ids, sentences, "classifier", "Type some text to classify.", "on_classify", request)
-        return [[failed(r, len(results) == 1) if isinstance(r, gr.Error) else r for _, r in results]]
+        return [[failed(r, len(results) == 1) if isinstance(r, gr.Error) else label_view(p.task, r) for p, r in results]]
 
     def classify_one(run_id, sentence, request: gr.Request = None):
         return on_classify([run_id], [sentence], request)[0][0]
@@ -197,6 +204,8 @@ def build(current_run: gr.BrowserState):
 
     refresh.click(choices, run, run, api_visibility="private")
     run.change(on_run, run, [classifier_box, tagger_box, demo_note], api_name="try_demo")
+    run.change(lambda: gr.Label(label=t("Label probabilities", current_lang())), None, label,  # a title label_view set
+               api_visibility="private", queue=False)
     # Short and long work in groups of their own (the module's docstring); a client still sends one sentence per call.
     batched = auth.mode() == "off"  # runs private to a user: each request's own user is checked, one per call
     text_kw = ({"concurrency_id": "try-text", "concurrency_limit": TEXT_LIMIT, "batch": True, "max_batch_size": MAX_BATCH}

@@ -3,7 +3,7 @@
 The first sub-token of every word carries the word's label (the others are ignored by the loss); the case
 feature gives uncased models each word's shape as its token type; long sentences are cut into pieces at word
 boundaries, and every word's tag comes from Viterbi decoding under the BIO constraints. Used alike by training,
-evaluation and prediction (`tuner.tasks.ner`)."""
+evaluation and prediction (tuner/tasks/ner/)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from .. import tag_schemes as ts
-from ..errors import ModelError
+from ...errors import ModelError
+from . import schemes as ts
 
 
 def check_fast(tokenizer) -> None:

@@ -1,5 +1,5 @@
-"""Evaluate tab: the verdict, headline metrics beside the classical and majority-class baselines, a per-label report,
-a confusion matrix."""
+"""Evaluate tab: the verdict, headline metrics beside the classical and majority-class baselines, a per-label report
+(or the rows the run's task shows instead: sample answers for chat), a confusion matrix."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import gradio as gr
 import pandas as pd
 
 from ..errors import RunError
+from ..tasks import report_task
 from .common import esc, finished_run_choices, friendly, owned_run, visible_owner
 
 
@@ -40,7 +41,8 @@ HEADLINE = ["accuracy", "macro_f1", "micro_f1", "f1", "precision", "recall", "to
 
 
 def report_views(report: dict):
-    """(summary, headline table, per-label table, confusion figure) for any task's report."""
+    """(summary, headline table, per-label table, confusion figure) for any task's report; the task adds its own
+    sentences (`Task.report_notes`) and picks the second table's rows (`Task.report_rows`)."""
     if not report:
         raise RunError("This run has no evaluation report yet.")
     if "evaluation_error" in report:
@@ -58,7 +60,9 @@ def report_views(report: dict):
                 row[title] = round(float(b), 4) if isinstance(b, (int, float)) else None
             rows.append(row)
     headline = pd.DataFrame(rows)
-    per = pd.DataFrame(report["per_label"]).round(4) if report.get("per_label") else None
+    task = report_task(report)
+    table = task.report_rows(report)
+    per = pd.DataFrame(table).round(4) if table else None
     summary = (f"**{report.get('n_examples', 0):,} validation examples** · {report.get('steps', '?')} steps in "
                f"{report.get('train_seconds', 0):.0f} s · trainable parameters {report.get('trainable_params', 0):,} of "
                f"{report.get('total_params', 0):,} · {report.get('train_precision', '')}.")
@@ -73,13 +77,7 @@ def report_views(report: dict):
 
         icon = {"good": "✅", "weak": "⚠️", "bad": "⛔"}.get(verdict.get("level"), "")
         summary = f"### {icon} {esc(sentence_for(verdict, current_lang()))}\n\n" + summary
-    if report.get("task") == "chat":
-        train_stats = (report.get("data") or {}).get("training", {})
-        summary += (f" {report.get('eval_tokens', 0):,} reply tokens scored; {report.get('n_generated', 0)} prompts answered "
-                    f"by both models (greedy); template {report.get('template', '?')}; "
-                    f"{train_stats.get('truncated', 0)} of {train_stats.get('conversations', '?')} training conversations truncated.")
-        if report.get("samples"):
-            per = pd.DataFrame(report["samples"])[["prompt", "reference", "finetuned", "base"]]
+    summary += task.report_notes(report)
     figure = (confusion_figure(report["confusion_matrix"], report.get("confusion_labels", report["labels"]))
               if report.get("confusion_matrix") else None)
     return summary, headline, per, figure

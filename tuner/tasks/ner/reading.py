@@ -1,6 +1,7 @@
 """Reading entity-tagging data: CoNLL files, JSON/JSONL token + tag lists or text + character spans, and tables
 whose cells hold space-joined tokens and tags. Proposes the tokens and tags columns and turns them into BIO-tagged
-sentences, with one sentence naming the line or row for every blocking problem (`tuner.tasks.ner` trains on them)."""
+sentences, with one sentence naming the line or row for every blocking problem; the task's reading hooks
+(`NerReading`: inspect, load_splits) build the Data tab's summary and the training splits from them."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import data as data_mod
-from .. import skipped as skip
-from .. import tag_schemes as ts
-from ..errors import DataError
+import numpy as np
+
+from ... import data as data_mod
+from ... import skipped as skip
+from ...errors import DataError
+from ..common import Splits, stats
+from . import schemes as ts
 
 TOKEN_NAMES = ["tokens", "words", "token", "word", "forms", "form"]
 TAG_NAMES = ["tags", "ner_tags", "ner", "labels", "tag", "label", "bio", "iob"]
@@ -284,3 +288,138 @@ def _read_spans(value, text: str, where: str) -> list[tuple[int, int, str]]:
         if s2 < e1:
             raise DataError(f"{where}: spans {s1}-{e1} and {s2}-{e2} overlap; nested or overlapping entities are not supported, keep one of them.")
     return spans
+
+
+# ---- the task's reading hooks ----------------------------------------------------------------------------------
+FEW_SENTENCES = 200
+FEW_PER_TYPE = 5
+
+
+class NerReading:
+    """read, propose, inspect, check_validation, load_splits, texts (tuner.tasks.base.Task), and extract /
+    matching_columns."""
+
+    def read(self, path) -> data_mod.Table:
+        """CoNLL (by extension or by content), else the generic table reader (JSON/JSONL keep list cells)."""
+        return read_file(path)
+
+    def propose(self, df) -> dict:
+        return propose_columns(df)
+
+    def matching_columns(self, df, text_columns: list[str], label_column: str) -> tuple[list[str], str]:
+        """Columns of a second file: the training names where present, else detected the same way."""
+        if all(c in df.columns for c in [*text_columns, label_column]):
+            return list(text_columns), label_column
+        proposal = self.propose(df)
+        texts = [c for c in text_columns if c in df.columns] or proposal["text_columns"]
+        label = label_column if label_column in df.columns else proposal["label_column"]
+        return texts, label
+
+    def extract(self, df, text_columns: list[str], label_column: str, source: str = "training file",
+                scheme: str = "auto", repair: bool = False, strict: bool = False) -> Sentences:
+        """Tagged sentences in BIO from a table; unusable sentences left out and counted in `.skipped`."""
+        return extract_sentences(df, text_columns, label_column, source, scheme, repair, strict)
+
+    def check_validation(self, vdf, info: dict, cfg):
+        """The Data tab's look at a validation file, by the same rules as training will read it: (rows, skipped)."""
+        vcols, vlabel = self.matching_columns(vdf, info["text_columns"], info["label_column"])
+        val = self.extract(vdf, vcols, vlabel, source="validation file", scheme=cfg.data.tag_scheme,
+                           repair=cfg.data.repair_tags, strict=cfg.data.strict)
+        val.drop_unknown_types(set(info["label_counts"]), "the training file", cfg.data.strict)
+        return len(val.tokens), val.skipped
+
+    # ---- statistics and warnings ---------------------------------------------------------------------------
+    def _warnings(self, sents: Sentences, max_length: int, source: str = "training file") -> list[str]:
+        out = []
+        if sents.problems:
+            if sents.repaired:
+                out.append(f"Repaired {sents.problems} tag(s) that broke the {sents.scheme} scheme (first at {sents.first_problem}): each now starts an entity.")
+            else:
+                out.append(f"{sents.problems} tag(s) in the {source} break the {sents.scheme} scheme (first at {sents.first_problem}); "
+                           "they are read as the start of an entity, or set data.repair_tags=true to rewrite them as B- tags.")
+        if sents.dropped:
+            out.append(f"Skipped {sents.dropped} empty row(s) with no tokens.")
+        n = len(sents.tokens)
+        if n < FEW_SENTENCES:
+            out.append(f"Only {n} sentences: expect weak results; a few thousand tagged sentences help.")
+        types = sents.types()
+        rare = [t for t, c in types.items() if c < FEW_PER_TYPE]
+        if rare:
+            out.append(f"{len(rare)} entity type(s) have fewer than {FEW_PER_TYPE} examples (e.g. '{rare[0]}'); the model will rarely find them.")
+        too_long = sum(1 for toks in sents.tokens if int(len(toks) * 1.3) + 2 > max_length)
+        if too_long:
+            out.append(f"About {too_long} sentences are longer than the max length of {max_length} tokens; training sees only their start (prediction splits long texts, so nothing is lost there).")
+        return out
+
+    def inspect(self, df, cfg) -> dict:
+        proposal = self.propose(df)
+        text_columns = list(cfg.data.text_columns) or proposal["text_columns"]
+        label_column = cfg.data.label_column or proposal["label_column"]
+        sents = self.extract(df, text_columns, label_column, scheme=cfg.data.tag_scheme, repair=cfg.data.repair_tags,
+                             strict=cfg.data.strict)
+        types = sents.types()
+        chars = np.array([len(t) for t in sents.texts] if sents.texts else [len(" ".join(t)) for t in sents.tokens])
+        words = np.array([len(t) for t in sents.tokens])
+        return {
+            "task": self.name, "rows": len(sents.tokens), "text_columns": text_columns, "label_column": label_column,
+            "label_counts": dict(sorted(types.items(), key=lambda kv: -kv[1])),
+            "length_chars": stats(chars), "length_tokens_approx": stats(words),
+            "warnings": sents.skipped.warnings() + self._warnings(sents, cfg.model.max_length), "skipped": sents.skipped,
+            "scheme": sents.scheme, "tokens": int(words.sum()), "entities": sum(types.values()),
+            "inconsistent_tags": sents.problems,
+        }
+
+    # ---- splits --------------------------------------------------------------------------------------------
+    def load_splits(self, cfg) -> Splits:
+        table = self.read(cfg.data.train_file)
+        warnings = list(table.warnings)
+        proposal = self.propose(table.df)
+        text_columns = list(cfg.data.text_columns) or proposal["text_columns"]
+        label_column = cfg.data.label_column or proposal["label_column"]
+        train = self.extract(table.df, text_columns, label_column, scheme=cfg.data.tag_scheme, repair=cfg.data.repair_tags,
+                             strict=cfg.data.strict)
+        warnings += train.skipped.warnings() + self._warnings(train, cfg.model.max_length)
+        lists = [train.skipped]
+        tokens, tags = train.tokens, train.tags
+        rng = np.random.default_rng(cfg.seed)
+        if cfg.data.max_train_rows and len(tokens) > cfg.data.max_train_rows:
+            keep = sorted(rng.choice(len(tokens), cfg.data.max_train_rows, replace=False).tolist())
+            tokens, tags = [tokens[i] for i in keep], [tags[i] for i in keep]
+        if cfg.data.validation_file:
+            vtable = self.read(cfg.data.validation_file)
+            vcols, vlabel = self.matching_columns(vtable.df, text_columns, label_column)
+            val = self.extract(vtable.df, vcols, vlabel, source="validation file", scheme=cfg.data.tag_scheme,
+                               repair=cfg.data.repair_tags, strict=cfg.data.strict)
+            val.drop_unknown_types(set(train.types()), "the training file", cfg.data.strict)
+            warnings += vtable.warnings + val.skipped.warnings()
+            lists.append(val.skipped)
+            vtokens, vtags = val.tokens, val.tags
+        else:
+            order = rng.permutation(len(tokens)).tolist()
+            n_val = max(1, int(round(len(tokens) * data_mod.held_out_share(cfg.data, len(tokens))))) if len(tokens) >= 2 else 0
+            va, tr = sorted(order[:n_val]), sorted(order[n_val:])
+            vtokens, vtags = [tokens[i] for i in va], [tags[i] for i in va]
+            tokens, tags = [tokens[i] for i in tr], [tags[i] for i in tr]
+        # Shortest first: the Trainer's evaluation batches are then padded to similar lengths (about 3x less
+        # work than file order); every score is order-free.
+        by_length = sorted(range(len(vtokens)), key=lambda i: len(vtokens[i]))
+        vtokens, vtags = [vtokens[i] for i in by_length], [vtags[i] for i in by_length]
+        types = sorted(train.types())
+        labels = ts.label_list(types)
+        index = {n: i for i, n in enumerate(labels)}
+        case = bool(cfg.data.case_feature)
+        meta = {"task": self.name, "labels": labels, "types": types, "scheme": train.scheme,
+                "text_columns": text_columns, "label_column": label_column, "case_feature": case}
+
+        def ids(seqs):  # an entity type seen only in the dropped/sampled-out rows cannot happen: types come from all rows
+            return [[index[t] for t in s] for s in seqs]
+
+        return Splits(
+            train={"tokens": tokens, "tags": ids(tags), "case_feature": case},
+            validation={"tokens": vtokens, "tags": ids(vtags), "case_feature": case},
+            meta=meta, warnings=warnings, skipped=[x for x in lists if x],
+        )
+
+    def texts(self, split: dict) -> list[str]:
+        """The first 2,000 sentences, their words joined by spaces (for the language check)."""
+        return [" ".join(t) for t in split.get("tokens", [])[:2000]]

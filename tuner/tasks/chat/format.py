@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .errors import ConfigError, DataError
+from ...errors import ConfigError, DataError
 
 ROLES = ("system", "user", "assistant")
 SHAPES = ("messages", "sharegpt", "alpaca", "pairs", "text")
@@ -40,7 +40,7 @@ ALPACA_PREAMBLE = ("Below is an instruction that describes a task. "
 # ---- where a problem is ------------------------------------------------------------------------------
 def row_name(df, i: int) -> str:
     """How a person finds row `i` (0-based) of the upload: 'line 42' (JSONL), 'record 42' (JSON), 'row 42'."""
-    from .data import row_name as name
+    from ...data import row_name as name
 
     return name(df, i)
 
@@ -159,7 +159,7 @@ def to_conversations(df, shape: str, prompt_columns: list[str], response_column:
     """The usable rows as lists of messages. A row that cannot be used (an empty prompt or reply, a broken list
     of turns) is left out and counted (tuner.skipped): too many, or any with `strict`, and the file is refused
     with a sentence naming them. The settled list is appended to `skipped_out` when given."""
-    from . import data as data_mod
+    from ... import data as data_mod
 
     if shape not in SHAPES:
         raise ConfigError(f"'chat.shape' is {shape!r}; choose one of: auto, {', '.join(SHAPES)}.")
@@ -221,7 +221,7 @@ def to_conversations(df, shape: str, prompt_columns: list[str], response_column:
 
 def skip_reason(exc: DataError, where: str, source: str):
     """A row's error sentence as the reason it was left out: without 'Row 3 of the file: ' and the advice."""
-    from .skipped import problem
+    from ...skipped import problem
 
     text = str(exc)
     for prefix in (f"{_cap(where)} of the {source}: ", f"{_cap(where)}: "):

@@ -1,0 +1,47 @@
+"""Chat and instruction tuning: conversations -> a causal LM adapter trained on the assistant replies only.
+
+Data shapes (detected, or set with `chat.shape`): messages, ShareGPT, Alpaca, prompt/response columns, plain text;
+see `format.py`. The prompt format is the model's own chat template when its tokenizer has one, else a built-in
+one (`chat.template`). Evaluation: held-out loss and perplexity, plus ROUGE-L and BLEU of greedy answers to a
+sample of validation prompts, for the finetuned model and for the base model (adapter disabled).
+
+format.py     shapes -> conversations, templates, loss masks, packing, the collator
+reading.py    conversations of an upload, the Data tab's statistics, splits
+model.py      the causal LM, encoded conversations, batches
+metrics.py    loss / perplexity / ROUGE-L / BLEU beside the base model, the CLI and Evaluate tab views
+generate.py   greedy or sampled replies with stop strings (also the Chat tab's streaming)
+predict.py    a reply per text or per row of a file
+"""
+
+from __future__ import annotations
+
+from ..base import Task
+from ..registry import register
+from .metrics import ChatMetrics
+from .model import ChatModel
+from .predict import ChatPredict
+from .reading import ChatReading
+
+
+class ChatTask(ChatReading, ChatModel, ChatMetrics, ChatPredict, Task):
+    name = "chat"
+    title = "Chat / instruction tuning"
+    title_zh = "对话 / 指令微调"
+    peft_task_type = "CAUSAL_LM"
+    auto_class = "AutoModelForCausalLM"
+    hub_tag = "text-generation"
+    label_head = False             # the LM head stays as it is
+    generative = True
+    compares_with_base = True      # the report and the Chat tab answer with the adapter disabled too
+    demo = "chat"                  # the Chat tab is this task's demo
+    settings_fields = ("chat.shape", "chat.template", "chat.system_prompt", "chat.packing", "chat.eval_samples",
+                       "chat.max_new_tokens")
+    column_roles = {"text_columns": "Prompt column(s)", "label_column": "Response column"}
+    count_word = "conversation lengths"
+    selection_metric = "loss"      # Trainer reads eval_loss; a name ending in "loss" means lower is better
+    headline_metric = "rouge_l"    # what the verdict compares (tuner/verdict.py)
+    floors = ("baseline",)         # report key of what the model must beat
+    translations = {"chat settings": "对话设置", "Prompt column(s)": "提示列", "Response column": "回复列"}
+
+
+TASK = register(ChatTask())
