@@ -130,7 +130,8 @@ def test_evaluate_compares_with_the_base_model_through_disable_adapter():
     val["_meta"] = meta
     val_ds = TASK.encode(val, tok, 96)
     collate = TASK.collator(tok)
-    plain_loss, n = __import__("tuner.tasks.chat.metrics", fromlist=["heldout_loss"]).heldout_loss(base, val_ds, collate, 4)
+    heldout_loss = __import__("tuner.tasks.chat.metrics", fromlist=["heldout_loss"]).heldout_loss
+    plain_loss, n = heldout_loss(base, val_ds, collate, 4)
     model = models.attach_adapter(base, AdapterConfig(r=4, alpha=8), "CAUSAL_LM", [])
     torch.manual_seed(1)
     for name, p in model.named_parameters():

@@ -164,7 +164,8 @@ def build(upload_state: gr.State):
         listed_out = gr.File(value=listed, visible=bool(listed))
         roles, lang = get_task(task_name).column_roles, current_lang()  # the pickers say what this task reads
         text_dd = gr.Dropdown(choices=columns, value=state["text_columns"], label=t(roles["text_columns"], lang))
-        label_dd = gr.Dropdown(choices=columns, value=state["label_column"] or None, label=t(roles["label_column"], lang))
+        label_dd = gr.Dropdown(choices=columns, value=state["label_column"] or None,
+                               label=t(roles["label_column"], lang))
         if problem:  # refused: the columns and the preview still show what was read
             return state, text_dd, label_dd, "", prev, None, listed_out, _error_html(problem)
         top = int(cnt["rows"].max()) if len(cnt) else 1

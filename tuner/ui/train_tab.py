@@ -36,7 +36,8 @@ NUMERIC = [
 
 # Settings only one task uses (`Task.settings_fields`), shown in that task's accordion; widgets come from the
 # field metadata. Tasks by name: the order of these settings in the Train API's positional inputs (chat, ner).
-TASK_FIELDS = {task.name: list(task.settings_fields) for task in sorted(tasks(), key=lambda t: t.name) if task.settings_fields}
+TASK_FIELDS = {task.name: list(task.settings_fields) for task in sorted(tasks(), key=lambda t: t.name)
+               if task.settings_fields}
 
 # Method, quantization and hardware settings (the "Method and hardware" accordion); a method's own fields are
 # shown only while that method is chosen (tuner.methods.METHODS lists them).

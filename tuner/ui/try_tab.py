@@ -147,7 +147,8 @@ def build(current_run: gr.BrowserState):
     def on_classify(run_ids, sentences, request: gr.Request = None):
         """Batched: a list of run ids and a list of sentences in, one list of label probabilities out."""
         results = answers(run_ids, sentences, "classifier", "Type some text to classify.", "on_classify", request)
-        return [[failed(r, len(results) == 1) if isinstance(r, gr.Error) else label_view(p.task, r) for p, r in results]]
+        return [[failed(r, len(results) == 1) if isinstance(r, gr.Error) else label_view(p.task, r)
+                 for p, r in results]]
 
     def classify_one(run_id, sentence, request: gr.Request = None):
         return on_classify([run_id], [sentence], request)[0][0]

@@ -16,7 +16,8 @@ from .predict import ClassificationPredict
 from .reading import ClassificationReading
 
 
-class ClassificationTask(ClassificationReading, ClassificationModel, ClassificationMetrics, ClassificationPredict, Task):
+class ClassificationTask(ClassificationReading, ClassificationModel, ClassificationMetrics, ClassificationPredict,
+                         Task):
     name = "classification"
     title = "Text classification"
     title_zh = "文本分类"
