@@ -42,6 +42,7 @@ class DataConfig:
     tag_scheme: str = _f("auto", "Entity tagging: how the tags are written; auto = detect BIO, IOB1, BIOES (BILOU) or IO. Every scheme is trained as BIO.", choices=["auto", "BIO", "IOB1", "BIOES", "IO"])
     repair_tags: bool = _f(False, "Entity tagging: rewrite tags that break the scheme (an I-ORG right after O) as B- tags; off = keep them and report how many.")
     case_feature: bool = _f(True, "Entity tagging: show the model which words start with a capital letter (through its token-type input); uncased models such as the default need it.")
+    label_separator: str = _f("auto", "Multi-label: how a row's labels are written; auto = detect a list (a JSON list or list column) or a ';', '|' or ',' between labels; none = one label per row.", choices=["auto", ";", "|", ",", "list", "none"])
 
 
 @dataclass

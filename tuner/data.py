@@ -165,7 +165,8 @@ def _read_parquet(path: Path) -> Table:
         df = pd.read_parquet(path)
     except Exception:
         raise DataError(f"Could not read '{display_name(path)}' as Parquet; export it again or upload a CSV instead.") from None
-    return Table(_records_frame(df.to_dict("records")), "parquet")  # strings, like every other format
+    records = [{k: v.tolist() if getattr(v, "ndim", 0) else v for k, v in r.items()} for r in df.to_dict("records")]
+    return Table(_records_frame(records), "parquet")  # strings, like every other format; list columns as lists
 
 
 def _read_json(text: str) -> Table:

@@ -14,4 +14,5 @@ from .registry import DEFAULT_TASK, get_task, register, report_task, task_names,
 from . import classification  # noqa: F401
 from . import ner  # noqa: F401
 from . import chat  # noqa: F401
+from . import multilabel  # noqa: F401
 # isort: on

@@ -1,0 +1,82 @@
+"""The multi-label model and its inputs: a sequence-classification head with one output per label trained with
+binary cross-entropy (transformers' `problem_type="multi_label_classification"`), tokenized rows whose `labels` are
+float32 multi-hot vectors (4 bytes per label per row, in Arrow), and the collator that pads them."""
+
+from __future__ import annotations
+
+from ..classification import PadCollator, map_batches
+
+
+def build_model(source: str, meta: dict, dtype=None, attn_implementation: str | None = None,
+                first_token_only: bool = True, **config_overrides):
+    """The base model with a new head of one sigmoid output per label. `first_token_only`: the last encoder layer
+    computes only the [CLS] position the head reads, where the model is a known [CLS] classifier (tuner/cls_layer.py)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from ...cls_layer import first_token_only as trim_last_layer
+    from ...models import load_pretrained
+
+    names = meta["labels"]
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    kwargs.update(config_overrides)
+    model = load_pretrained(
+        AutoModelForSequenceClassification, source, num_labels=len(names), problem_type="multi_label_classification",
+        id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}, **kwargs,
+    )
+    if first_token_only:
+        trim_last_layer(model)
+    return model
+
+
+def modules_to_save(model) -> list[str]:
+    """The new head is trained in full; so is the pooler where one exists (as for single-label classification)."""
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    return [m for m in ("classifier", "score", "pooler") if m in names]
+
+
+def encode(split: dict, tokenizer, max_length: int):
+    """input_ids / attention_mask (/ token_type_ids) and float32 multi-hot `labels` in an Arrow table, ENCODE_BATCH
+    rows at a time (tuner.tasks.classification.map_batches). `split`: {"text", "labels" (label ids per row),
+    "n_labels"}."""
+    import numpy as np
+    from datasets import Dataset
+
+    if not split["text"]:
+        return Dataset.from_dict({"input_ids": [], "attention_mask": [], "labels": []})
+    n_labels = int(split.get("n_labels") or 1 + max(i for ids in split["labels"] for i in ids))
+
+    def tokenize(batch):
+        enc = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        hot = np.zeros((len(batch["text"]), n_labels), dtype=np.float32)
+        for row, ids in enumerate(batch["label_ids"]):
+            hot[row, ids] = 1.0
+        out = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+        out["labels"] = hot
+        return out
+
+    rows = Dataset.from_dict({"text": split["text"], "label_ids": split["labels"]})
+    return map_batches(rows, tokenize, ["text", "label_ids"])
+
+
+class MultiHotCollator(PadCollator):
+    """PadCollator's padded token columns, with the multi-hot labels as one float32 tensor (what binary
+    cross-entropy takes)."""
+
+    def __call__(self, features: list[dict]) -> dict:
+        import torch
+
+        has_labels = "labels" in features[0]
+        batch = super().__call__([{k: v for k, v in f.items() if k != "labels"} for f in features] if has_labels
+                                 else features)
+        if has_labels:
+            batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.float32)
+        return batch
+
+
+def collator(tokenizer):
+    import torch
+
+    # Multiples of 8 feed GPU tensor cores; on a CPU every padded position is paid for (as classification does).
+    return MultiHotCollator(tokenizer, 8 if torch.cuda.is_available() else 1)
