@@ -194,6 +194,9 @@ def test_encode_gives_multi_hot_float_labels_and_the_collator_float32_tensors(ti
     assert model.config.problem_type == "multi_label_classification" and model.config.num_labels == 3
     out = model(**batch)
     assert out.logits.shape == (2, 3) and torch.isfinite(out.loss)  # binary cross-entropy on float labels
+    # the new head starts at the labels' training shares (log-odds), not at 0.5 for every label
+    primed = TASK.build_model(str(tiny_model_dir), {**META, "label_priors": [0.5, 0.25, 0.1]})
+    assert primed.classifier.bias.tolist() == pytest.approx([0.0, np.log(1 / 3), np.log(1 / 9)], abs=1e-5)
     # the run's LoRA adapter (the head trained in full) takes the same batch and trains
     from tuner import models
 
@@ -302,6 +305,7 @@ def test_run_reports_micro_macro_samples_f1_and_keeps_its_threshold(trained):
     assert report["verdict"]["metric"] == "micro_f1"
     meta = run.meta()
     assert meta["label_separator"] == ";" and meta["threshold"] in metrics.GRID
+    assert meta["label_priors"] == pytest.approx([0.5, 0.5, 0.5], abs=0.1)  # each topic is on half the rows
     assert meta["threshold"] == report["threshold"]
     events = [e for e in run.events() if e.get("type") == "eval"]
     assert events and all("micro_f1" in e and "threshold" in e for e in events)

@@ -25,9 +25,33 @@ def build_model(source: str, meta: dict, dtype=None, attn_implementation: str | 
         AutoModelForSequenceClassification, source, num_labels=len(names), problem_type="multi_label_classification",
         id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}, **kwargs,
     )
+    set_prior_bias(model, meta.get("label_priors"))
     if first_token_only:
         trim_last_layer(model)
     return model
+
+
+def set_prior_bias(model, priors) -> bool:
+    """Start the new head where the data is: each output's bias at the log-odds of its label's share of the training
+    rows. A head started at 0 (every label at 0.5) spends its first steps pushing every output down, and that strong
+    shared gradient pulls the trained pooler and adapter with it into a place where the text no longer matters:
+    MiniLM + LoRA on 38 support labels stayed at the label priors (loss 0.198) for 60 steps, where this start went
+    on to 0.035 (1,600 rows, batch 32, learning rate 1e-3). A trained adapter loads its own bias over this one."""
+    import math
+
+    import torch
+
+    if not priors:
+        return False
+    heads = [m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m.out_features == len(priors)
+             and name.split(".")[0] in ("classifier", "score")]
+    bias = heads[-1].bias if heads else None
+    if bias is None or bias.is_meta:
+        return False
+    odds = [math.log(p / (1 - p)) for p in (min(max(float(p), 1e-4), 1 - 1e-4) for p in priors)]
+    with torch.no_grad():
+        bias.copy_(torch.tensor(odds, dtype=bias.dtype, device=bias.device))
+    return True
 
 
 def modules_to_save(model) -> list[str]:

@@ -358,8 +358,9 @@ def load_splits(task, cfg) -> Splits:
         texts, labels = [texts[i] for i in tr], [labels[i] for i in tr]
     names = sorted(label_counts(labels), key=_natural_key)
     index = {n: i for i, n in enumerate(names)}
+    counts = label_counts(labels)
     meta = {"task": task.name, "labels": names, "text_columns": text_columns, "label_column": label_column,
-            "label_separator": rows.separator}
+            "label_separator": rows.separator, "label_priors": [round(counts[n] / len(labels), 6) for n in names]}
 
     def ids(rows_labels):
         return [[index[lab] for lab in labs] for labs in rows_labels]
