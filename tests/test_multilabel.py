@@ -13,14 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import TINY_BERT
 from tuner import data as data_mod
 from tuner.config import RunConfig
 from tuner.errors import DataError
 from tuner.tasks import get_task, task_names
 from tuner.tasks.multilabel import metrics, reading
 from tuner.tasks.multilabel.predict import Prediction, chosen
-
-from conftest import TINY_BERT
 
 TASK = get_task("multilabel")
 META = {"task": "multilabel", "labels": ["billing", "shipping", "technical"]}

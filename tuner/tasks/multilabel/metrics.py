@@ -176,7 +176,7 @@ def classical_floor(splits, texts=None, refs=None) -> dict:
         refs = splits.validation["labels"] if refs is None else refs
         pred = decide(model.probs(texts), threshold) if texts else np.zeros((0, n), dtype=bool)
         found = scores(pred, multi_hot(refs, n))
-    except Exception:  # noqa: BLE001 - a floor that cannot be drawn leaves the report without it
+    except Exception:  # a floor that cannot be drawn leaves the report without it
         log.exception("the classical multi-label baseline could not be fitted")
         return {}
     return {"classical": {"name": model.name, "fit_seconds": round(model.fit_seconds, 2), "fit_rows": model.fit_rows,
