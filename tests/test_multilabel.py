@@ -47,6 +47,8 @@ def test_registered_with_the_contract_of_a_task():
     (["New York, NY", "Boston", "New York, NY", "Austin"], "none"),
     (["I was charged twice, please refund me", "billing"], "none"),     # a comma in text-like parts
     (["billing", "shipping", "technical"], "none"),
+    (['["billing", "urgent"]', "shipping;urgent", "billing"], ";"),  # lists, and a separator in the other cells
+    (['["x"]', "shipping", "billing"], "list"),
     # ';' splits rows into labels seen elsewhere, '|' only sits inside one label: ';' wins
     (["billing;urgent", "R|D", "R|D;urgent", "billing", "R|D;billing"], ";"),
 ])
@@ -145,7 +147,7 @@ def test_scores_match_hand_computed_values():
     pred = np.array([[1, 0, 0], [0, 1, 1], [1, 0, 1]], dtype=bool)
     s = metrics.scores(pred, refs)
     # 4 true positives, 1 false positive (row 2, label 3), 1 false negative (row 1, label 2)
-    assert s["micro_f1"] == pytest.approx(0.8) and s["precision"] == pytest.approx(0.8) and s["recall"] == pytest.approx(0.8)
+    assert s["micro_f1"] == s["precision"] == s["recall"] == pytest.approx(0.8)
     assert s["macro_f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)      # per label: 1, 2/3, 2/3
     assert s["samples_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)    # per row: 2/3, 2/3, 1
     assert s["accuracy"] == pytest.approx(1 / 3)                         # the whole set right: row 3 only
@@ -161,8 +163,9 @@ def test_report_per_label_threshold_and_baseline():
     assert by["billing"] == {"label": "billing", "precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
     assert by["shipping"]["recall"] == pytest.approx(0.5) and by["technical"]["precision"] == pytest.approx(0.5)
     assert report["baseline"]["name"] == "most common label set ('billing')"
-    assert report["baseline"]["micro_f1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 3))  # billing everywhere: 2 TP, 1 FP, 3 FN
-    assert report["labels_per_row"] == {"true": pytest.approx(5 / 3, abs=1e-3), "predicted": pytest.approx(5 / 3, abs=1e-3)}
+    assert report["baseline"]["micro_f1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 3))  # 2 TP, 1 FP, 3 FN
+    assert report["labels_per_row"] == {"true": pytest.approx(5 / 3, abs=1e-3),
+                                        "predicted": pytest.approx(5 / 3, abs=1e-3)}
 
 
 def test_compute_metrics_keeps_the_threshold_of_the_best_evaluation_in_the_meta():

@@ -93,7 +93,8 @@ def compute_metrics(meta: dict):
     return fn
 
 
-def report(probs, refs, meta: dict, train_labels: list[list[int]] | None = None, threshold: float | None = None) -> dict:
+def report(probs, refs, meta: dict, train_labels: list[list[int]] | None = None,
+           threshold: float | None = None) -> dict:
     """Scores, per-label precision/recall/F1/support, the threshold (chosen here when not given) and the baseline."""
     from sklearn.metrics import precision_recall_fscore_support
 

@@ -10,10 +10,11 @@ from ..classification import PadCollator, map_batches
 def build_model(source: str, meta: dict, dtype=None, attn_implementation: str | None = None,
                 first_token_only: bool = True, **config_overrides):
     """The base model with a new head of one sigmoid output per label. `first_token_only`: the last encoder layer
-    computes only the [CLS] position the head reads, where the model is a known [CLS] classifier (tuner/cls_layer.py)."""
+    computes only the [CLS] position the head reads, where the model is a known [CLS] classifier
+    (tuner/cpu/cls_layer.py)."""
     from transformers import AutoModelForSequenceClassification
 
-    from ...cls_layer import first_token_only as trim_last_layer
+    from ...cpu.cls_layer import first_token_only as trim_last_layer
     from ...models import load_pretrained
 
     names = meta["labels"]

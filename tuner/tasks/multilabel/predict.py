@@ -100,7 +100,8 @@ def predict_file(task, predictor, path, out_path, text_columns=None) -> dict:
         cols = task.propose(df)["text_columns"]
     missing = [c for c in cols if c not in df.columns]
     if missing or not cols:
-        raise DataError(f"The file has no column '{(missing or ['text'])[0]}'; it needs the same text column(s) as the training data.")
+        raise DataError(f"The file has no column '{(missing or ['text'])[0]}'; it needs the same text column(s) as the "
+                        "training data.")
     texts = ["\n".join(str(v).strip() for v in row if str(v).strip()) for row in df[cols].itertuples(index=False)]
     skipped = data_mod.skipped_of(df, "prediction file")
     usable = [i for i, t in enumerate(texts) if t]

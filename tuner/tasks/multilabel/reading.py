@@ -5,13 +5,13 @@ A row's labels are a real list (a JSON Lines or Parquet list column), a cell wri
 "urgent"]`, or Python's `['billing', 'urgent']`), or a string split on a separator. `data.label_separator` says
 which; `auto` detects it from the column (`detect_separator`):
 
-* a list: some cell is a list, real or written;
+* a cell that is a list, real or written, is always read as one; the other cells decide the rest:
 * `;` or `|`: whichever splits more rows into known labels (a part is known when another distinct cell has it
-  too, or when the training data has it), else whichever occurs in more rows;
+  too, when a list cell has it, or when the training data has it), else whichever occurs in more rows;
 * `,` only when no `;` or `|` occurs, every part is short and label-like, and at least half of the rows with a
   comma split into known labels: a single-label column whose names hold a comma ("Books, Music & Movies") always
   has the same parts together, so it stays one label per row;
-* else one label per row.
+* else `list` where some cell is a list, and one label per row where none is.
 
 Labels are stripped, empty parts dropped and a row's duplicates collapsed. A row with no label, no text, a label
 that reads like text or (validation and evaluation files) a label the training data never has is left out by the
@@ -103,13 +103,17 @@ def split_labels(value, separator: str) -> list[str]:
 
 
 def detect_separator(values, known=()) -> str:
-    """'list', ';', '|', ',' or 'none' for the cells of a label column (the rules are in the module docstring);
-    `known`: labels the training data has (for a validation or evaluation file)."""
-    cells = [v for v in values if isinstance(v, (list, tuple)) or getattr(v, "ndim", 0) == 1 or _cell_text(v)]
-    if any(as_list(v) is not None for v in cells):
-        return "list"
-    texts = [_cell_text(v) for v in cells]
-    known = set(known)
+    """';', '|', ',', 'list' or 'none' for the cells of a label column (the rules are in the module docstring).
+    List cells are lists whatever this says (`split_labels`); it decides how the other cells are read, and their
+    labels count as known. `known`: labels the training data has (for a validation or evaluation file)."""
+    known, texts, lists = set(known), [], 0
+    for v in values:
+        items = as_list(v)
+        if items is not None:
+            lists += 1
+            known.update(_cell_text(x) for x in items)
+        elif _cell_text(v):
+            texts.append(_cell_text(v))
     found = {sep: sum(sep in t for t in texts) for sep in SEPARATORS}
     if any(found.values()):
         scores = {sep: _rows_split_into_known(texts, sep, known) for sep in SEPARATORS if found[sep]}
@@ -118,7 +122,7 @@ def detect_separator(values, known=()) -> str:
     if (with_comma and all(_label_like(p) for t in set(with_comma) for p in t.split(",") if p.strip())
             and 2 * _rows_split_into_known(texts, ",", known) >= len(with_comma)):
         return ","
-    return "none"
+    return "list" if lists else "none"
 
 
 def _rows_split_into_known(texts: list[str], sep: str, known: set) -> int:
@@ -200,7 +204,8 @@ def extract(df, text_columns: list[str], label_column: str, separator: str = "au
                         zh=f"列“{label_column}”同时被选为文本和标签；请选择不同的列。")
     for col in text_columns:
         if df[col].map(lambda v: isinstance(v, (list, dict))).any():
-            raise DataError(f"Column '{col}' of the {source} holds lists or objects, not text; pick a column of plain text.",
+            raise DataError(f"Column '{col}' of the {source} holds lists or objects, not text; pick a column of "
+                            "plain text.",
                             zh=f"{skip.SOURCE_ZH.get(source, source)}的列“{col}”存放的是列表或对象，不是文本；请选择纯文本列。")
     cells = df[label_column].tolist()
     known = set(known_labels) if known_labels is not None else None
@@ -243,7 +248,8 @@ def warnings_for(rows: Rows, max_length: int) -> list[str]:
     counts = label_counts(rows.labels)
     if len(counts) < 2:
         only = next(iter(counts), "")
-        raise DataError(f"Every row has the label '{only}'; a multi-label classifier needs at least two different labels.",
+        raise DataError(f"Every row has the label '{only}'; a multi-label classifier needs at least two different "
+                        "labels.",
                         zh=f"每一行的标签都是“{only}”；多标签分类器至少需要两个不同的标签。")
     if len(counts) > MAX_LABELS:
         raise DataError(f"The label column has {len(counts)} different labels (over {MAX_LABELS}); is it really the "
@@ -277,7 +283,8 @@ def warnings_for(rows: Rows, max_length: int) -> list[str]:
         out.append(f"{conflicts} texts appear with different labels; the model cannot get those all right.")
     too_long = sum(1 for t in rows.texts if _approx_tokens(t) > max_length)
     if too_long:
-        out.append(f"About {too_long} texts are longer than the max length of {max_length} tokens and will be truncated.")
+        out.append(f"About {too_long} texts are longer than the max length of {max_length} tokens and will be "
+                   "truncated.")
     return out
 
 
@@ -347,8 +354,8 @@ def load_splits(task, cfg) -> Splits:
     if cfg.data.validation_file:
         vtable = task.read(cfg.data.validation_file)
         vcols, vlabel = matching_columns(vtable.df, text_columns, label_column)
-        vrows = extract(vtable.df, vcols, vlabel, cfg.data.label_separator, source="validation file", strict=cfg.data.strict,
-                        known_labels=label_counts(labels))
+        vrows = extract(vtable.df, vcols, vlabel, cfg.data.label_separator, source="validation file",
+                        strict=cfg.data.strict, known_labels=label_counts(labels))
         lists.append(vrows.skipped)
         warnings += vtable.warnings + vrows.skipped.warnings()
         vtexts, vlabels = vrows.texts, vrows.labels
