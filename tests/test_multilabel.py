@@ -35,6 +35,48 @@ def test_registered_with_the_contract_of_a_task():
         RunConfig.from_dict({"task": "multilabel", "data": {"label_separator": "/"}})
 
 
+def test_the_rest_of_tuner_reads_the_task_from_its_description():
+    from tuner import methods
+    from tuner.cli import summarize
+    from tuner.tasks.common import Splits
+    from tuner.ui.evaluate_tab import report_views
+    from tuner.ui.i18n import ZH
+    from tuner.ui.train_tab import TASK_FIELDS
+    from tuner.ui.try_tab import label_view
+
+    assert TASK.settings_fields == ("data.label_separator",) and TASK_FIELDS["multilabel"] == ["data.label_separator"]
+    assert methods.supported(TASK, "prompt_tuning") and ZH["label separator"] and ZH["Multi-label classification"]
+    splits = Splits({"text": ["a", "b", "c"], "labels": [[0], [0, 2], [2]]}, {}, dict(META))
+    assert TASK.rows_per_label(splits) == {"billing": 2, "shipping": 0, "technical": 2}
+    p = Prediction([("billing", 0.91), ("urgent", 0.62), ("shipping", 0.1)])
+    p.chosen, p.threshold, p.separator = ["billing", "urgent"], 0.4, "|"
+    assert TASK.demo_view(p) == {"scores": dict(p), "chosen": ["billing", "urgent"]}
+    assert label_view(TASK, p).label.endswith("billing, urgent")  # Try it: every label over the threshold
+    assert TASK.chosen_labels(p) == ["billing", "urgent"]
+    assert TASK.file_columns(p) == {"predicted_labels": "billing|urgent", "confidences": "0.9100|0.6200"}
+    assert TASK.file_columns(None) == {"predicted_labels": "", "confidences": ""}
+    assert "0.35 or more" in TASK.demo_note({**META, "threshold": 0.35})
+    report = {"task": "multilabel", "micro_f1": 0.9, "macro_f1": 0.8, "samples_f1": 0.85, "threshold": 0.35,
+              "n_examples": 3, "labels_per_row": {"true": 1.5, "predicted": 1.4},
+              "classical": {"name": "TF-IDF", "micro_f1": 0.7, "samples_f1": 0.6},
+              "baseline": {"name": "most common label set ('billing')", "micro_f1": 0.3, "samples_f1": 0.2},
+              "per_label": [{"label": "billing", "precision": 1.0, "recall": 0.5, "f1": 0.67, "support": 2}]}
+    summary, headline, per, _ = report_views(report)
+    assert "Samples F1 (each row's label set, averaged): 0.850 (TF-IDF 0.600;" in summary
+    assert "probability 0.35 or more" in summary and list(per["label"]) == ["billing"]
+    assert {"micro_f1", "macro_f1"} <= set(headline["metric"])
+    text = summarize(report)
+    assert "label set" in text.splitlines()[0] and "samples_f1" in text and "threshold: 0.35" in text
+
+
+def test_the_model_card_loads_a_multi_label_head():
+    from tuner.model_card import load_snippet
+
+    snippet = load_snippet({**META, "base_model": "default"}, "me/tickets", merged=False)
+    assert 'num_labels=3, problem_type="multi_label_classification"' in snippet
+    assert "AutoModelForSequenceClassification" in snippet
+
+
 # ---- how a row's labels are written ---------------------------------------------------------------------------
 @pytest.mark.parametrize("cells,expected", [
     (["billing;urgent", "shipping", "billing", "technical;urgent"], ";"),

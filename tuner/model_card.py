@@ -79,6 +79,7 @@ def load_snippet(meta: dict, repo_id: str, merged: bool) -> str:
                 f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")")
     n = len(meta.get("labels", []) or [])
     extra = f", num_labels={n}" if task and task.label_head and n else ""
+    extra += "".join(f', {k}="{v}"' for k, v in (task.head_kwargs if task else {}).items())
     return (f"from peft import PeftModel; from transformers import {auto}, AutoTokenizer\n"
             f"model = PeftModel.from_pretrained({auto}.from_pretrained(\"{base_model_id(meta)}\"{extra}), \"{repo_id}\")\n"
             f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")")

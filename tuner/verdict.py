@@ -20,7 +20,7 @@ def _pts(x: float) -> str:
 
 
 def _metric_name(key: str) -> str:
-    return {"macro_f1": "macro-F1", "f1": "entity F1", "rouge_l": "ROUGE-L", "accuracy": "accuracy"}.get(key, key)
+    return {"macro_f1": "macro-F1", "micro_f1": "micro-F1", "f1": "entity F1", "rouge_l": "ROUGE-L", "accuracy": "accuracy"}.get(key, key)
 
 
 def facts_from_run(run, report: dict) -> dict:
@@ -97,7 +97,7 @@ def judge(report: dict, facts: dict, metric: str, floors: tuple[str, ...] = ("cl
             "floor": floor_key}
 
 
-METRIC_ZH = {"macro_f1": "宏平均 F1", "f1": "实体 F1", "rouge_l": "ROUGE-L", "accuracy": "准确率"}
+METRIC_ZH = {"macro_f1": "宏平均 F1", "micro_f1": "微平均 F1", "f1": "实体 F1", "rouge_l": "ROUGE-L", "accuracy": "准确率"}
 
 
 def sentence_for(verdict_: dict, lang: str | None) -> str:

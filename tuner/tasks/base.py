@@ -41,6 +41,7 @@ class Task(abc.ABC):
                                         # tuner.methods decides by it which methods can train the task
     auto_class: ClassVar[str]           # the transformers Auto class of the model (model card's load code, memory)
     hub_tag: ClassVar[str]              # the Hub pipeline tag in a model card ("text-classification")
+    head_kwargs: ClassVar[dict[str, str]] = {}  # from_pretrained kwargs the model card's load code adds for the head
     label_head: ClassVar[bool] = True   # the model ends in a new head, one output per meta["labels"] (num_labels)
     generative: ClassVar[bool] = False  # a causal LM that writes text: loss over the vocabulary at every token
                                         # (memory estimate; averaged over tokens across processes), text at inference

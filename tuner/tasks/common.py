@@ -1,11 +1,13 @@
-"""What several tasks share: the `Splits` a task's reader returns, length statistics, bounded inputs, and the
-batching pieces (tokenizing in chunks, padding in numpy, length-sorted prediction batches).
+"""What several tasks share: the `Splits` a task's reader returns, length statistics, bounded inputs, reading a
+table of texts and labels (column names, cells, label names, limits), and the batching pieces (tokenizing in chunks,
+padding in numpy, length-sorted prediction batches).
 
 Only tasks/ and the modules that run a task's output (tuner.inference, tuner.train) import this; it imports no task.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +15,15 @@ import numpy as np
 MAX_TEXT_CHARS = 10_000  # characters of one text a prediction reads (the rest is cut off)
 MAX_FILE_ROWS = 100_000  # rows of one file a prediction or an evaluation reads
 ENCODE_BATCH = 1000      # rows tokenized at a time by the tasks' encode()
+
+# A table of texts and labels (classification, multi-label): the column names looked for first, and limits.
+TEXT_NAMES = ["text", "sentence", "content", "body", "review", "message", "sms", "comment", "description",
+              "utterance", "instruction", "question", "tweet", "document", "abstract", "summary"]
+TITLE_NAMES = ["title", "subject", "headline", "summary"]
+LABEL_NAMES = ["label", "labels", "class", "category", "intent", "target", "sentiment", "topic", "y", "tag"]
+MAX_LABELS = 1000  # more different labels than this: not a label column
+FEW_ROWS = 200     # fewer usable rows than this: a warning
+FEW_PER_CLASS = 5  # a label on fewer rows than this: a warning
 
 
 @dataclass
@@ -32,6 +43,44 @@ def stats(values) -> dict:
         return {}
     return {"min": int(values.min()), "median": int(np.median(values)), "p95": int(np.percentile(values, 95)),
             "max": int(values.max()), "mean": round(float(values.mean()), 1)}
+
+
+def approx_tokens(text: str) -> int:
+    # WordPiece/BPE average ~1.3 tokens per whitespace word in English, plus 2 special tokens.
+    return int(len(text.split()) * 1.3) + 2
+
+
+def natural_key(label: str):
+    """Sort key of label names: numbers by value first, then words alphabetically."""
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label.lower())
+
+
+def cell_text(value) -> str:
+    """A table cell as stripped text ("" for a missing value)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return str(value).strip()
+
+
+def reads_like_text(label: str) -> bool:
+    """A label no other row shares that reads like a sentence: text that slid into the label column."""
+    return len(label) > 60 or len(label.split()) >= 5
+
+
+def guess_label(df):
+    """The column that looks most like labels (few distinct short values), or None."""
+    best, best_score = None, math.inf
+    for c in df.columns:
+        values = df[c].astype(str)
+        n_unique = values.nunique()
+        if 2 <= n_unique <= min(MAX_LABELS, max(2, len(df) // 2)) and values.str.len().mean() < 40:
+            score = n_unique / len(df) + values.str.len().mean() / 1000
+            if score < best_score:
+                best, best_score = c, score
+    return best
 
 
 def bounded(text) -> str:

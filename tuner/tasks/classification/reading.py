@@ -3,7 +3,6 @@ about what weakens a classifier, and split off validation rows stratified by lab
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 
@@ -12,27 +11,21 @@ import numpy as np
 from ... import data as data_mod
 from ... import skipped as skip
 from ...errors import DataError
-from ..common import Splits, stats
-
-TEXT_NAMES = ["text", "sentence", "content", "body", "review", "message", "sms", "comment", "description",
-              "utterance", "instruction", "question", "tweet", "document", "abstract", "summary"]
-TITLE_NAMES = ["title", "subject", "headline", "summary"]
-LABEL_NAMES = ["label", "labels", "class", "category", "intent", "target", "sentiment", "topic", "y", "tag"]
-MAX_LABELS = 1000
-FEW_ROWS = 200
-FEW_PER_CLASS = 5
-
-
-def _approx_tokens(text: str) -> int:
-    # WordPiece/BPE average ~1.3 tokens per whitespace word in English, plus 2 special tokens.
-    return int(len(text.split()) * 1.3) + 2
-
-
-def _natural_key(label: str):
-    try:
-        return (0, float(label), label)
-    except ValueError:
-        return (1, 0.0, label.lower())
+from ..common import (
+    FEW_PER_CLASS,
+    FEW_ROWS,
+    LABEL_NAMES,
+    MAX_LABELS,
+    TEXT_NAMES,
+    TITLE_NAMES,
+    Splits,
+    approx_tokens,
+    cell_text,
+    guess_label,
+    natural_key,
+    reads_like_text,
+    stats,
+)
 
 
 class ClassificationReading:
@@ -44,7 +37,7 @@ class ClassificationReading:
         lower = {c.lower().strip(): c for c in cols}
         label = next((lower[n] for n in LABEL_NAMES if n in lower), None)
         if label is None:
-            label = self._guess_label(df)
+            label = guess_label(df)
         rest = [c for c in cols if c != label]
         text = next((lower[n] for n in TEXT_NAMES if n in lower and lower[n] != label), None)
         if text is None and rest:
@@ -54,18 +47,6 @@ class ClassificationReading:
         if title and text:
             texts = [title, text]
         return {"text_columns": texts, "label_column": label or ""}
-
-    @staticmethod
-    def _guess_label(df):
-        best, best_score = None, math.inf
-        for c in df.columns:
-            values = df[c].astype(str)
-            n_unique = values.nunique()
-            if 2 <= n_unique <= min(MAX_LABELS, max(2, len(df) // 2)) and values.str.len().mean() < 40:
-                score = n_unique / len(df) + values.str.len().mean() / 1000
-                if score < best_score:
-                    best, best_score = c, score
-        return best
 
     # ---- reading and validating ------------------------------------------------------------------
     def extract(self, df, text_columns: list[str], label_column: str, source: str = "training file",
@@ -85,12 +66,12 @@ class ClassificationReading:
         for col in [*text_columns, label_column]:
             if df[col].map(lambda v: isinstance(v, (list, dict))).any():
                 raise DataError(f"Column '{col}' of the {source} holds lists or objects, not text; pick a column of plain text.")
-        parts = [df[c].map(_cell_text) for c in text_columns]
+        parts = [df[c].map(cell_text) for c in text_columns]
         texts = ["\n".join(p for p in row if p) for row in zip(*parts)]
-        labels = [str(v).strip() for v in df[label_column].map(_cell_text)]
+        labels = [str(v).strip() for v in df[label_column].map(cell_text)]
         skipped = data_mod.skipped_of(df, source)
         counts = Counter(labels)
-        text_like = {lab for lab, n in counts.items() if n == 1 and _reads_like_text(lab)} if len(labels) >= 50 else set()
+        text_like = {lab for lab, n in counts.items() if n == 1 and reads_like_text(lab)} if len(labels) >= 50 else set()
         known = set(known_labels) if known_labels is not None else None
         keep = []
         for i, (t, lab) in enumerate(zip(texts, labels)):
@@ -120,12 +101,12 @@ class ClassificationReading:
         counts = Counter(labels)
         warnings = skipped.warnings() + self._warnings(texts, labels, counts, cfg.model.max_length)
         lengths = np.array([len(t) for t in texts])
-        toks = np.array([_approx_tokens(t) for t in texts])
+        toks = np.array([approx_tokens(t) for t in texts])
         return {
             "task": self.name, "rows": len(texts), "text_columns": text_columns, "label_column": label_column,
             "label_counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
             "length_chars": stats(lengths), "length_tokens_approx": stats(toks),
-            "warnings": warnings, "skipped": skipped, "labels": sorted(counts, key=_natural_key),
+            "warnings": warnings, "skipped": skipped, "labels": sorted(counts, key=natural_key),
         }
 
     def check_validation(self, vdf, info: dict, cfg):
@@ -157,7 +138,7 @@ class ClassificationReading:
         conflicts = sum(1 for labs in by_text.values() if len(labs) > 1)
         if conflicts:
             out.append(f"{conflicts} texts appear with different labels; the model cannot get those all right.")
-        too_long = sum(1 for t in texts if _approx_tokens(t) > max_length)
+        too_long = sum(1 for t in texts if approx_tokens(t) > max_length)
         if too_long:
             out.append(f"About {too_long} texts are longer than the max length of {max_length} tokens and will be truncated.")
         return out
@@ -188,7 +169,7 @@ class ClassificationReading:
             tr, va = data_mod.stratified_split(labels, data_mod.held_out_share(cfg.data, len(labels)), cfg.seed)
             vtexts, vlabels = [texts[i] for i in va], [labels[i] for i in va]
             texts, labels = [texts[i] for i in tr], [labels[i] for i in tr]
-        names = sorted(set(labels), key=_natural_key)
+        names = sorted(set(labels), key=natural_key)
         index = {n: i for i, n in enumerate(names)}
         meta = {"task": self.name, "labels": names, "text_columns": text_columns, "label_column": label_column}
         return Splits(
@@ -206,17 +187,6 @@ class ClassificationReading:
         texts = [c for c in text_columns if c in df.columns] or proposal["text_columns"]
         label = label_column if label_column in df.columns else proposal["label_column"]
         return texts, label
-
-
-def _reads_like_text(label: str) -> bool:
-    """A label no other row shares that reads like a sentence: text that slid into the label column."""
-    return len(label) > 60 or len(label.split()) >= 5
-
-
-def _cell_text(value) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    return str(value).strip()
 
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")

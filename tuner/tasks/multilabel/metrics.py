@@ -24,6 +24,11 @@ GRID = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05, 0.10, ... 0.95
 DEFAULT_THRESHOLD = 0.5  # until a validation split has chosen one (a run with no validation rows)
 
 
+def threshold_of(meta: dict) -> float:
+    """The run's threshold (its meta), DEFAULT_THRESHOLD where none was chosen."""
+    return float(meta.get("threshold", DEFAULT_THRESHOLD))
+
+
 def sigmoid(logits) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, dtype=np.float64), -60, 60)))
 
@@ -182,3 +187,84 @@ def classical_floor(splits, texts=None, refs=None) -> dict:
         return {}
     return {"classical": {"name": model.name, "fit_seconds": round(model.fit_seconds, 2), "fit_rows": model.fit_rows,
                           "threshold": threshold, **found}}
+
+
+# ---- the task's hooks ------------------------------------------------------------------------------------------
+def _pts(value) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"
+
+
+class MultiLabelMetrics:
+    """compute_metrics, report_from_output, classical_floor, evaluate_file, summarize, report_notes
+    (tuner.tasks.base.Task), and the report."""
+
+    def compute_metrics(self, meta: dict):
+        return compute_metrics(meta)
+
+    def report_from_output(self, output, splits) -> dict:
+        """The report for a `Trainer.predict` output on the validation split; its threshold also goes into the meta."""
+        out = report(sigmoid(output.predictions), output.label_ids, splits.meta, train_labels=splits.train["labels"])
+        splits.meta["threshold"] = out["threshold"]
+        return out
+
+    def report(self, probs, refs, meta: dict, train_labels=None, threshold: float | None = None) -> dict:
+        return report(probs, refs, meta, train_labels, threshold)
+
+    def classical_floor(self, splits, texts=None, refs=None) -> dict:
+        return classical_floor(splits, texts, refs)
+
+    def evaluate_file(self, predictor, path) -> dict:
+        """Score a labelled file with the same report as training's evaluation, at the run's own threshold, beside
+        the classical floor refitted on the run's training rows, with the verdict."""
+        meta = predictor.meta
+        df = self.read(path).df
+        cols, label_col = self.matching_columns(df, meta.get("text_columns", []), meta.get("label_column", ""))
+        rows = self.extract(df, cols, label_col, source="evaluation file", known_labels=meta["labels"],
+                            known_from="the model's training data")
+        index = {n: i for i, n in enumerate(meta["labels"])}
+        refs = [[index[lab] for lab in labs] for labs in rows.labels]
+        found = predictor.predict(rows.texts)
+        probs = np.array([[p[n] for n in meta["labels"]] for p in found]).reshape(-1, len(index))
+        out = report(probs, multi_hot(refs, len(index)), meta, threshold=threshold_of(meta))
+        out.update(predictor.classical_floors(rows.texts, refs))
+        if rows.skipped:
+            out["left_out"] = rows.skipped.as_report()
+        return predictor.with_verdict(out)
+
+    def report_notes(self, report: dict) -> str:
+        """The Evaluate tab's words on what its headline table leaves out: samples F1 beside the floors, the
+        threshold and how many labels a row gets."""
+        floors = [(f.get("name", key), f.get("samples_f1")) for key in ("classical", "baseline")
+                  if isinstance(f := report.get(key), dict) and isinstance(f.get("samples_f1"), (int, float))]
+        beside = "; ".join(f"{name} {_pts(score)}" for name, score in floors)
+        out = f" Samples F1 (each row's label set, averaged): {_pts(report.get('samples_f1'))}"
+        out += f" ({beside})." if beside else "."
+        if isinstance(report.get("threshold"), (int, float)):
+            out += (f" A label is given at probability {report['threshold']:.2f} or more (the threshold chosen on "
+                    "the validation rows), and a row with none over it gets its most likely label.")
+        per_row = report.get("labels_per_row") or {}
+        if per_row:
+            out += f" Labels per row: {per_row.get('predicted', 0):.2f} predicted, {per_row.get('true', 0):.2f} true."
+        return out
+
+    def summarize(self, report: dict) -> str:
+        """The CLI's text: micro / macro / samples F1, subset accuracy, precision and recall beside each floor, the
+        threshold, the per-label rows and the verdict."""
+        floors = [(key, report[key]) for key in ("classical", "baseline") if isinstance(report.get(key), dict)]
+        titles = {"classical": "classical", "baseline": self.baseline_title}
+        lines = [f"{'':>16}  {'finetuned':>10}" + "".join(f"  {titles[k]:>10}" for k, _ in floors)]
+        for key in ("micro_f1", "macro_f1", "samples_f1", "accuracy", "precision", "recall"):
+            if isinstance(report.get(key), (int, float)):
+                lines.append(f"{key:>16}  {report[key]:>10.4f}" + "".join(f"  {_pts(f.get(key)):>10}" for _, f in floors))
+        for key, floor in floors:
+            took = f", fitted in {floor['fit_seconds']:.1f} s" if floor.get("fit_seconds") is not None else ""
+            lines.append(f"{'classical baseline' if key == 'classical' else 'baseline'}: {floor.get('name', '')}{took}")
+        if isinstance(report.get("threshold"), (int, float)):
+            lines.append(f"threshold: {report['threshold']:.2f} (a label is given at this probability or more)")
+        for row in report.get("per_label", []):
+            lines.append(f"  {row['label'][:24]:>24}  P {row['precision']:.3f}  R {row['recall']:.3f}  "
+                         f"F1 {row['f1']:.3f}  n={row['support']}")
+        verdict = (report.get("verdict") or {}).get("sentence")
+        if verdict:
+            lines.append(f"verdict: {verdict}")
+        return "\n".join(lines)

@@ -4,7 +4,7 @@ float32 multi-hot vectors (4 bytes per label per row, in Arrow), and the collato
 
 from __future__ import annotations
 
-from ..classification import PadCollator, map_batches
+from ..common import PadCollator, map_batches
 
 
 def build_model(source: str, meta: dict, dtype=None, attn_implementation: str | None = None,
@@ -63,7 +63,7 @@ def modules_to_save(model) -> list[str]:
 
 def encode(split: dict, tokenizer, max_length: int):
     """input_ids / attention_mask (/ token_type_ids) and float32 multi-hot `labels` in an Arrow table, ENCODE_BATCH
-    rows at a time (tuner.tasks.classification.map_batches). `split`: {"text", "labels" (label ids per row),
+    rows at a time (tuner.tasks.common.map_batches). `split`: {"text", "labels" (label ids per row),
     "n_labels"}."""
     import numpy as np
     from datasets import Dataset
@@ -105,3 +105,20 @@ def collator(tokenizer):
 
     # Multiples of 8 feed GPU tensor cores; on a CPU every padded position is paid for (as classification does).
     return MultiHotCollator(tokenizer, 8 if torch.cuda.is_available() else 1)
+
+
+class MultiLabelModel:
+    """build_model, modules_to_save, encode, collator (tuner.tasks.base.Task)."""
+
+    def build_model(self, source: str, meta: dict, dtype=None, attn_implementation: str | None = None,
+                    first_token_only: bool = True, **config_overrides):
+        return build_model(source, meta, dtype, attn_implementation, first_token_only, **config_overrides)
+
+    def modules_to_save(self, model) -> list[str]:
+        return modules_to_save(model)
+
+    def encode(self, split: dict, tokenizer, max_length: int):
+        return encode(split, tokenizer, max_length)
+
+    def collator(self, tokenizer):
+        return collator(tokenizer)

@@ -1,35 +1,28 @@
 """Multi-label prediction: the probability of every label for each text, the labels chosen at the run's threshold
-(tuner.tasks.multilabel.metrics has the rule), one CLI line per text, file prediction and file evaluation.
+(tuner.tasks.multilabel.metrics has the rule), one CLI line per text, the Try-it view and a predicted file's columns.
 
-`predict` answers in the shape the classifier's Try-it demo and file prediction already show, {label: probability}
-highest first, as a `Prediction` (a dict) that also carries `chosen`, the labels over the threshold, and the
-`threshold` itself. Nothing here needs scikit-learn (a published demo Space does not install it).
+`predict` answers in the shape the classifier's Try-it demo shows, {label: probability} highest first, as a
+`Prediction` (a dict) that also carries `chosen`, the labels over the threshold, the `threshold` itself and the
+`separator` a predictions file joins labels with. The Try-it tab titles the scores with every chosen label
+(`demo_view`); file prediction is the contract's (`Task.predict_file`) with this task's columns (`file_columns`).
+Nothing here needs scikit-learn (a published demo Space does not install it).
 """
 
 from __future__ import annotations
 
-import csv
-from collections import Counter
-
 import numpy as np
 
-from ... import data as data_mod
-from ... import skipped as skip
-from ...errors import DataError
-from ..classification import PadCollator, length_batches
-from .metrics import DEFAULT_THRESHOLD, decide, multi_hot
+from ..common import PadCollator, length_batches, listed
+from .metrics import decide, threshold_of
 
 
 class Prediction(dict):
-    """{label: probability}, highest first, plus `chosen` (the labels the model gives the text, most likely first)
-    and the `threshold` they were chosen at."""
+    """{label: probability}, highest first, plus `chosen` (the labels the model gives the text, most likely first),
+    the `threshold` they were chosen at and the `separator` a predictions file joins them with."""
 
     chosen: list[str]
     threshold: float
-
-
-def threshold_of(meta: dict) -> float:
-    return float(meta.get("threshold", DEFAULT_THRESHOLD))
+    separator: str = ";"
 
 
 def chosen(prediction: dict, meta: dict | None = None) -> list[str]:
@@ -48,7 +41,7 @@ def predict(model, tokenizer, texts: list[str], meta: dict, max_length: int, bat
     import torch
 
     names = meta["labels"]
-    threshold = threshold_of(meta)
+    threshold, separator = threshold_of(meta), output_separator(meta)
     if not texts:
         return []
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)
@@ -66,7 +59,7 @@ def predict(model, tokenizer, texts: list[str], meta: dict, max_length: int, bat
                 order = np.argsort(-row, kind="stable")
                 result = Prediction((names[j], float(row[j])) for j in order)
                 result.chosen = [names[j] for j in order if pick[j]]
-                result.threshold = threshold
+                result.threshold, result.separator = threshold, separator
                 results[i] = result
     return results
 
@@ -85,62 +78,33 @@ def output_separator(meta: dict) -> str:
     return sep if sep in (";", "|") else ";"
 
 
-def predict_file(task, predictor, path, out_path, text_columns=None) -> dict:
-    """Predict every row of a table; writes a CSV with `predicted_labels` (every chosen label, joined by
-    `output_separator`) and `confidences` (their probabilities, in the same order). A row with no text keeps its
-    place with an empty prediction, and is counted."""
-    from ...inference import MAX_FILE_ROWS
+class MultiLabelPredict:
+    """predict, format_prediction, demo_note, demo_view, chosen_labels, file_columns (tuner.tasks.base.Task)."""
 
-    df = task.read(path).df
-    if len(df) > MAX_FILE_ROWS:
-        raise DataError(f"The file has {len(df):,} rows; prediction takes at most {MAX_FILE_ROWS:,} per file.")
-    meta = predictor.meta
-    cols = list(text_columns or []) or [c for c in meta.get("text_columns", []) if c in df.columns]
-    if not cols:
-        cols = task.propose(df)["text_columns"]
-    missing = [c for c in cols if c not in df.columns]
-    if missing or not cols:
-        raise DataError(f"The file has no column '{(missing or ['text'])[0]}'; it needs the same text column(s) as the "
-                        "training data.")
-    texts = ["\n".join(str(v).strip() for v in row if str(v).strip()) for row in df[cols].itertuples(index=False)]
-    skipped = data_mod.skipped_of(df, "prediction file")
-    usable = [i for i, t in enumerate(texts) if t]
-    for i in range(len(texts)):
-        if not texts[i]:
-            skipped.add(data_mod.row_name(df, i), skip.no_text(cols))
-    skipped.settle(data_mod.records_read(df))
-    found = dict(zip(usable, predictor.predict([texts[i] for i in usable]))) if usable else {}
-    sep = output_separator(meta)
-    picked = {i: chosen(p) for i, p in found.items()}
-    out = df.copy()
-    out["predicted_labels"] = [sep.join(picked[i]) if i in picked else "" for i in range(len(texts))]
-    out["confidences"] = [sep.join(f"{found[i][label]:.4f}" for label in picked[i]) if i in picked else ""
-                          for i in range(len(texts))]
-    data_mod.neutralise_formulas(out).to_csv(out_path, index=False, quoting=csv.QUOTE_MINIMAL)
-    counts = Counter(label for labels in picked.values() for label in labels)
-    result = {"rows": len(out), "path": str(out_path), "label_counts": dict(counts.most_common())}
-    if skipped:
-        result["left_out"] = skipped.as_report()
-    return result
+    def predict(self, model, tokenizer, texts: list[str], meta: dict, max_length: int, **kwargs) -> list[Prediction]:
+        return predict(model, tokenizer, texts, meta, max_length, **kwargs)
 
+    def chosen(self, prediction: dict, meta: dict | None = None) -> list[str]:
+        return chosen(prediction, meta)
 
-def evaluate_file(task, predictor, path) -> dict:
-    """Score a labelled file with the same report as training's evaluation, at the run's own threshold, beside the
-    classical floor refitted on the run's training rows."""
-    from . import metrics
+    def format_prediction(self, text: str, prediction: dict) -> str:
+        return format_prediction(text, prediction)
 
-    meta = predictor.meta
-    df = task.read(path).df
-    cols, label_col = task.matching_columns(df, meta.get("text_columns", []), meta.get("label_column", ""))
-    rows = task.extract(df, cols, label_col, source="evaluation file", known_labels=meta["labels"],
-                        known_from="the model's training data")
-    index = {n: i for i, n in enumerate(meta["labels"])}
-    refs = [[index[lab] for lab in labs] for labs in rows.labels]
-    found = predictor.predict(rows.texts)
-    probs = np.array([[p[n] for n in meta["labels"]] for p in found]).reshape(-1, len(index))
-    report = metrics.report(probs, multi_hot(refs, len(index)), meta, threshold=threshold_of(meta))
-    report.update(predictor._floors(rows.texts, refs))
-    if rows.skipped:
-        report["left_out"] = rows.skipped.as_report()
-    return predictor._with_verdict(report)
+    def demo_note(self, meta: dict) -> str:
+        return (f"Multi-label classifier · labels: {listed(meta.get('labels', []))} · a label is given at probability "
+                f"{threshold_of(meta):.2f} or more")
 
+    def demo_view(self, prediction) -> dict:
+        """Every label's probability, titled with every label at or over the run's threshold."""
+        return {"scores": dict(prediction), "chosen": chosen(prediction)}
+
+    def chosen_labels(self, prediction) -> list[str]:
+        return chosen(prediction)
+
+    def file_columns(self, prediction) -> dict:
+        """`predicted_labels` (every chosen label, joined by the training data's separator) and `confidences`
+        (their probabilities, in the same order); blank for a row left out."""
+        if prediction is None:
+            return {"predicted_labels": "", "confidences": ""}
+        labels, sep = chosen(prediction), getattr(prediction, "separator", ";")
+        return {"predicted_labels": sep.join(labels), "confidences": sep.join(f"{prediction[x]:.4f}" for x in labels)}

@@ -31,7 +31,7 @@ import numpy as np
 from ... import data as data_mod
 from ... import skipped as skip
 from ...errors import DataError
-from ..classification import (
+from ..common import (
     FEW_PER_CLASS,
     FEW_ROWS,
     LABEL_NAMES,
@@ -39,11 +39,12 @@ from ..classification import (
     TEXT_NAMES,
     TITLE_NAMES,
     Splits,
-    _approx_tokens,
-    _cell_text,
-    _natural_key,
-    _reads_like_text,
-    _stats,
+    approx_tokens,
+    cell_text,
+    guess_label,
+    natural_key,
+    reads_like_text,
+    stats,
 )
 
 SEPARATORS = (";", "|")   # taken whenever they occur; the comma needs more proof (module docstring)
@@ -92,11 +93,11 @@ def split_labels(value, separator: str) -> list[str]:
     whole); stripped, empty parts dropped, duplicates collapsed (first one kept)."""
     items = as_list(value)
     if items is None:
-        text = _cell_text(value)
+        text = cell_text(value)
         items = text.split(separator) if separator in (";", "|", ",") else [text]
     out: list[str] = []
     for item in items:
-        label = _cell_text(item)
+        label = cell_text(item)
         if label and label not in out:
             out.append(label)
     return out
@@ -111,9 +112,9 @@ def detect_separator(values, known=()) -> str:
         items = as_list(v)
         if items is not None:
             lists += 1
-            known.update(_cell_text(x) for x in items)
-        elif _cell_text(v):
-            texts.append(_cell_text(v))
+            known.update(cell_text(x) for x in items)
+        elif cell_text(v):
+            texts.append(cell_text(v))
     found = {sep: sum(sep in t for t in texts) for sep in SEPARATORS}
     if any(found.values()):
         scores = {sep: _rows_split_into_known(texts, sep, known) for sep in SEPARATORS if found[sep]}
@@ -160,9 +161,7 @@ def propose(df) -> dict:
     if label is None and listy:
         label = listy[0]
     if label is None:
-        from ..classification import ClassificationTask
-
-        label = ClassificationTask._guess_label(df)
+        label = guess_label(df)
     rest = [c for c in cols if c != label and c not in listy]
     text = next((lower[n] for n in TEXT_NAMES if n in lower and lower[n] in rest), None)
     if text is None and rest:
@@ -211,12 +210,12 @@ def extract(df, text_columns: list[str], label_column: str, separator: str = "au
     known = set(known_labels) if known_labels is not None else None
     if separator == "auto":
         separator = detect_separator(cells, known or ())
-    parts = [df[c].map(_cell_text) for c in text_columns]
+    parts = [df[c].map(cell_text) for c in text_columns]
     texts = ["\n".join(p for p in row if p) for row in zip(*parts)]
     labels = [split_labels(v, separator) for v in cells]
     skipped = data_mod.skipped_of(df, source)
     counts = Counter(lab for row in labels for lab in row)
-    text_like = ({lab for lab, n in counts.items() if n == 1 and _reads_like_text(lab)}
+    text_like = ({lab for lab, n in counts.items() if n == 1 and reads_like_text(lab)}
                  if len(labels) >= 50 else set())
     keep = []
     for i, (t, labs) in enumerate(zip(texts, labels)):
@@ -281,7 +280,7 @@ def warnings_for(rows: Rows, max_length: int) -> list[str]:
     conflicts = sum(1 for sets in by_text.values() if len(sets) > 1)
     if conflicts:
         out.append(f"{conflicts} texts appear with different labels; the model cannot get those all right.")
-    too_long = sum(1 for t in rows.texts if _approx_tokens(t) > max_length)
+    too_long = sum(1 for t in rows.texts if approx_tokens(t) > max_length)
     if too_long:
         out.append(f"About {too_long} texts are longer than the max length of {max_length} tokens and will be "
                    "truncated.")
@@ -301,7 +300,7 @@ def inspect(df, cfg, name: str) -> dict:
     warnings = rows.skipped.warnings() + warnings_for(rows, cfg.model.max_length)
     per_row = np.array([len(labs) for labs in rows.labels])
     lengths = np.array([len(t) for t in rows.texts])
-    toks = np.array([_approx_tokens(t) for t in rows.texts])
+    toks = np.array([approx_tokens(t) for t in rows.texts])
     mean, most = round(float(per_row.mean()), 2) if len(per_row) else 0.0, int(per_row.max()) if len(per_row) else 0
     shape = (f"text: {' + '.join(map(str, text_columns))} · labels: {label_column} · "
              f"{separator_phrase(rows.separator)}, {mean:.1f} per row (at most {most})")
@@ -310,8 +309,8 @@ def inspect(df, cfg, name: str) -> dict:
         "label_counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
         "labels_per_row": {"mean": mean, "max": most}, "separator": rows.separator,
         "separator_note": separator_phrase(rows.separator), "shape_title": shape,
-        "length_chars": _stats(lengths), "length_tokens_approx": _stats(toks),
-        "warnings": warnings, "skipped": rows.skipped, "labels": sorted(counts, key=_natural_key),
+        "length_chars": stats(lengths), "length_tokens_approx": stats(toks),
+        "warnings": warnings, "skipped": rows.skipped, "labels": sorted(counts, key=natural_key),
     }
 
 
@@ -363,7 +362,7 @@ def load_splits(task, cfg) -> Splits:
         tr, va = held_out(labels, data_mod.held_out_share(cfg.data, len(labels)), cfg.seed)
         vtexts, vlabels = [texts[i] for i in va], [labels[i] for i in va]
         texts, labels = [texts[i] for i in tr], [labels[i] for i in tr]
-    names = sorted(label_counts(labels), key=_natural_key)
+    names = sorted(label_counts(labels), key=natural_key)
     index = {n: i for i, n in enumerate(names)}
     counts = label_counts(labels)
     meta = {"task": task.name, "labels": names, "text_columns": text_columns, "label_column": label_column,
@@ -377,3 +376,32 @@ def load_splits(task, cfg) -> Splits:
         validation={"text": vtexts, "labels": ids(vlabels), "n_labels": len(names)},
         meta=meta, warnings=warnings, skipped=[s for s in lists if s],
     )
+
+
+class MultiLabelReading:
+    """propose, inspect, check_validation, load_splits, rows_per_label (tuner.tasks.base.Task), and extract /
+    matching_columns (file evaluation)."""
+
+    def propose(self, df) -> dict:
+        return propose(df)
+
+    def matching_columns(self, df, text_columns: list[str], label_column: str) -> tuple[list[str], str]:
+        return matching_columns(df, text_columns, label_column)
+
+    def extract(self, df, text_columns: list[str], label_column: str, separator: str = "auto", **kwargs) -> Rows:
+        return extract(df, text_columns, label_column, separator, **kwargs)
+
+    def inspect(self, df, cfg) -> dict:
+        return inspect(df, cfg, self.name)
+
+    def check_validation(self, vdf, info: dict, cfg):
+        return check_validation(vdf, info, cfg)
+
+    def load_splits(self, cfg) -> Splits:
+        return load_splits(self, cfg)
+
+    def rows_per_label(self, splits: Splits) -> dict[str, int]:
+        """{label: training rows holding it} (the verdict's advice names labels with too few rows)."""
+        names = splits.meta.get("labels") or []
+        counts = Counter(i for ids in splits.train.get("labels") or [] for i in ids)
+        return {str(name): int(counts.get(i, 0)) for i, name in enumerate(names)}
