@@ -77,6 +77,16 @@ def test_the_model_card_loads_a_multi_label_head():
     assert "AutoModelForSequenceClassification" in snippet
 
 
+def test_the_recipe_trains_the_bundled_multi_label_demo_file():
+    from tuner.config import load_recipe, recipe_path
+
+    cfg = load_recipe(recipe_path("multilabel"), [])
+    assert cfg.task == "multilabel" and cfg.data.train_file.endswith("support_tickets_multilabel.csv")
+    info = TASK.inspect(data_mod.read_table(cfg.data.train_file).df, cfg)
+    assert info["separator"] == ";" and info["labels_per_row"]["max"] >= 2 and len(info["label_counts"]) == 6
+    assert not any("No row has more than one label" in w for w in info["warnings"])
+
+
 # ---- how a row's labels are written ---------------------------------------------------------------------------
 @pytest.mark.parametrize("cells,expected", [
     (["billing;urgent", "shipping", "billing", "technical;urgent"], ";"),
