@@ -373,6 +373,10 @@ def test_prediction_gives_both_labels_of_a_text_that_carries_two(trained):
     two, one = predictor.predict(["refund my parcel", "crashes again"])
     assert set(two.chosen) == {"billing", "shipping"}, dict(two)
     assert one.chosen == ["technical"], dict(one)
+    from tuner.ui.try_tab import label_view
+
+    shown = label_view(TASK, two)  # Try it titles the scores with every label over the threshold
+    assert sorted(shown.label.split(": ", 1)[1].split(", ")) == ["billing", "shipping"]
     line = TASK.format_prediction("x", two)
     assert sorted(line.split("\t")[0].split(";")) == ["billing", "shipping"]
 
