@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .methods import METHODS  # the method table gives the choices
 from .safe_text import clean_name
 
 MAX_STRING = 1000  # longest string value accepted for any field
@@ -53,8 +54,8 @@ class ModelConfig:
 
 @dataclass
 class AdapterConfig:
-    method: str = _f("lora", "How the model is adapted: lora, adalora, ia3, loha, lokr, vera, prefix_tuning, prompt_tuning, p_tuning (peft), or full / freeze (baselines that train the base weights).",
-                     choices=["lora", "adalora", "ia3", "loha", "lokr", "vera", "prefix_tuning", "prompt_tuning", "p_tuning", "full", "freeze"])
+    method: str = _f("lora", "How the model is adapted: " + ", ".join(m for m in METHODS if METHODS[m].kind != "weights")
+                     + " (peft), or full / freeze (baselines that train the base weights).", choices=list(METHODS))
     r: int = _f(16, "LoRA rank: higher = more capacity and memory.", min=1, max=1024)
     alpha: float = _f(32.0, "LoRA scaling numerator (the update is scaled by alpha / r).", min=0.0, max=10_000.0)
     dropout: float = _f(0.0, "Dropout on the LoRA input during training; any value > 0 makes CPU steps ~1.7x slower (bench/).", min=0.0, max=0.9)

@@ -15,6 +15,7 @@ import logging
 import os
 from dataclasses import dataclass
 
+from . import methods
 from .errors import TunerError
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def advise(est: Estimate, cfg=None) -> str:
     if est.activations > est.weights and cfg is not None and cfg.train.batch_size > 1:
         tips.append(f"lower the batch size (e.g. {max(1, cfg.train.batch_size // 2)} with gradient accumulation "
                     f"{cfg.train.grad_accum * 2}) or the max length")
-    if cfg is not None and cfg.train.quantization != "4bit" and cfg.adapter.method not in ("full", "freeze"):
+    if cfg is not None and cfg.train.quantization != "4bit" and methods.get_method(cfg.adapter.method).kind != "weights":
         tips.append("load the base model in 4-bit")
     if cfg is not None and cfg.adapter.method == "full":
         tips.append("use LoRA instead of full finetuning")
