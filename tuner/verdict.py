@@ -19,7 +19,7 @@ def _pts(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def _metric_name(key: str) -> str:
+def metric_name(key: str) -> str:
     return {"macro_f1": "macro-F1", "micro_f1": "micro-F1", "f1": "entity F1", "rouge_l": "ROUGE-L", "accuracy": "accuracy"}.get(key, key)
 
 
@@ -53,7 +53,7 @@ def judge(report: dict, facts: dict, metric: str, floors: tuple[str, ...] = ("cl
     floor_key = next((k for k in floors if isinstance((report.get(k) or {}).get(metric), (int, float))), None)
     majority = report.get("baseline") if "classical" in floors else None
     reasons, action = diagnose(facts, report)
-    name, name_zh = _metric_name(metric), METRIC_ZH.get(metric, metric)
+    name, name_zh = metric_name(metric), METRIC_ZH.get(metric, metric)
     s = _pts(score)
     if majority and isinstance(majority.get(metric), (int, float)) and score <= majority[metric] + NOTHING_MARGIN:
         level, m = "bad", _pts(majority[metric])

@@ -9,6 +9,8 @@ import logging
 import gradio as gr
 
 from ..errors import TunerError, user_message
+from ..tasks.registry import report_task
+from ..verdict import metric_name
 
 log = logging.getLogger("tuner.ui")
 
@@ -107,7 +109,8 @@ def run_label(run) -> str:
     st = run.status()
     name = display_name(st.get("name") or "")
     m = run.metrics() or {}
-    score = f" · acc {m['accuracy']:.3f}" if isinstance(m.get("accuracy"), float) else ""
+    key = report_task(m).headline_metric  # what the verdict judges the run by: entity F1, not token accuracy
+    score = f" · {metric_name(key)} {m[key]:.3f}" if isinstance(m.get(key), float) else ""
     return f"{name + ' · ' if name else ''}{run.id} · {st.get('state', '')}{score}"
 
 

@@ -18,7 +18,7 @@ from ..config import RECIPES, RunConfig, field_meta, load_recipe, recipe_choices
 from ..errors import ConfigError, DataError, RunError
 from ..models import DEFAULT_MODEL
 from ..start import start_run, train_device
-from ..tasks import tasks
+from ..tasks import get_task, tasks
 from .common import check_state_owner, esc, friendly, owned_run, progress_html, user_of
 from .i18n import current_lang
 
@@ -376,7 +376,7 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
     task_widgets, task_groups = {}, {}
     for task_name, paths in TASK_FIELDS.items():
         available = [p for p in paths if _meta_or_none(p)]
-        with gr.Accordion(f"{task_name} settings", open=True, visible=defaults.task == task_name) as group:
+        with gr.Accordion(f"{get_task(task_name).title} settings", open=True, visible=defaults.task == task_name) as group:
             with gr.Row():
                 for path in available:
                     task_widgets[path] = _task_widget(path, _get(defaults, path))

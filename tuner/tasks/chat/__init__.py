@@ -41,7 +41,7 @@ class ChatTask(ChatReading, ChatModel, ChatMetrics, ChatPredict, Task):
     selection_metric = "loss"      # Trainer reads eval_loss; a name ending in "loss" means lower is better
     headline_metric = "rouge_l"    # what the verdict compares (tuner/verdict.py)
     floors = ("baseline",)         # report key of what the model must beat
-    translations = {"chat settings": "对话设置", "Prompt column(s)": "提示列", "Response column": "回复列"}
+    translations = {"Chat / instruction tuning settings": "对话 / 指令微调设置", "Prompt column(s)": "提示列", "Response column": "回复列"}
 
 
 TASK = register(ChatTask())

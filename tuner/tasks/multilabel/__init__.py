@@ -41,7 +41,7 @@ class MultiLabelTask(MultiLabelReading, MultiLabelModel, MultiLabelMetrics, Mult
     baseline_title = "label set"   # the most common label set of the training rows, given to every row
     sort_validation = True         # validation rows are scored in length order: every metric is order-free
     translations = {
-        "multilabel settings": "多标签设置", "label separator": "标签分隔符", "Labels column": "标签列",
+        "Multi-label classification settings": "多标签分类设置", "label separator": "标签分隔符", "Labels column": "标签列",
         "Multi-label: how a row's labels are written; auto = detect a list (a JSON list or list column) or a ';', '|' "
         "or ',' between labels; none = one label per row.":
             "多标签：每行的标签如何书写；auto = 自动检测列表（JSON 列表或列表列）或标签之间的“;”“|”或“,”；none = 每行一个标签。",

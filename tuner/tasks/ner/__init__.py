@@ -50,7 +50,7 @@ class NerTask(NerReading, NerModel, NerMetrics, NerPredict, Task):
     floors = ("baseline",)        # report key of what the model must beat
     baseline_title = "dictionary"
     prediction_suffix = ".jsonl"  # `predict --file` writes JSON Lines {text, entities, tokens, tags}
-    translations = {"ner settings": "实体标注设置", "Tokens column": "词元列", "Tags column": "标签序列列"}
+    translations = {"Named-entity tagging settings": "命名实体标注设置", "Tokens column": "词元列", "Tags column": "标签序列列"}
 
 
 TASK = register(NerTask())
