@@ -83,6 +83,21 @@ def report_views(report: dict):
     return summary, headline, per, figure
 
 
+@friendly
+def show(run_id, request: gr.Request = None):
+    """The selected run's report views: (summary, headline table, per-label table, confusion figure)."""
+    if not run_id:
+        return "Pick a finished run.", None, None, None
+    return report_views(owned_run(run_id, request).metrics() or {})
+
+
+def choices(selected=None, request: gr.Request = None):
+    """The Run dropdown: this user's finished runs, keeping `selected` when it is still one of them."""
+    ch = finished_run_choices(visible_owner(request))
+    ids = [c[1] for c in ch]
+    return gr.Dropdown(choices=ch, value=selected if selected in ids else (ids[0] if ids else None))
+
+
 def build(current_run: gr.BrowserState):
     with gr.Row():
         run = gr.Dropdown([], label="Run", info="Finished runs (completed or stopped) with a saved adapter.", scale=4,
@@ -93,17 +108,6 @@ def build(current_run: gr.BrowserState):
         headline = gr.Dataframe(label="Headline metrics", interactive=False)
         per_label = gr.Dataframe(label="Per-label report (chat: sample answers)", interactive=False, wrap=True)
     confusion = gr.Plot(label="Confusion matrix")
-
-    @friendly
-    def show(run_id, request: gr.Request = None):
-        if not run_id:
-            return "Pick a finished run.", None, None, None
-        return report_views(owned_run(run_id, request).metrics() or {})
-
-    def choices(selected=None, request: gr.Request = None):
-        ch = finished_run_choices(visible_owner(request))
-        ids = [c[1] for c in ch]
-        return gr.Dropdown(choices=ch, value=selected if selected in ids else (ids[0] if ids else None))
 
     refresh.click(choices, run, run, api_visibility="private")
     run.change(show, run, [summary, headline, per_label, confusion], api_name="evaluation")
