@@ -124,6 +124,58 @@ def sample_state():
     return dict(view["state"]) if view else None
 
 
+def _run(train_path, val_path, task_name, tcols, lcol, propose, store):
+    """The tab's outputs for an upload (stored first with `store`) and its column picks (proposed with `propose`)."""
+    if not train_path:
+        return (None, gr.Dropdown(choices=[], value=[]), gr.Dropdown(choices=[], value=None), "", None, None,
+                gr.File(value=None, visible=False), _error_html("Upload a training file to begin."))
+    try:
+        if store:
+            train_path = str(data_mod.store_upload(train_path, "train")) if Path(train_path) != SAMPLE else str(SAMPLE)
+            val_path = str(data_mod.store_upload(val_path, "validation")) if val_path else None
+        state, columns, info, md, prev, cnt, listed, problem = inspect_files(train_path, val_path, task_name, tcols, lcol, propose)
+    except TunerError as exc:
+        return (None, gr.Dropdown(), gr.Dropdown(), "", None, None, gr.File(value=None, visible=False),
+                _error_html(error_text(exc, current_lang())))
+    except Exception:
+        log.exception("inspecting upload failed")
+        return (None, gr.Dropdown(), gr.Dropdown(), "", None, None, gr.File(value=None, visible=False),
+                _error_html("The file could not be read; check that it is a CSV, TSV, JSON, JSONL or Parquet table."))
+    listed_out = gr.File(value=listed, visible=bool(listed))
+    roles, lang = get_task(task_name).column_roles, current_lang()  # the pickers say what this task reads
+    text_dd = gr.Dropdown(choices=columns, value=state["text_columns"], label=t(roles["text_columns"], lang))
+    label_dd = gr.Dropdown(choices=columns, value=state["label_column"] or None,
+                           label=t(roles["label_column"], lang))
+    if problem:  # refused: the columns and the preview still show what was read
+        return state, text_dd, label_dd, "", prev, None, listed_out, _error_html(problem)
+    top = int(cnt["rows"].max()) if len(cnt) else 1
+    return state, text_dd, label_dd, md, prev, gr.BarPlot(value=cnt, y_lim=[0, top * 1.1]), listed_out, ""
+
+
+# ---- issue #23: an upload's state belongs to whoever made it (tuner/ui/common.py check_state_owner) ----
+def _owned(result, request):
+    """`_run`'s outputs with the state stamped with its owner (this request's user)."""
+    return (dict(result[0], owner=user_of(request)), *result[1:]) if isinstance(result[0], dict) else result
+
+
+def on_upload(train_path, val_path, task_name, request: gr.Request = None):
+    """A new upload (or task): store it, propose its columns, show its summary."""
+    return _owned(_run(train_path, val_path, task_name, None, None, True, True), request)
+
+
+def on_columns(state, train_path, val_path, task_name, tcols, lcol, request: gr.Request = None):
+    """Columns picked by hand: inspect the stored upload again with them."""
+    try:
+        check_state_owner(state, request)  # a reused session id must not read another person's rows
+    except TunerError as exc:
+        raise gr.Error(error_text(exc, current_lang()), print_exception=False) from None
+    if not state:
+        return _owned(_run(train_path, val_path, task_name, tcols, lcol, False, True), request)
+    return _owned(_run(state["train_file"], state["validation_file"] or None, task_name, tcols, lcol, False, False),
+                  request)
+# ---- end issue #23 ----
+
+
 def build(upload_state: gr.State):
     view = sample_view() or {}
     with gr.Row():
@@ -144,51 +196,6 @@ def build(upload_state: gr.State):
     preview = gr.Dataframe(view.get("preview"), label="Preview (first rows)", interactive=False, wrap=True, max_height=320)
 
     outputs = [upload_state, text_cols, label_col, summary, preview, counts, skipped_file, error]
-
-    def _run(train_path, val_path, task_name, tcols, lcol, propose, store):
-        if not train_path:
-            return (None, gr.Dropdown(choices=[], value=[]), gr.Dropdown(choices=[], value=None), "", None, None,
-                    gr.File(value=None, visible=False), _error_html("Upload a training file to begin."))
-        try:
-            if store:
-                train_path = str(data_mod.store_upload(train_path, "train")) if Path(train_path) != SAMPLE else str(SAMPLE)
-                val_path = str(data_mod.store_upload(val_path, "validation")) if val_path else None
-            state, columns, info, md, prev, cnt, listed, problem = inspect_files(train_path, val_path, task_name, tcols, lcol, propose)
-        except TunerError as exc:
-            return (None, gr.Dropdown(), gr.Dropdown(), "", None, None, gr.File(value=None, visible=False),
-                    _error_html(error_text(exc, current_lang())))
-        except Exception:
-            log.exception("inspecting upload failed")
-            return (None, gr.Dropdown(), gr.Dropdown(), "", None, None, gr.File(value=None, visible=False),
-                    _error_html("The file could not be read; check that it is a CSV, TSV, JSON, JSONL or Parquet table."))
-        listed_out = gr.File(value=listed, visible=bool(listed))
-        roles, lang = get_task(task_name).column_roles, current_lang()  # the pickers say what this task reads
-        text_dd = gr.Dropdown(choices=columns, value=state["text_columns"], label=t(roles["text_columns"], lang))
-        label_dd = gr.Dropdown(choices=columns, value=state["label_column"] or None,
-                               label=t(roles["label_column"], lang))
-        if problem:  # refused: the columns and the preview still show what was read
-            return state, text_dd, label_dd, "", prev, None, listed_out, _error_html(problem)
-        top = int(cnt["rows"].max()) if len(cnt) else 1
-        return state, text_dd, label_dd, md, prev, gr.BarPlot(value=cnt, y_lim=[0, top * 1.1]), listed_out, ""
-
-    # ---- issue #23: an upload's state belongs to whoever made it (tuner/ui/common.py check_state_owner) ----
-    def _owned(result, request):
-        """`_run`'s outputs with the state stamped with its owner (this request's user)."""
-        return (dict(result[0], owner=user_of(request)), *result[1:]) if isinstance(result[0], dict) else result
-
-    def on_upload(train_path, val_path, task_name, request: gr.Request = None):
-        return _owned(_run(train_path, val_path, task_name, None, None, True, True), request)
-
-    def on_columns(state, train_path, val_path, task_name, tcols, lcol, request: gr.Request = None):
-        try:
-            check_state_owner(state, request)  # a reused session id must not read another person's rows
-        except TunerError as exc:
-            raise gr.Error(error_text(exc, current_lang()), print_exception=False) from None
-        if not state:
-            return _owned(_run(train_path, val_path, task_name, tcols, lcol, False, True), request)
-        return _owned(_run(state["train_file"], state["validation_file"] or None, task_name, tcols, lcol, False, False),
-                      request)
-    # ---- end issue #23 ----
 
     # Uploads have a group of their own, 4 at once (issue #23): a huge file being read does not hold a small one.
     gr.on([train_file.change, val_file.change, task.change], on_upload, [train_file, val_file, task], outputs,
