@@ -134,6 +134,53 @@ def compare_runs(run_list, metric: str = "accuracy") -> tuple[pd.DataFrame, pd.D
     return diff, table, pd.DataFrame(chart, columns=["run", metric])
 
 
+def on_refresh(request: gr.Request = None):
+    """Refresh: this user's runs table and Run dropdown."""
+    return refresh(visible_owner(request))
+
+
+@friendly
+def on_resume(run_id, request: gr.Request = None):
+    """Resume the picked run from its newest checkpoint (or queue it): (current run, message)."""
+    if not run_id:
+        raise RunError("Pick a run to resume.")
+    run = owned_run(run_id, request)
+    runs.check_resumable(run)  # a run whose process died is recovered first
+    pos = jobs.manager().submit(run, resume=True)
+    return run.id, ("Resumed." if pos == 0 else f"Queued: position {pos}.")
+
+
+@friendly
+def on_delete(run_id, request: gr.Request = None):
+    """Delete the picked run after the browser's question: (message, table, Run dropdown)."""
+    if run_id is None:  # the browser's question was cancelled
+        return gr.skip(), gr.skip(), gr.skip()
+    if not run_id:
+        raise RunError("Pick a run to delete.")
+    run = owned_run(run_id, request)
+    if jobs.manager().is_active(run):
+        raise RunError(f"Run {run.id} is training or queued; stop it first, then delete it.")
+    freed = runs.delete_run(run)
+    from .i18n import current_lang, translate_error
+
+    done = translate_error(f"Deleted run {run.id} ({runs.fmt_bytes(freed)} freed).", current_lang())
+    return (done, *refresh(visible_owner(request), clear=True))
+
+
+def compare_choices(request: gr.Request = None):
+    """The compare dropdown's choices and the note under the table."""
+    choices, text = overview(visible_owner(request))
+    return gr.Dropdown(choices=choices), text
+
+
+@friendly
+def on_compare(run_ids, metric, request: gr.Request = None):
+    """Compare the picked runs: (config differences, metrics table, chart)."""
+    chosen = [owned_run(r, request) for r in (run_ids or [])[:MAX_COMPARE]]
+    diff, metrics_table, chart = compare_runs(chosen, metric or "accuracy")
+    return diff, metrics_table, gr.BarPlot(value=chart, x="run", y=metric or "accuracy")
+
+
 def build(current_run: gr.BrowserState):
     table = gr.Dataframe(label="All runs", interactive=False, wrap=True)
     note = gr.Markdown()
@@ -144,33 +191,6 @@ def build(current_run: gr.BrowserState):
         delete = gr.Button("Delete run", variant="stop", scale=1)
     msg = gr.Markdown()
 
-    def on_refresh(request: gr.Request = None):
-        return refresh(visible_owner(request))
-
-    @friendly
-    def on_resume(run_id, request: gr.Request = None):
-        if not run_id:
-            raise RunError("Pick a run to resume.")
-        run = owned_run(run_id, request)
-        runs.check_resumable(run)  # a run whose process died is recovered first
-        pos = jobs.manager().submit(run, resume=True)
-        return run.id, ("Resumed." if pos == 0 else f"Queued: position {pos}.")
-
-    @friendly
-    def on_delete(run_id, request: gr.Request = None):
-        if run_id is None:  # the browser's question was cancelled
-            return gr.skip(), gr.skip(), gr.skip()
-        if not run_id:
-            raise RunError("Pick a run to delete.")
-        run = owned_run(run_id, request)
-        if jobs.manager().is_active(run):
-            raise RunError(f"Run {run.id} is training or queued; stop it first, then delete it.")
-        freed = runs.delete_run(run)
-        from .i18n import current_lang, translate_error
-
-        done = translate_error(f"Deleted run {run.id} ({runs.fmt_bytes(freed)} freed).", current_lang())
-        return (done, *refresh(visible_owner(request), clear=True))
-
     with gr.Accordion("Compare runs", open=True):
         with gr.Row():
             cmp_runs = gr.Dropdown([], multiselect=True, label="Runs to compare", scale=4, max_choices=MAX_COMPARE)
@@ -179,16 +199,6 @@ def build(current_run: gr.BrowserState):
         cmp_plot = gr.BarPlot(x="run", y="accuracy", label="Metric across runs", height=260)
         cmp_table = gr.Dataframe(label="Metrics", interactive=False, wrap=True)
         cmp_diff = gr.Dataframe(label="Config differences", interactive=False, wrap=True)
-
-    def compare_choices(request: gr.Request = None):
-        choices, text = overview(visible_owner(request))
-        return gr.Dropdown(choices=choices), text
-
-    @friendly
-    def on_compare(run_ids, metric, request: gr.Request = None):
-        chosen = [owned_run(r, request) for r in (run_ids or [])[:MAX_COMPARE]]
-        diff, metrics_table, chart = compare_runs(chosen, metric or "accuracy")
-        return diff, metrics_table, gr.BarPlot(value=chart, x="run", y=metric or "accuracy")
 
     table.change(compare_choices, None, [cmp_runs, note], api_visibility="private")
     cmp_go.click(on_compare, [cmp_runs, cmp_metric], [cmp_diff, cmp_table, cmp_plot], api_name="compare")
