@@ -114,6 +114,45 @@ def format_preview(state, model_name, template_choice, system_prompt, index):
     return [(t, "trained (loss)" if lab else None) for t, lab in tokens], summary
 
 
+def choices(selected=None, request: gr.Request = None):
+    """The Chat run dropdown: this user's finished chat runs, keeping `selected` when it is still one of them."""
+    ch = chat_run_choices(visible_owner(request))
+    ids = [c[1] for c in ch]
+    return gr.Dropdown(choices=ch, value=selected if selected in ids else (ids[0] if ids else None))
+
+
+@friendly_gen
+def on_send(run_id, msg, history, history_base, sys_prompt, temp, tp, mx, stops, cmp, request: gr.Request = None):
+    """Send: stream the answer (and the base model's beside it) to the message."""
+    owned_run(run_id, request) if run_id else None  # another user's run reads as missing
+    yield from stream_pair(run_id, msg, history, history_base, sys_prompt or None, temp, tp, mx, stops, cmp)
+
+
+@friendly_gen
+def on_retry(run_id, history, history_base, sys_prompt, temp, tp, mx, stops, cmp, request: gr.Request = None):
+    """Retry: answer the last user message again, dropping the answers it had."""
+    owned_run(run_id, request) if run_id else None  # another user's run reads as missing
+    history, history_base = _plain(history), _plain(history_base)
+    users = [i for i, m in enumerate(history) if m["role"] == "user"]
+    if not users:
+        raise DataError("Nothing to retry yet; send a message first.")
+    last = history[users[-1]]["content"]
+    base_users = [i for i, m in enumerate(history_base) if m["role"] == "user"]
+    history_base = history_base[:base_users[-1]] if base_users else history_base
+    yield from stream_pair(run_id, last, history[:users[-1]], history_base, sys_prompt or None, temp, tp, mx, stops, cmp)
+
+
+def on_clear():
+    """Clear: empty both chats and the message box."""
+    return [], [], ""
+
+
+@friendly
+def on_format(state, model_name, template_choice, sys_prompt, index):
+    """Show the current upload's example in the chosen prompt format."""
+    return format_preview(state, model_name, template_choice, sys_prompt, index)
+
+
 def build(current_run: gr.BrowserState, upload_state: gr.State | None = None):
     with gr.Row():
         run = gr.Dropdown([], label="Chat run", info="Finished chat runs (completed or stopped) with a saved adapter.",
@@ -152,35 +191,6 @@ def build(current_run: gr.BrowserState, upload_state: gr.State | None = None):
         fmt_summary = gr.Markdown()
         fmt_tokens = gr.HighlightedText(label="Tokens (highlighted = trained on)", combine_adjacent=False,
                                         show_legend=True, color_map={"trained (loss)": "#7ee0a1"})
-
-    def choices(selected=None, request: gr.Request = None):
-        ch = chat_run_choices(visible_owner(request))
-        ids = [c[1] for c in ch]
-        return gr.Dropdown(choices=ch, value=selected if selected in ids else (ids[0] if ids else None))
-
-    @friendly_gen
-    def on_send(run_id, msg, history, history_base, sys_prompt, temp, tp, mx, stops, cmp, request: gr.Request = None):
-        owned_run(run_id, request) if run_id else None  # another user's run reads as missing
-        yield from stream_pair(run_id, msg, history, history_base, sys_prompt or None, temp, tp, mx, stops, cmp)
-
-    @friendly_gen
-    def on_retry(run_id, history, history_base, sys_prompt, temp, tp, mx, stops, cmp, request: gr.Request = None):
-        owned_run(run_id, request) if run_id else None  # another user's run reads as missing
-        history, history_base = _plain(history), _plain(history_base)
-        users = [i for i, m in enumerate(history) if m["role"] == "user"]
-        if not users:
-            raise DataError("Nothing to retry yet; send a message first.")
-        last = history[users[-1]]["content"]
-        base_users = [i for i, m in enumerate(history_base) if m["role"] == "user"]
-        history_base = history_base[:base_users[-1]] if base_users else history_base
-        yield from stream_pair(run_id, last, history[:users[-1]], history_base, sys_prompt or None, temp, tp, mx, stops, cmp)
-
-    def on_clear():
-        return [], [], ""
-
-    @friendly
-    def on_format(state, model_name, template_choice, sys_prompt, index):
-        return format_preview(state, model_name, template_choice, sys_prompt, index)
 
     refresh.click(choices, run, run, api_visibility="private")
     run.change(on_clear, None, [chatbot, chatbot_base, message], api_visibility="private")
