@@ -28,6 +28,50 @@ def _zipped_export(run, make_folder, kind: str) -> str:
         return _zip_folder(folder, f"tuner-{kind}-{run.id}")
 
 
+@friendly
+def on_zip(run_id, request: gr.Request = None):
+    """Download: the run's adapter as a zip."""
+    return str(export.zip_adapter(owned_run(run_id, request)))
+
+
+@friendly
+def on_merge(run_id, request: gr.Request = None):
+    """Merge: the base model with the adapter merged in, as a zip."""
+    return _zipped_export(owned_run(run_id, request), export.merge, "merged")
+
+
+@friendly
+def on_space(run_id, request: gr.Request = None):
+    """Publish: a demo Space folder for the run, as a zip."""
+    return _zipped_export(owned_run(run_id, request), export.space_folder, "space")
+
+
+@friendly
+def on_push(run_id, repo_id, hub_token, what, is_private, request: gr.Request = None):
+    """Push the adapter, merged model or Space folder to the Hub: a sentence with its link."""
+    r = owned_run(run_id, request)
+    url = export.push(r, repo_id, token=hub_token or None, merged=what == "merged", space=what == "space",
+                      private=bool(is_private))
+    return f"Pushed to [{url}]({url})."
+
+
+def on_card(run_id, request: gr.Request = None):
+    """The model card preview (empty when it cannot be made)."""
+    if not run_id:
+        return ""
+    try:
+        return model_card.render(owned_run(run_id, request), "your-name/model").split("---\n", 2)[-1]
+    except (RunError, Exception):  # the preview is optional
+        return ""
+
+
+def choices(selected=None, request: gr.Request = None):
+    """The Run dropdown: this user's finished runs, keeping `selected` when it is still one of them."""
+    ch = finished_run_choices(visible_owner(request))
+    ids = [c[1] for c in ch]
+    return gr.Dropdown(choices=ch, value=selected if selected in ids else (ids[0] if ids else None))
+
+
 def build(current_run: gr.BrowserState):
     with gr.Row():
         run = gr.Dropdown([], label="Run", info="Finished runs (completed or stopped) with a saved adapter.", scale=4,
@@ -53,38 +97,6 @@ def build(current_run: gr.BrowserState):
     push_msg = gr.Markdown()
     with gr.Accordion("Model card", open=True):
         card = gr.Markdown()
-
-    @friendly
-    def on_zip(run_id, request: gr.Request = None):
-        return str(export.zip_adapter(owned_run(run_id, request)))
-
-    @friendly
-    def on_merge(run_id, request: gr.Request = None):
-        return _zipped_export(owned_run(run_id, request), export.merge, "merged")
-
-    @friendly
-    def on_space(run_id, request: gr.Request = None):
-        return _zipped_export(owned_run(run_id, request), export.space_folder, "space")
-
-    @friendly
-    def on_push(run_id, repo_id, hub_token, what, is_private, request: gr.Request = None):
-        r = owned_run(run_id, request)
-        url = export.push(r, repo_id, token=hub_token or None, merged=what == "merged", space=what == "space",
-                          private=bool(is_private))
-        return f"Pushed to [{url}]({url})."
-
-    def on_card(run_id, request: gr.Request = None):
-        if not run_id:
-            return ""
-        try:
-            return model_card.render(owned_run(run_id, request), "your-name/model").split("---\n", 2)[-1]
-        except (RunError, Exception):  # the preview is optional
-            return ""
-
-    def choices(selected=None, request: gr.Request = None):
-        ch = finished_run_choices(visible_owner(request))
-        ids = [c[1] for c in ch]
-        return gr.Dropdown(choices=ch, value=selected if selected in ids else (ids[0] if ids else None))
 
     refresh.click(choices, run, run, api_visibility="private")
     run.change(on_card, run, card, api_name="model_card")
