@@ -75,6 +75,117 @@ def highlighted(result: dict, types: list[str]) -> tuple[dict, dict]:
     return {"text": result["text"], "entities": entities}, cmap
 
 
+def _predictor(run_id, demo: str, request):
+    """The run's predictor, refused when its task's demo is not `demo` (or the run is another user's)."""
+    if not run_id:
+        raise RunError("Pick a finished run first.")
+    predictor = get_predictor(owned_run(run_id, request))
+    if predictor.task.demo != demo:
+        what = predictor.task.noun or predictor.task.title
+        raise RunError(f"Run {run_id} is {what} ({predictor.task.title}); use the demo for that task.")
+    return predictor
+
+
+def answers(run_ids, sentences, demo: str, empty: str, name: str, request) -> list[tuple]:
+    """(predictor, answer) for each request of a batch (Gradio's batch=True hands one list per input), in order:
+    one forward per run; a failure (a gr.Error: its sentence) only in the places it concerns."""
+    out: list = [None] * len(run_ids)
+    by_run: dict = {}
+    for i, run_id in enumerate(run_ids):
+        by_run.setdefault(run_id, []).append(i)
+    for run_id, places in by_run.items():
+        try:
+            predictor = _predictor(run_id, demo, request)
+            results = predictor.predict_each([sentences[i] for i in places], empty)
+        except Exception as exc:  # this run's requests get the sentence; the others still run
+            predictor, results = None, [_as_page_error(exc, name)] * len(places)
+        for i, result in zip(places, results):
+            out[i] = (predictor, _as_page_error(result, name) if isinstance(result, Exception) else result)
+    return out
+
+
+def failed(error: gr.Error, alone: bool) -> str:
+    """A request's error: raised, as every handler's, when the request is alone in its batch; else its sentence
+    in the answer's place ('⛔ ...'), since Gradio can fail only a whole batch."""
+    if alone:
+        raise error
+    return f"⛔ {error.message}"
+
+
+@friendly
+def on_classify(run_ids, sentences, request: gr.Request = None):
+    """Batched: a list of run ids and a list of sentences in, one list of label probabilities out."""
+    results = answers(run_ids, sentences, "classifier", "Type some text to classify.", "on_classify", request)
+    return [[failed(r, len(results) == 1) if isinstance(r, gr.Error) else label_view(p.task, r)
+             for p, r in results]]
+
+
+def classify_one(run_id, sentence, request: gr.Request = None):
+    """Unbatched Classify (runs private to a user): one sentence in, its label probabilities out."""
+    return on_classify([run_id], [sentence], request)[0][0]
+
+
+@friendly
+def on_file(run_id, path, request: gr.Request = None):
+    """Predict a file: (the predictions CSV, a sentence with the label counts)."""
+    if not path:
+        return None, ""
+    predictor = _predictor(run_id, "classifier", request)
+    stored = data_mod.store_upload(path, "predict")
+    out = Path(tempfile.mkdtemp(prefix="tuner-pred-")) / "predictions.csv"
+    info = predictor.predict_file(stored, out)
+    counts = ", ".join(f"{k}: {v}" for k, v in info["label_counts"].items())
+    return str(out), f"Predicted {info['rows']:,} rows ({counts})."
+
+
+@friendly
+def on_tag(run_ids, sentences, request: gr.Request = None):
+    """Batched like `on_classify`: lists in, (highlighted texts, entity tables) out."""
+    results = answers(run_ids, sentences, "tagger", "Type some text to find its entities.", "on_tag", request)
+    marks, tables = [], []
+    for predictor, result in results:
+        if isinstance(result, gr.Error):
+            marks.append(gr.HighlightedText(value=[(failed(result, len(results) == 1), None)], color_map={}))
+            tables.append([])
+            continue
+        value, cmap = highlighted(result, predictor.meta.get("types", []))
+        marks.append(gr.HighlightedText(value=value, color_map=cmap))
+        tables.append([[e["text"], e["label"], e["score"], e["start"], e["end"]] for e in result["entities"]])
+    return [marks, tables]
+
+
+def tag_one(run_id, sentence, request: gr.Request = None):
+    """Unbatched Tag (runs private to a user): one sentence in, (highlighted text, entity table) out."""
+    (mark,), (rows,) = on_tag([run_id], [sentence], request)
+    return mark, rows
+
+
+@friendly
+def on_tag_file(run_id, path, request: gr.Request = None):
+    """Tag a file: (the entities as JSON Lines, a sentence with the entity counts)."""
+    if not path:
+        return None, ""
+    predictor = _predictor(run_id, "tagger", request)
+    stored = data_mod.store_upload(path, "predict")
+    out = Path(tempfile.mkdtemp(prefix="tuner-tags-")) / "entities.jsonl"
+    info = predictor.predict_file(stored, out)
+    counts = ", ".join(f"{k}: {v}" for k, v in info["label_counts"].items()) or "no entities"
+    return str(out), f"Tagged {info['rows']:,} rows ({counts})."
+
+
+def on_run(run_id, request: gr.Request = None):
+    """A run picked: show its demo (classifier or tagger) and its task's note."""
+    kind, note = demo_kind(run_id, request)
+    return gr.Column(visible=kind == "classifier"), gr.Column(visible=kind == "tagger"), esc(note)
+
+
+def choices(selected=None, request: gr.Request = None):
+    """The Run dropdown: this user's finished runs, keeping `selected` when it is still one of them."""
+    ch = finished_run_choices(visible_owner(request))
+    ids = [c[1] for c in ch]
+    return gr.Dropdown(choices=ch, value=selected if selected in ids else (ids[0] if ids else None))
+
+
 def build(current_run: gr.BrowserState):
     with gr.Row():
         run = gr.Dropdown([], label="Run", info="Finished runs (completed or stopped) with a saved adapter.", scale=4,
@@ -109,99 +220,6 @@ def build(current_run: gr.BrowserState):
                                   type="filepath", file_types=[*data_mod.TABLE_EXTENSIONS, *data_mod.CONLL_EXTENSIONS])
             tag_file_out = gr.File(label="Entities (JSON Lines)", interactive=False)
         tag_file_msg = gr.Markdown()
-
-    def _predictor(run_id, demo: str, request):
-        if not run_id:
-            raise RunError("Pick a finished run first.")
-        predictor = get_predictor(owned_run(run_id, request))
-        if predictor.task.demo != demo:
-            what = predictor.task.noun or predictor.task.title
-            raise RunError(f"Run {run_id} is {what} ({predictor.task.title}); use the demo for that task.")
-        return predictor
-
-    def answers(run_ids, sentences, demo: str, empty: str, name: str, request) -> list[tuple]:
-        """(predictor, answer) for each request of a batch (Gradio's batch=True hands one list per input), in order:
-        one forward per run; a failure (a gr.Error: its sentence) only in the places it concerns."""
-        out: list = [None] * len(run_ids)
-        by_run: dict = {}
-        for i, run_id in enumerate(run_ids):
-            by_run.setdefault(run_id, []).append(i)
-        for run_id, places in by_run.items():
-            try:
-                predictor = _predictor(run_id, demo, request)
-                results = predictor.predict_each([sentences[i] for i in places], empty)
-            except Exception as exc:  # this run's requests get the sentence; the others still run
-                predictor, results = None, [_as_page_error(exc, name)] * len(places)
-            for i, result in zip(places, results):
-                out[i] = (predictor, _as_page_error(result, name) if isinstance(result, Exception) else result)
-        return out
-
-    def failed(error: gr.Error, alone: bool) -> str:
-        """A request's error: raised, as every handler's, when the request is alone in its batch; else its sentence
-        in the answer's place ('⛔ ...'), since Gradio can fail only a whole batch."""
-        if alone:
-            raise error
-        return f"⛔ {error.message}"
-
-    @friendly
-    def on_classify(run_ids, sentences, request: gr.Request = None):
-        """Batched: a list of run ids and a list of sentences in, one list of label probabilities out."""
-        results = answers(run_ids, sentences, "classifier", "Type some text to classify.", "on_classify", request)
-        return [[failed(r, len(results) == 1) if isinstance(r, gr.Error) else label_view(p.task, r)
-                 for p, r in results]]
-
-    def classify_one(run_id, sentence, request: gr.Request = None):
-        return on_classify([run_id], [sentence], request)[0][0]
-
-    @friendly
-    def on_file(run_id, path, request: gr.Request = None):
-        if not path:
-            return None, ""
-        predictor = _predictor(run_id, "classifier", request)
-        stored = data_mod.store_upload(path, "predict")
-        out = Path(tempfile.mkdtemp(prefix="tuner-pred-")) / "predictions.csv"
-        info = predictor.predict_file(stored, out)
-        counts = ", ".join(f"{k}: {v}" for k, v in info["label_counts"].items())
-        return str(out), f"Predicted {info['rows']:,} rows ({counts})."
-
-    @friendly
-    def on_tag(run_ids, sentences, request: gr.Request = None):
-        """Batched like `on_classify`: lists in, (highlighted texts, entity tables) out."""
-        results = answers(run_ids, sentences, "tagger", "Type some text to find its entities.", "on_tag", request)
-        marks, tables = [], []
-        for predictor, result in results:
-            if isinstance(result, gr.Error):
-                marks.append(gr.HighlightedText(value=[(failed(result, len(results) == 1), None)], color_map={}))
-                tables.append([])
-                continue
-            value, cmap = highlighted(result, predictor.meta.get("types", []))
-            marks.append(gr.HighlightedText(value=value, color_map=cmap))
-            tables.append([[e["text"], e["label"], e["score"], e["start"], e["end"]] for e in result["entities"]])
-        return [marks, tables]
-
-    def tag_one(run_id, sentence, request: gr.Request = None):
-        (mark,), (rows,) = on_tag([run_id], [sentence], request)
-        return mark, rows
-
-    @friendly
-    def on_tag_file(run_id, path, request: gr.Request = None):
-        if not path:
-            return None, ""
-        predictor = _predictor(run_id, "tagger", request)
-        stored = data_mod.store_upload(path, "predict")
-        out = Path(tempfile.mkdtemp(prefix="tuner-tags-")) / "entities.jsonl"
-        info = predictor.predict_file(stored, out)
-        counts = ", ".join(f"{k}: {v}" for k, v in info["label_counts"].items()) or "no entities"
-        return str(out), f"Tagged {info['rows']:,} rows ({counts})."
-
-    def on_run(run_id, request: gr.Request = None):
-        kind, note = demo_kind(run_id, request)
-        return gr.Column(visible=kind == "classifier"), gr.Column(visible=kind == "tagger"), esc(note)
-
-    def choices(selected=None, request: gr.Request = None):
-        ch = finished_run_choices(visible_owner(request))
-        ids = [c[1] for c in ch]
-        return gr.Dropdown(choices=ch, value=selected if selected in ids else (ids[0] if ids else None))
 
     refresh.click(choices, run, run, api_visibility="private")
     run.change(on_run, run, [classifier_box, tagger_box, demo_note], api_name="try_demo")
