@@ -155,6 +155,24 @@ def length_batches(lengths: list[int], batch_size: int, token_budget: int, pad_m
         start = end
 
 
+
+def batched_logits(model, tokenizer, texts: list[str], max_length: int, batch_size: int, token_budget: int,
+                   pad_multiple: int = 1):
+    """(row indices, float32 logits as numpy) per batch: every text tokenized in one call, sorted by length and cut
+    into batches of at most `batch_size` rows and `token_budget` padded tokens (`length_batches`), so hardly any
+    padding is computed. The sequence classifiers' prediction loop; each task turns logits into its answers."""
+    import torch
+
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+    pad = PadCollator(tokenizer)
+    lengths = [len(ids) for ids in enc["input_ids"]]
+    device = model.device
+    with torch.inference_mode():
+        for idx, width in length_batches(lengths, batch_size, token_budget, pad_multiple):
+            columns = pad.columns({k: [enc[k][i] for i in idx] for k in pad.pads if k in enc}, width)
+            batch = {k: t.to(device) for k, t in columns.items()}
+            yield idx, model(**batch).logits.float()
+
 def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 

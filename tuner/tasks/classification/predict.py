@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..common import PadCollator, length_batches, listed
+from ..common import batched_logits, listed
 
 
 class ClassificationPredict:
@@ -24,18 +24,11 @@ class ClassificationPredict:
         names = meta["labels"]
         if not texts:
             return []
-        enc = tokenizer(list(texts), truncation=True, max_length=max_length)
-        pad = PadCollator(tokenizer)
-        lengths = [len(ids) for ids in enc["input_ids"]]
         results: list = [None] * len(texts)
-        device = model.device
-        with torch.inference_mode():
-            for idx, width in length_batches(lengths, batch_size, token_budget, pad_multiple):
-                columns = pad.columns({k: [enc[k][i] for i in idx] for k in pad.pads if k in enc}, width)
-                batch = {k: t.to(device) for k, t in columns.items()}
-                probs = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
-                for i, row in zip(idx, probs):
-                    results[i] = {names[j]: float(row[j]) for j in np.argsort(-row)}
+        for idx, logits in batched_logits(model, tokenizer, texts, max_length, batch_size, token_budget, pad_multiple):
+            probs = torch.softmax(logits, dim=-1).cpu().numpy()
+            for i, row in zip(idx, probs):
+                results[i] = {names[j]: float(row[j]) for j in np.argsort(-row)}
         return results
 
     def format_prediction(self, text: str, prediction: dict) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..common import PadCollator, length_batches, listed
+from ..common import batched_logits, listed
 from .metrics import decide, threshold_of
 
 
@@ -44,23 +44,16 @@ def predict(model, tokenizer, texts: list[str], meta: dict, max_length: int, bat
     threshold, separator = threshold_of(meta), output_separator(meta)
     if not texts:
         return []
-    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
-    pad = PadCollator(tokenizer)
-    lengths = [len(ids) for ids in enc["input_ids"]]
     results: list = [None] * len(texts)
-    device = model.device
-    with torch.inference_mode():
-        for idx, width in length_batches(lengths, batch_size, token_budget, pad_multiple):
-            columns = pad.columns({k: [enc[k][i] for i in idx] for k in pad.pads if k in enc}, width)
-            batch = {k: t.to(device) for k, t in columns.items()}
-            probs = torch.sigmoid(model(**batch).logits.float()).cpu().numpy()
-            picks = decide(probs, threshold)
-            for i, row, pick in zip(idx, probs, picks):
-                order = np.argsort(-row, kind="stable")
-                result = Prediction((names[j], float(row[j])) for j in order)
-                result.chosen = [names[j] for j in order if pick[j]]
-                result.threshold, result.separator = threshold, separator
-                results[i] = result
+    for idx, logits in batched_logits(model, tokenizer, texts, max_length, batch_size, token_budget, pad_multiple):
+        probs = torch.sigmoid(logits).cpu().numpy()
+        picks = decide(probs, threshold)
+        for i, row, pick in zip(idx, probs, picks):
+            order = np.argsort(-row, kind="stable")
+            result = Prediction((names[j], float(row[j])) for j in order)
+            result.chosen = [names[j] for j in order if pick[j]]
+            result.threshold, result.separator = threshold, separator
+            results[i] = result
     return results
 
 
