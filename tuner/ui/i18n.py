@@ -371,6 +371,37 @@ _PARTS_ZH = {"CPU core": "CPU 核心", "CPU cores": "CPU 核心", "GPU": "GPU", 
              "merged model": "合并后的模型", "Space": "Space", "train file": "训练文件"}
 
 
+# ---- generated text: English templates with {named} parts -> Chinese templates ---------------------
+# Text a handler builds (summaries, progress lines, table headers, plot titles, toasts) goes through `say`:
+# `say("Finished {n} steps in {secs} s.", lang, n=16, secs=441)`. The English template is the key; its parts
+# are filled in after translation, so numbers and names stay as they are. One section per area of the page.
+SAY_ZH: dict[str, str] = {}
+# -- progress and phases (train tab, CLI) --
+SAY_ZH.update({
+})
+# -- train form: plain words, advanced settings --
+SAY_ZH.update({
+})
+# -- plots, charts and tables --
+SAY_ZH.update({
+})
+# -- data, evaluate, runs, export tabs and toasts --
+SAY_ZH.update({
+})
+# -- error analysis and label noise --
+SAY_ZH.update({
+})
+
+
+def say(template: str, lang: str | None = None, **parts) -> str:
+    """Generated text in the page's language: `template` (English, with {named} parts) translated by SAY_ZH
+    (falling back to the page-text table ZH), then filled in. `lang` None = the current browser session's."""
+    lang = current_lang() if lang is None else lang
+    if lang == "zh":
+        template = SAY_ZH.get(template) or ZH.get(template) or template
+    return template.format(**parts) if parts else template
+
+
 def t(text: str, lang: str | None) -> str:
     """Page text in `lang` (English text is the key; unknown text stays as it is)."""
     if lang == "zh" and isinstance(text, str):
