@@ -21,6 +21,19 @@ def cfg_with(**train) -> RunConfig:
     return RunConfig.from_dict({"train": {"batch_size": 32, "learning_rate": 1e-3, "epochs": 4, **train}})
 
 
+# ---- small data: a floor on the optimizer steps (`train.min_steps`) ------------------------------------
+def test_small_data_gets_more_passes_up_to_the_step_floor():
+    cfg = cfg_with(epochs=3, min_steps=120)
+    assert plan_steps(cfg, 450)["steps"] == 120       # 3 passes would be 43 steps
+    assert plan_steps(cfg, 5_016)["steps"] == 471     # enough steps already: the recipe's 3 passes
+    assert plan_steps(cfg, 100)["steps"] == math.ceil(10 * 100 / 32)  # never more than 10 passes
+
+
+def test_an_example_cap_still_wins_over_the_step_floor():
+    assert plan_steps(cfg_with(epochs=3, min_steps=120, max_examples=640), 450)["steps"] == 20
+    assert plan_steps(cfg_with(epochs=3), 450)["steps"] == 43  # off by default
+
+
 # ---- the batch that grows with the data ---------------------------------------------------------------
 def test_small_data_keeps_the_recipe_batch():
     cfg = cfg_with(max_batch_size=128, max_examples=160_000)

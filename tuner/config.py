@@ -72,6 +72,7 @@ class AdapterConfig:
 class TrainConfig:
     learning_rate: float = _f(1e-3, "Peak learning rate. LoRA tolerates ~10x the rate of full finetuning.", min=1e-8, max=1.0, exclusive_min=0.0)
     epochs: float = _f(3.0, "Passes over the training rows (fractions allowed).", min=0.01, max=1000.0)
+    min_steps: int = _f(0, "Small data: train at least this many optimizer steps, taking more passes over the rows (at most 10 in all); early stopping still ends the run when the validation score stops improving. 0 = off.", min=0, max=1_000_000)
     max_examples: int = _f(0, "Stop after this many training examples in total (sizes the schedule for large data); 0 = no cap.", min=0, max=100_000_000)
     batch_size: int = _f(16, "Examples per optimizer step per device.", min=1, max=4096)
     max_batch_size: int = _f(0, "Big data: the batch doubles up to this size while 1,000+ steps remain, and the learning rate grows x1.41 per doubling; 0 = off.", min=0, max=4096)

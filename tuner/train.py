@@ -27,12 +27,18 @@ log = logging.getLogger("tuner.train")
 SKIPPED_ROWS = "skipped_rows.csv"  # in the run folder: every row the readers left out, and why
 
 
+MAX_PASSES = 10  # `train.min_steps` never takes more passes over the rows than this
+
+
 def plan_steps(cfg: RunConfig, n_train: int, world_size: int = 1) -> dict:
-    """Total optimizer steps from epochs, the example cap, batch size, accumulation and devices."""
+    """Total optimizer steps from epochs (raised for small data by `train.min_steps`), the example cap, batch
+    size, accumulation and devices."""
+    per_step = cfg.train.batch_size * cfg.train.grad_accum * world_size
     examples = cfg.train.epochs * n_train
+    if cfg.train.min_steps and examples < cfg.train.min_steps * per_step:  # small data: more passes, at most 10
+        examples = max(examples, min(cfg.train.min_steps * per_step, MAX_PASSES * n_train))
     if cfg.train.max_examples:  # an explicit cap, like a time limit: the verdict says when it cut the first pass
         examples = min(examples, cfg.train.max_examples)
-    per_step = cfg.train.batch_size * cfg.train.grad_accum * world_size
     steps = max(1, math.ceil(examples / per_step))
     evals = cfg.train.evals
     eval_steps = max(1, math.ceil(steps / (evals + 1))) if evals else steps
