@@ -32,7 +32,9 @@ class Estimate:
     min_seconds: float | None = None    # early stopping: the shortest run (one pass over the rows)
     limit_share: float | None = None    # a time limit: the share of the schedule it covers
 
-    def sentence(self) -> str:
+    def sentence(self, lang: str = "en") -> str:
+        if lang == "zh":
+            return self._sentence_zh()
         text = (f"Estimated training time on this machine: about {duration(self.seconds)} "
                 f"({self.steps:,} steps of {self.seconds_per_step:.2f} s")
         if self.evals:
@@ -50,19 +52,35 @@ class Estimate:
                          "(max minutes 0) for a complete run.")
         return text
 
+    def _sentence_zh(self) -> str:
+        text = (f"本机上的预计训练时间：约 {duration(self.seconds, 'zh')}（{self.steps:,} 步，每步 {self.seconds_per_step:.2f} 秒")
+        if self.evals:
+            text += f"，{self.evals} 次验证，每次 {duration(self.eval_seconds, 'zh')}"
+        text += f"；遍历数据 {self.epochs:.1f} 遍），根据 {self.probe_seconds:.0f} 秒的测速得出。"
+        if self.min_seconds is not None and self.min_seconds < self.seconds * 0.95:
+            text += f"提前停止可能让它更早结束，但至少会遍历一遍数据（约 {duration(self.min_seconds, 'zh')}）。"
+        if self.limit_share is not None:
+            if self.limit_share >= 1:
+                text += "时间上限足够跑完整个训练计划。"
+            else:
+                text += (f"时间上限只够跑完其中约 {100 * self.limit_share:.0f}%（遍历数据 {self.limit_share * self.epochs:.2f} "
+                         "遍）；要完整训练，请不设上限（最长分钟数设为 0）。")
+        return text
+
     def as_dict(self) -> dict:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}
 
 
-def duration(seconds: float) -> str:
+def duration(seconds: float, lang: str = "en") -> str:
     seconds = max(0.0, float(seconds))
+    zh = lang == "zh"
     if seconds < 1:
-        return "under 1 s"
+        return "不到 1 秒" if zh else "under 1 s"
     if seconds < 90:
-        return f"{seconds:.0f} s"
+        return f"{seconds:.0f} 秒" if zh else f"{seconds:.0f} s"
     if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+        return f"{seconds / 60:.0f} 分钟" if zh else f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} 小时" if zh else f"{seconds / 3600:.1f} h"
 
 
 def _subset(split: dict, idx: list[int]) -> dict:

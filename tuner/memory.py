@@ -39,7 +39,9 @@ class Estimate:
     def fits(self) -> bool:
         return self.available is None or self.total <= HEADROOM * self.available
 
-    def sentence(self, cfg=None) -> str:
+    def sentence(self, cfg=None, lang: str = "en") -> str:
+        if lang == "zh":
+            return self._sentence_zh(cfg)
         need = f"Estimated memory: {fmt(self.total)} (weights {fmt(self.weights)}, adapter + optimizer {fmt(self.trainable_state)}, activations {fmt(self.activations)})"
         if self.available is None:
             return need + f"; the free memory of the {self.device} is unknown."
@@ -49,22 +51,34 @@ class Estimate:
         advice = advise(self, cfg)
         return f"{need}, but {have}, so it will not fit: {advice}"
 
+    def _sentence_zh(self, cfg=None) -> str:
+        need = (f"预计内存：{fmt(self.total)}（权重 {fmt(self.weights)}，适配器 + 优化器 {fmt(self.trainable_state)}，"
+                f"激活 {fmt(self.activations)}）")
+        if self.available is None:
+            return need + f"；{self.device} 的可用内存未知。"
+        have = f"{self.device} 有 {fmt(self.available)} 可用"
+        if self.fits:
+            return f"{need}；{have}，应该放得下。"
+        return f"{need}，但{have}，放不下：{advise(self, cfg, 'zh')}"
+
 
 def fmt(n: int) -> str:
     return f"{n / GiB:.2f} GiB" if n >= GiB / 10 else f"{n / 1024 ** 2:.0f} MiB"
 
 
-def advise(est: Estimate, cfg=None) -> str:
+def advise(est: Estimate, cfg=None, lang: str = "en") -> str:
+    zh = lang == "zh"
     tips = []
     if est.activations > est.weights and cfg is not None and cfg.train.batch_size > 1:
-        tips.append(f"lower the batch size (e.g. {max(1, cfg.train.batch_size // 2)} with gradient accumulation "
-                    f"{cfg.train.grad_accum * 2}) or the max length")
+        half, accum = max(1, cfg.train.batch_size // 2), cfg.train.grad_accum * 2
+        tips.append(f"调小批大小（例如 {half}，梯度累积 {accum}）或最大长度" if zh else
+                    f"lower the batch size (e.g. {half} with gradient accumulation {accum}) or the max length")
     if cfg is not None and cfg.train.quantization != "4bit" and methods.get_method(cfg.adapter.method).kind != "weights":
-        tips.append("load the base model in 4-bit")
+        tips.append("以 4 位加载基础模型" if zh else "load the base model in 4-bit")
     if cfg is not None and cfg.adapter.method == "full":
-        tips.append("use LoRA instead of full finetuning")
-    tips.append("or choose a smaller model")
-    return ", ".join(tips) + "."
+        tips.append("用 LoRA 代替全量微调" if zh else "use LoRA instead of full finetuning")
+    tips.append("或换一个更小的模型" if zh else "or choose a smaller model")
+    return "、".join(tips) + "。" if zh else ", ".join(tips) + "."
 
 
 # ---- the device ----------------------------------------------------------------------------------

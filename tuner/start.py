@@ -41,6 +41,7 @@ class Checked:
     data_warnings: list[str]  # the data check's sentences (the page shows them on its Data tab at upload)
     warnings: list[str]  # the other sentences every caller shows: the memory fit
     memory: Estimate | None = None  # None when it could not be made
+    warnings_zh: list[str] = dataclasses.field(default_factory=list)  # `warnings` in Chinese, for the page
 
 
 @dataclasses.dataclass
@@ -51,6 +52,7 @@ class StartedRun:
     position: int  # 0 = training now, N = N-th in the training queue
     warnings: list[str]
     data_warnings: list[str]
+    warnings_zh: list[str] = dataclasses.field(default_factory=list)  # `warnings` in Chinese, for the page
 
     @property
     def message(self) -> str:
@@ -74,16 +76,17 @@ def check_run(cfg: RunConfig, *, model_roots: list[Path] | None = None, data_che
         quantize.check_available(cfg.train.quantization, device)
     check_targets(cfg, source)
     found = [] if data_checked else data_warnings(cfg)
-    estimate, warnings = None, []
+    estimate, warnings, warnings_zh = None, [], []
     try:
         from . import memory
 
         estimate = memory.estimate(cfg, source=source, device=device)
         if not estimate.fits:
             warnings.append(estimate.sentence(cfg))
+            warnings_zh.append(estimate.sentence(cfg, "zh"))
     except Exception:  # an estimate that cannot be made never blocks a run
         estimate = None
-    return Checked(source, device, found, warnings, estimate)
+    return Checked(source, device, found, warnings, estimate, warnings_zh)
 
 
 def start_run(cfg: RunConfig, *, name: str = "", owner: str | None = None, source_files: dict | None = None,
@@ -102,7 +105,7 @@ def start_run(cfg: RunConfig, *, name: str = "", owner: str | None = None, sourc
     if kept:
         run.set_status(**kept)
     position = jobs.manager().submit(run)
-    return StartedRun(run, position, list(checked.warnings), list(checked.data_warnings))
+    return StartedRun(run, position, list(checked.warnings), list(checked.data_warnings), list(checked.warnings_zh))
 
 
 def check_targets(cfg: RunConfig, source: str) -> None:

@@ -69,19 +69,20 @@ def judge(report: dict, facts: dict, metric: str, floors: tuple[str, ...] = ("cl
         what, what_zh = (("the classical baseline", "传统基线模型") if floor_key == "classical"
                          else ("the baseline", "基线"))
         floor_name = floor.get("name", what)
+        floor_zh = floor_name_zh(floor_name)
         d = _pts(abs(diff))
         if diff > margin:
             level = "good"
             head = f"Worth using: it beats {what} ({floor_name}) by {d} points of {name} ({s} vs {f})."
-            head_zh = f"值得使用：{name_zh}比{what_zh}（{floor_name}）高 {d} 个百分点（{s} 对 {f}）。"
+            head_zh = f"值得使用：{name_zh}比{what_zh}（{floor_zh}）高 {d} 个百分点（{s} 对 {f}）。"
         elif diff >= -margin:
             level = "weak"
             head = f"No better than {what} ({floor_name}): {name} {s} vs {f}; a simpler model does as well."
-            head_zh = f"并不比{what_zh}（{floor_name}）好：{name_zh} {s} 对 {f}；更简单的模型也能做到。"
+            head_zh = f"并不比{what_zh}（{floor_zh}）好：{name_zh} {s} 对 {f}；更简单的模型也能做到。"
         else:
             level = "bad"
             head = f"Not worth using: {what} ({floor_name}) beats it by {d} points of {name} ({f} vs {s})."
-            head_zh = f"不值得使用：{what_zh}（{floor_name}）的{name_zh}比它高 {d} 个百分点（{f} 对 {s}）。"
+            head_zh = f"不值得使用：{what_zh}（{floor_zh}）的{name_zh}比它高 {d} 个百分点（{f} 对 {s}）。"
     en, zh = head, head_zh
     if reasons and level != "good":
         en += " Likely reason: " + reasons[0]["en"] + "."
@@ -95,6 +96,26 @@ def judge(report: dict, facts: dict, metric: str, floors: tuple[str, ...] = ("cl
     return {"level": level, "sentence": en, "sentence_zh": zh, "reasons": [r["en"] for r in reasons],
             "reasons_zh": [r["zh"] for r in reasons], "action": action, "metric": metric, "score": score,
             "floor": floor_key}
+
+
+# The floors' names (tuner.classical, the tasks' baselines) in Chinese: phrases replaced in order, ids kept.
+FLOOR_PHRASES_ZH = [
+    ("majority class", "多数类"), ("most common label set", "最常见的标签组合"),
+    ("no entities (every word O)", "不标任何实体（每个词都是 O）"),
+    ("dictionary of training entities (longest match)", "训练集实体词典（最长匹配）"),
+    ("base model (adapter disabled)", "基础模型（关闭适配器）"),
+    ("word + character n-grams", "词 + 字符 n-gram"), ("character n-grams", "字符 n-gram"),
+    (" + one-vs-rest logistic regression", " + 一对多逻辑回归"), (" + linear SVM", " + 线性 SVM"),
+    (" ('", "（“"), ("')", "”）"),
+]
+
+
+def floor_name_zh(name: str) -> str:
+    """A floor's name (e.g. "TF-IDF word + character n-grams + linear SVM", "majority class ('billing')") in
+    Chinese; label names and ids stay as they are."""
+    for en, zh in FLOOR_PHRASES_ZH:
+        name = name.replace(en, zh)
+    return name
 
 
 METRIC_ZH = {"macro_f1": "宏平均 F1", "micro_f1": "微平均 F1", "f1": "实体 F1", "rouge_l": "ROUGE-L", "accuracy": "准确率"}

@@ -20,6 +20,7 @@ from ..inference import MAX_NEW_TOKENS, MAX_TEXT_CHARS, get_predictor
 from ..tasks import get_task
 from ..tasks.chat import format as chat_format
 from .common import friendly, friendly_gen, owned_run, run_label, visible_owner
+from .i18n import say, sentence
 
 CHAT_LIMIT = 2            # chat answers computed at once (each model also answers one message at a time)
 FORMAT_LIMIT = 2          # prompt-format previews at once
@@ -108,10 +109,13 @@ def format_preview(state, model_name, template_choice, system_prompt, index):
     template = chat_format.resolve_template(template_choice, tok)
     tokens = chat_format.highlighted_tokens(conv, template, tok)
     trained = sum(1 for _, lab in tokens if lab)
-    summary = (f"Conversation {i + 1} of {len(convs):,} · shape **{chat_format.SHAPE_TITLES[shape]}** · template "
-               f"**{template if template != 'model' else 'the model’s own'}** · {len(tokens):,} tokens, "
-               f"{trained:,} of them carry loss (highlighted).")
-    return [(t, "trained (loss)" if lab else None) for t, lab in tokens], summary
+    summary = say("Conversation {i} of {n} · shape **{shape}** · template **{fmt}** · {tokens} tokens, {trained} of "
+                  "them carry loss (highlighted).", i=i + 1, n=f"{len(convs):,}",
+                  shape=sentence(chat_format.SHAPE_TITLES[shape]),
+                  fmt=template if template != "model" else say("the model’s own"), tokens=f"{len(tokens):,}",
+                  trained=f"{trained:,}")
+    legend = say("trained (loss)")
+    return [(t, legend if lab else None) for t, lab in tokens], summary
 
 
 def choices(selected=None, request: gr.Request = None):
@@ -190,7 +194,8 @@ def build(current_run: gr.BrowserState, upload_state: gr.State | None = None):
         show_fmt = gr.Button("Show formatted example", size="sm")
         fmt_summary = gr.Markdown()
         fmt_tokens = gr.HighlightedText(label="Tokens (highlighted = trained on)", combine_adjacent=False,
-                                        show_legend=True, color_map={"trained (loss)": "#7ee0a1"})
+                                        show_legend=True, color_map={"trained (loss)": "#7ee0a1",
+                                                                              say("trained (loss)", "zh"): "#7ee0a1"})
 
     refresh.click(choices, run, run, api_visibility="private")
     run.change(on_clear, None, [chatbot, chatbot_base, message], api_visibility="private")

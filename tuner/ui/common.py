@@ -19,12 +19,29 @@ def _as_page_error(exc: Exception, name: str) -> gr.Error:
     """A TunerError keeps its sentence; anything else gets a generic one (the traceback goes to the log)."""
     from .i18n import current_lang, error_text, translate_error  # the sentence in this browser session's language
 
+    from .i18n import say
+
+    lang = current_lang()
     if isinstance(exc, gr.Error):
+        if lang == "zh" and exc.title == "Error":
+            exc.title = say("Error", lang)
         return exc
     if isinstance(exc, TunerError):
-        return gr.Error(error_text(exc, current_lang()), print_exception=False)
+        return gr.Error(error_text(exc, lang), print_exception=False, title=say("Error", lang))
     log.exception("handler %s failed", name)
-    return gr.Error(translate_error(user_message(exc), current_lang()), print_exception=False)
+    return gr.Error(translate_error(user_message(exc), lang), print_exception=False, title=say("Error", lang))
+
+
+def toast(kind: str, template: str, **parts) -> None:
+    """A toast ('info' or 'warning') whose title and sentence are in this browser session's language: the sentence
+    is an English template of i18n.SAY_ZH (or a core sentence i18n.sentence knows), filled with `parts`."""
+    from .i18n import say, sentence
+
+    text = say(template, **parts) if parts else sentence(say(template))
+    if kind == "warning":
+        gr.Warning(text, title=say("Warning"))
+    else:
+        gr.Info(text, title=say("Info"))
 
 
 def friendly(fn):

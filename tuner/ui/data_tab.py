@@ -13,7 +13,7 @@ from ..config import RunConfig
 from ..errors import TunerError
 from ..tasks import DEFAULT_TASK, get_task, task_names
 from .common import check_state_owner, esc, log, user_of
-from .i18n import current_lang, error_text, t
+from .i18n import current_lang, error_text, say, sentence, t
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SAMPLE = ASSETS / "support_tickets.csv"
@@ -21,21 +21,25 @@ SAMPLE = ASSETS / "support_tickets.csv"
 
 
 def _summary_md(info: dict, table_fmt: str, warnings: list[str], val_rows: int | None, task, left_out=()) -> str:
+    lang = current_lang()
     roles = task.column_roles
     shape = info.get("shape_title") or (
-        f"{roles.get('text_columns', 'text').lower()}: {' + '.join(info['text_columns'])} · "
-        f"{roles.get('label_column', 'label').lower()}: {info['label_column']}")
-    lines = [f"**{info['rows']:,} rows** · format {esc(table_fmt)} · {esc(shape)} · {len(info['label_counts'])} {task.count_word}"]
+        f"{say(roles.get('text_columns', 'Text column(s)'), lang).lower()}: {' + '.join(info['text_columns'])} · "
+        f"{say(roles.get('label_column', 'Label column'), lang).lower()}: {info['label_column']}")
+    shape = sentence(shape, lang)
+    lines = [say("**{rows} rows** · format {fmt} · {shape} · {n} {what}", lang, rows=f"{info['rows']:,}",
+                 fmt=esc(table_fmt), shape=esc(shape), n=len(info["label_counts"]), what=say(task.count_word, lang))]
     if left_out:  # what was left out comes first: it changes what the numbers below mean
         lines.append("\n".join(f"⚠️ <span class='tuner-warn'>{esc(w)}</span>" for w in left_out))
-    lines.append("Validation: " + (f"separate file, {val_rows:,} rows" if val_rows is not None
-                                    else f"{task.held_out} of these rows is held out"))
+    lines.append(say("Validation: separate file, {rows} rows", lang, rows=f"{val_rows:,}") if val_rows is not None
+                 else say("Validation: {share} of these rows is held out", lang, share=say(task.held_out, lang)))
     lc, lt = info["length_chars"], info["length_tokens_approx"]
-    lines.append("\n| length | min | median | 95th pct | max |\n|---|---|---|---|---|\n"
-                 f"| characters | {lc['min']} | {lc['median']} | {lc['p95']} | {lc['max']} |\n"
-                 f"| tokens (approx.) | {lt['min']} | {lt['median']} | {lt['p95']} | {lt['max']} |")
+    head = [say(w, lang) for w in ("length", "min", "median", "95th pct", "max", "characters", "tokens (approx.)")]
+    lines.append(f"\n| {' | '.join(head[:5])} |\n|---|---|---|---|---|\n"
+                 f"| {head[5]} | {lc['min']} | {lc['median']} | {lc['p95']} | {lc['max']} |\n"
+                 f"| {head[6]} | {lt['min']} | {lt['median']} | {lt['p95']} | {lt['max']} |")
     if warnings:
-        lines.append("\n" + "\n".join(f"- ⚠️ <span class='tuner-warn'>{esc(w)}</span>" for w in warnings))
+        lines.append("\n" + "\n".join(f"- ⚠️ <span class='tuner-warn'>{esc(sentence(w, lang))}</span>" for w in warnings))
     return "\n\n".join(lines)
 
 
@@ -128,7 +132,7 @@ def _run(train_path, val_path, task_name, tcols, lcol, propose, store):
     """The tab's outputs for an upload (stored first with `store`) and its column picks (proposed with `propose`)."""
     if not train_path:
         return (None, gr.Dropdown(choices=[], value=[]), gr.Dropdown(choices=[], value=None), "", None, None,
-                gr.File(value=None, visible=False), _error_html("Upload a training file to begin."))
+                gr.File(value=None, visible=False), _error_html(say("Upload a training file to begin.")))
     try:
         if store:
             train_path = str(data_mod.store_upload(train_path, "train")) if Path(train_path) != SAMPLE else str(SAMPLE)
@@ -140,7 +144,7 @@ def _run(train_path, val_path, task_name, tcols, lcol, propose, store):
     except Exception:
         log.exception("inspecting upload failed")
         return (None, gr.Dropdown(), gr.Dropdown(), "", None, None, gr.File(value=None, visible=False),
-                _error_html("The file could not be read; check that it is a CSV, TSV, JSON, JSONL or Parquet table."))
+                _error_html(say("The file could not be read; check that it is a CSV, TSV, JSON, JSONL or Parquet table.")))
     listed_out = gr.File(value=listed, visible=bool(listed))
     roles, lang = get_task(task_name).column_roles, current_lang()  # the pickers say what this task reads
     text_dd = gr.Dropdown(choices=columns, value=state["text_columns"], label=t(roles["text_columns"], lang))

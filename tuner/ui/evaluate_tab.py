@@ -9,6 +9,21 @@ import pandas as pd
 from ..errors import RunError
 from ..tasks import report_task
 from .common import esc, finished_run_choices, friendly, owned_run, visible_owner
+from .i18n import current_lang, say, sentence
+
+
+def _floor(name: str, lang: str) -> str:
+    from ..verdict import floor_name_zh
+
+    return floor_name_zh(name) if lang == "zh" else name
+
+
+def _headed(df: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """A report table with its column titles in the page's language (metric ids stay as they are)."""
+    if lang != "zh":
+        return df
+    return df.rename(columns={c: say(c, lang) if say(c, lang) != c else _floor(c, lang) for c in df.columns
+                              if isinstance(c, str)})
 
 
 def confusion_figure(matrix, labels):
@@ -23,14 +38,14 @@ def confusion_figure(matrix, labels):
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(n), [str(x)[:18] for x in labels], rotation=45, ha="right")
     ax.set_yticks(range(n), [str(x)[:18] for x in labels])
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xlabel(say("predicted"))
+    ax.set_ylabel(say("true"))
     peak = max((max(r) for r in matrix), default=0) or 1
     if n <= 30:
         for i in range(n):
             for j in range(n):
                 ax.text(j, i, matrix[i][j], ha="center", va="center", color="white" if matrix[i][j] > peak / 2 else "black")
-    ax.set_title("Confusion matrix (validation)")
+    ax.set_title(say("Confusion matrix (validation)"))
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -59,25 +74,28 @@ def report_views(report: dict):
                 b = floor.get(k)
                 row[title] = round(float(b), 4) if isinstance(b, (int, float)) else None
             rows.append(row)
-    headline = pd.DataFrame(rows)
+    lang = current_lang()
+    headline = _headed(pd.DataFrame(rows), lang)
     task = report_task(report)
     table = task.report_rows(report)
-    per = pd.DataFrame(table).round(4) if table else None
-    summary = (f"**{report.get('n_examples', 0):,} validation examples** · {report.get('steps', '?')} steps in "
-               f"{report.get('train_seconds', 0):.0f} s · trainable parameters {report.get('trainable_params', 0):,} of "
-               f"{report.get('total_params', 0):,} · {report.get('train_precision', '')}.")
+    per = _headed(pd.DataFrame(table).round(4), lang) if table else None
+    summary = say("**{n} validation examples** · {steps} steps in {secs} s · trainable parameters {trainable} of "
+                  "{total} · {precision}.", lang, n=f"{report.get('n_examples', 0):,}", steps=report.get("steps", "?"),
+                  secs=f"{report.get('train_seconds', 0):.0f}", trainable=f"{report.get('trainable_params', 0):,}",
+                  total=f"{report.get('total_params', 0):,}", precision=report.get("train_precision", ""))
     if base.get("name"):
-        summary += f" Baseline: {base['name']}."
+        summary += say(" Baseline: {name}.", lang, name=_floor(base["name"], lang))
     if (report.get("classical") or {}).get("fit_seconds") is not None:
-        summary += f" The classical baseline ({report['classical']['name']}) took {report['classical']['fit_seconds']:.1f} s to fit."
+        summary += say(" The classical baseline ({name}) took {secs} s to fit.", lang,
+                       name=_floor(report["classical"]["name"], lang), secs=f"{report['classical']['fit_seconds']:.1f}")
     verdict = report.get("verdict") or {}
     if verdict.get("sentence"):
         from ..verdict import sentence_for
-        from .i18n import current_lang
 
         icon = {"good": "✅", "weak": "⚠️", "bad": "⛔"}.get(verdict.get("level"), "")
         summary = f"### {icon} {esc(sentence_for(verdict, current_lang()))}\n\n" + summary
-    summary += task.report_notes(report)
+    notes = task.report_notes(report)
+    summary += sentence(_floor(notes.strip(), lang), lang) if lang == "zh" and notes.strip() else notes
     figure = (confusion_figure(report["confusion_matrix"], report.get("confusion_labels", report["labels"]))
               if report.get("confusion_matrix") else None)
     return summary, headline, per, figure
@@ -87,7 +105,7 @@ def report_views(report: dict):
 def show(run_id, request: gr.Request = None):
     """The selected run's report views: (summary, headline table, per-label table, confusion figure)."""
     if not run_id:
-        return "Pick a finished run.", None, None, None
+        return say("Pick a finished run."), None, None, None
     return report_views(owned_run(run_id, request).metrics() or {})
 
 

@@ -12,6 +12,7 @@ import gradio as gr
 from .. import export, model_card
 from ..errors import RunError
 from .common import finished_run_choices, friendly, owned_run, visible_owner
+from .i18n import say
 
 PUSH_KINDS = [("adapter", "adapter"), ("merged model", "merged"), ("demo Space", "space")]
 
@@ -52,7 +53,7 @@ def on_push(run_id, repo_id, hub_token, what, is_private, request: gr.Request = 
     r = owned_run(run_id, request)
     url = export.push(r, repo_id, token=hub_token or None, merged=what == "merged", space=what == "space",
                       private=bool(is_private))
-    return f"Pushed to [{url}]({url})."
+    return say("Pushed to [{url}]({url}).", url=url)
 
 
 def on_card(run_id, request: gr.Request = None):

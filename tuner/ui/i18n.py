@@ -387,7 +387,160 @@ SAY_ZH.update({
 })
 # -- data, evaluate, runs, export tabs and toasts --
 SAY_ZH.update({
+    # data tab summary and length table
+    "**{rows} rows** · format {fmt} · {shape} · {n} {what}": "**{rows} 行** · 格式 {fmt} · {shape} · {n} {what}",
+    "labels": "个标签", "entity types": "种实体类型", "conversation lengths": "种对话长度",
+    "Validation: separate file, {rows} rows": "验证集：单独的文件，{rows} 行",
+    "Validation: {share} of these rows is held out": "验证集：从这些行中{share}留出",
+    "a stratified 10%": "按标签分层随机抽取 10%", "a random 10%": "随机抽取 10%",
+    "length": "长度", "min": "最小", "median": "中位数", "95th pct": "95 分位", "max": "最大",
+    "characters": "字符数", "tokens (approx.)": "token 数（约）",
+    "Upload a training file to begin.": "请先上传训练文件。",
+    "The file could not be read; check that it is a CSV, TSV, JSON, JSONL or Parquet table.":
+        "无法读取该文件；请确认它是 CSV、TSV、JSON、JSONL 或 Parquet 表格。",
+    # train tab: parameters line, toasts
+    "Trainable {trainable} of {total} parameters ({pct}%)": "可训练参数 {trainable} / {total}（{pct}%）",
+    "method {method}": "方法 {method}", "adapter {mb} MB on disk": "适配器占磁盘 {mb} MB",
+    "batch {batch} x accumulation {accum}": "批大小 {batch} × 梯度累积 {accum}",
+    "Training started.": "训练已开始。", "Queued: position {n}.": "已排队：第 {n} 位。",
+    "Queued: position {pos} of the training queue.": "已排队：训练队列中的第 {pos} 位。",
+    "Info": "提示", "Warning": "警告", "Error": "错误",
+    # evaluate tab
+    "Pick a finished run.": "请选择一个已结束的运行。",
+    "**{n} validation examples** · {steps} steps in {secs} s · trainable parameters {trainable} of {total} · {precision}.":
+        "**{n} 条验证样本** · {steps} 步，用时 {secs} 秒 · 可训练参数 {trainable} / {total} · {precision}。",
+    " Baseline: {name}.": " 基线：{name}。",
+    " The classical baseline ({name}) took {secs} s to fit.": " 传统基线（{name}）拟合用时 {secs} 秒。",
+    "metric": "指标", "finetuned": "微调后", "classical baseline": "传统基线", "label": "标签", "prompt": "提示",
+    "reference": "参考回答", "base": "基础模型", "entity": "实体", "type": "类型", "confidence": "置信度",
+    "start": "起点", "end": "终点",
+    # try it
+    "predicted": "预测", "true": "真实", "Confusion matrix (validation)": "混淆矩阵（验证集）", "Chat": "对话",
+    "Conversation {i} of {n} · shape **{shape}** · template **{fmt}** · {tokens} tokens, {trained} of them carry "
+    "loss (highlighted).": "第 {i} 段对话（共 {n} 段）· 形态 **{shape}** · 模板 **{fmt}** · {tokens} 个 token，其中 "
+                           "{trained} 个计入损失（高亮）。",
+    "the model’s own": "模型自带的", "trained (loss)": "参与训练（有损失）",
+    "{note} · this run has its own tab ({tab})": "{note} · 这个运行有自己的页面（{tab}）",
+    "Predicted {rows} rows ({counts}).": "已预测 {rows} 行（{counts}）。",
+    "Tagged {rows} rows ({counts}).": "已标注 {rows} 行（{counts}）。", "no entities": "没有实体",
+    # runs tab
+    "run": "运行", "name": "名称", "state": "状态", "created": "创建时间", "classical macro_f1": "传统基线 macro_f1",
+    "classical accuracy": "传统基线 accuracy", "verdict": "结论", "size": "大小", "message": "消息",
+    "setting": "设置", "train_seconds": "训练秒数",
+    "Resumed.": "已继续。",
+    "Pushed to [{url}]({url}).": "已推送到 [{url}]({url})。",
+    "completed": "已完成", "running": "运行中", "queued": "排队中", "stopped": "已停止", "failed": "失败",
+    "interrupted": "已中断", "idle": "空闲", "good": "值得使用", "weak": "不比简单模型好", "bad": "不可用",
 })
+
+# Sentences core code writes in English only (the Data tab's warnings, the shape of a file, the Runs table's
+# messages): patterns with named parts, as ERROR_PATTERNS_ZH. `sentence(text, lang)` tries these, then the errors.
+SENTENCE_PATTERNS_ZH: list[tuple[str, str]] = [
+    (r"Only (?P<n>[\d,]+) rows: expect weak results; a few hundred rows per label help\.",
+     "只有 {n} 行：效果可能较弱；每个标签有几百行会更好。"),
+    (r"Only (?P<n>[\d,]+) sentences: expect weak results; a few thousand tagged sentences help\.",
+     "只有 {n} 个句子：效果可能较弱；有几千个标注好的句子会更好。"),
+    (r"Only (?P<n>[\d,]+) conversations: expect the model to copy them rather than generalise; a few hundred help\.",
+     "只有 {n} 段对话：模型可能只会照抄而不会举一反三；有几百段会更好。"),
+    (r"(?P<n>[\d,]+) label\(s\) have fewer than (?P<k>\d+) examples \(e\.g\. '(?P<label>.*)'\); the model will rarely "
+     r"predict them\.", "有 {n} 个标签的样本少于 {k} 个（例如“{label}”）；模型很少会预测出它们。"),
+    (r"(?P<n>[\d,]+) label\(s\) are on fewer than (?P<k>\d+) rows \(e\.g\. '(?P<label>.*)'\); the model will rarely "
+     r"predict them\.", "有 {n} 个标签出现在少于 {k} 行中（例如“{label}”）；模型很少会预测出它们。"),
+    (r"(?P<n>[\d,]+) entity type\(s\) have fewer than (?P<k>\d+) examples \(e\.g\. '(?P<label>.*)'\); the model will "
+     r"rarely find them\.", "有 {n} 种实体类型的样本少于 {k} 个（例如“{label}”）；模型很少能找到它们。"),
+    (r"(?P<n>[\d,]+) duplicate rows \(same text and labels?\); they inflate validation scores if split across train "
+     r"and validation\.", "有 {n} 行重复（文本和标签都相同）；如果它们分散在训练集和验证集中，验证分数会偏高。"),
+    (r"(?P<n>[\d,]+) conversations are exact duplicates; they inflate validation scores if split across train and "
+     r"validation\.", "有 {n} 段对话完全重复；如果它们分散在训练集和验证集中，验证分数会偏高。"),
+    (r"(?P<n>[\d,]+) texts appear with different labels; the model cannot get those all right\.",
+     "有 {n} 段文本带有不同的标签；模型不可能把它们全部判对。"),
+    (r"About (?P<n>[\d,]+) texts are longer than the max length of (?P<max>\d+) tokens and will be truncated\.",
+     "约 {n} 段文本超过最大长度 {max} 个 token，会被截断。"),
+    (r"About (?P<n>[\d,]+) of (?P<total>[\d,]+) conversations are longer than the max length of (?P<max>\d+) tokens "
+     r"and will be truncated \(replies cut short\)\.",
+     "{total} 段对话中约 {n} 段超过最大长度 {max} 个 token，会被截断（回复被截短）。"),
+    (r"About (?P<n>[\d,]+) sentences are longer than the max length of (?P<max>\d+) tokens; training sees only their "
+     r"start \(prediction splits long texts, so nothing is lost there\)\.",
+     "约 {n} 个句子超过最大长度 {max} 个 token；训练只看到它们的开头（预测时会拆分长文本，所以不会丢失内容）。"),
+    (r"The label '(?P<label>.*)' is on every row; it tells the model nothing\.",
+     "每一行都有标签“{label}”；它对模型没有任何信息量。"),
+    (r"No row has more than one label \((?P<how>.*)\); if the labels are written another way, set "
+     r"data\.label_separator, else the classification task fits this data\.",
+     "没有任何一行有多个标签（{how}）；如果标签是用其他方式写的，请设置 data.label_separator，否则这份数据更适合文本分类任务。"),
+    (r"Repaired (?P<n>[\d,]+) tag\(s\) that broke the (?P<scheme>\S+) scheme \(first at (?P<at>.*)\): each now starts "
+     r"an entity\.", "修复了 {n} 个违反 {scheme} 方案的标签（第一个在 {at}）：每个现在都作为实体的开头。"),
+    (r"(?P<n>[\d,]+) tag\(s\) in the (?P<src>.+?) break the (?P<scheme>\S+) scheme \(first at (?P<at>.*)\); they are "
+     r"read as the start of an entity, or set data\.repair_tags=true to rewrite them as B- tags\.",
+     "{src}中有 {n} 个标签违反 {scheme} 方案（第一个在 {at}）；它们会被当作实体的开头，也可以设置 data.repair_tags=true 把它们改写为 B- 标签。"),
+    (r"Skipped (?P<n>[\d,]+) empty row\(s\) with no tokens\.", "跳过了 {n} 个没有词元的空行。"),
+    (r"The file is not UTF-8 \(first bad byte at position (?P<pos>\d+)\); it was read as Windows-1252/Latin-1\. Check "
+     r"accented characters in the preview\.",
+     "文件不是 UTF-8 编码（第一个无效字节在位置 {pos}）；已按 Windows-1252/Latin-1 读取。请在预览中检查带重音的字符。"),
+    (r"Removed (?P<n>[\d,]+) control characters \(such as NUL bytes or terminal colour codes\) from the file\.",
+     "已从文件中删除 {n} 个控制字符（例如 NUL 字节或终端颜色代码）。"),
+    (r"The file has more than (?P<n>[\d,]+) (?P<what>rows|sentences); only the first (?P=n) are used\.",
+     "文件超过 {n} {what}；只使用前 {n} {what}。"),
+    # the Evaluate tab's notes (Task.report_notes), sentence by sentence
+    (r"Samples F1 \(each row's label set, averaged\): (?P<s>[\d.–]+)(?P<rest>.*)",
+     "样本平均 F1（按每行的标签集合计算后取平均）：{s}{rest}"),
+    (r"A label is given at probability (?P<p>[\d.]+) or more \(the threshold chosen on the validation rows\), and a row "
+     r"with none over it gets its most likely label\.",
+     "概率不低于 {p} 时给出该标签（阈值在验证集上选定），没有任何标签超过阈值的行取其最可能的标签。"),
+    (r"Labels per row: (?P<p>[\d.]+) predicted, (?P<t>[\d.]+) true\.", "每行标签数：预测 {p} 个，真实 {t} 个。"),
+    (r"(?P<n>[\d,]+) reply tokens scored; (?P<k>\d+) prompts answered by both models \(greedy\); template "
+     r"(?P<template>\S+); (?P<cut>\d+) of (?P<of>\S+) training conversations truncated\.",
+     "对 {n} 个回复 token 打分；{k} 个提示由两个模型分别回答（贪心解码）；模板 {template}；{of} 段训练对话中有 {cut} 段被截断。"),
+    # the shape of an upload (Data tab summary)
+    (r"text: (?P<text>.*) · labels: (?P<label>.*) · (?P<how>Labels read as lists|Labels split on '.'|One label per row "
+     r"\(no separator found\)), (?P<mean>[\d.]+) per row \(at most (?P<most>\d+)\)",
+     "文本：{text} · 标签：{label} · {how}，平均每行 {mean} 个（最多 {most} 个）"),
+    (r"(?P<shape>messages|ShareGPT|Alpaca) \((?P<parts>[a-z/]+)\)", "{shape}（{parts}）"),
+    (r"prompt/response columns", "提示/回复两列"),
+    (r"plain text \(continued pretraining\)", "纯文本（继续预训练）"),
+    # run messages (Runs table)
+    (r"Finished (?P<n>[\d,]+) steps in (?P<secs>[\d,.]+) s\.(?P<rest>.*)", "完成 {n} 步，用时 {secs} 秒。{rest}"),
+    (r"Finished (?P<n>[\d,]+) steps\.(?P<rest>.*)", "完成 {n} 步。{rest}"),
+    (r"Finished (?P<n>[\d,]+) steps in (?P<secs>[\d,.]+) s of (?P<planned>[\d,]+) planned \(early stopping: the "
+     r"validation score stopped improving\)\.(?P<rest>.*)",
+     "完成 {n} 步（计划 {planned} 步），用时 {secs} 秒（提前停止：验证分数不再提升）。{rest}"),
+    (r"Stopped by request at step (?P<n>[\d,]+); the adapter was saved\.(?P<rest>.*)", "按请求在第 {n} 步停止；适配器已保存。{rest}"),
+    (r"Classifier · labels: (?P<labels>.*)", "分类器 · 标签：{labels}"),
+    (r"Multi-label classifier · labels: (?P<labels>.*) · a label is given at probability (?P<p>[\d.]+) or more",
+     "多标签分类器 · 标签：{labels} · 概率不低于 {p} 时给出该标签"),
+    (r"Entity tagger · types: (?P<types>.*)", "实体标注器 · 类型：{types}"),
+    (r"Waiting for a free training slot\.", "正在等待空闲的训练位置。"),
+    (r"Removed from the queue before it started\.", "在开始前已从队列中移除。"),
+    (r"Training…", "训练中…"),
+    (r"Stopped at step (?P<n>[\d,]+); the adapter was saved\.(?P<rest>.*)", "在第 {n} 步停止；适配器已保存。{rest}"),
+]
+_SENTENCES = [(re.compile(p + r"\Z", re.S), t) for p, t in SENTENCE_PATTERNS_ZH]
+_SENTENCE_PARTS_ZH = {"rows": "行", "sentences": "个句子", "training file": "训练文件", "validation file": "验证文件",
+                      "Labels read as lists": "标签按列表读取", "One label per row (no separator found)": "每行一个标签（未找到分隔符）",
+                      "labels read as lists": "标签按列表读取", "one label per row (no separator found)": "每行一个标签（未找到分隔符）"}
+
+
+def sentence(text: str, lang: str | None = None) -> str:
+    """A sentence core code wrote in English, in the page's language: SAY_ZH/ZH exactly, then the sentence patterns
+    (their parts carried over, themselves translated when they are known phrases), then the error sentences."""
+    lang = current_lang() if lang is None else lang
+    if lang != "zh" or not isinstance(text, str) or not text:
+        return text
+    exact = SAY_ZH.get(text) or ZH.get(text)
+    if exact:
+        return exact
+    if not any(p.match(text) for p, _ in _SENTENCES):  # several sentences: each on its own
+        parts = re.split(r"(?<=[.)])\s+(?=[A-Z])", text.strip())
+        if len(parts) > 1:
+            return "".join(sentence(p, lang) for p in parts)
+    for pattern, template in _SENTENCES:
+        m = pattern.match(text)
+        if m:
+            parts = {k: _SENTENCE_PARTS_ZH.get(v, ZH.get(v, v)) if isinstance(v, str) else v
+                     for k, v in m.groupdict().items()}
+            if "rest" in parts and parts["rest"]:
+                parts["rest"] = sentence(parts["rest"].strip(), lang)
+            return template.format(**parts)
+    return translate_error(text, lang)
 # -- error analysis and label noise --
 SAY_ZH.update({
 })
@@ -463,6 +616,14 @@ def current_lang() -> str:
 # ---- wiring: collect translatable components, re-label them on a language change ---------------------
 TEXT_PROPS = ("label", "info", "placeholder")
 VALUE_KINDS = ("Button", "DownloadButton", "UploadButton", "Markdown")
+CHOICE_KINDS = ("Radio", "Dropdown", "CheckboxGroup")
+
+
+def _in(value, lang):
+    """A collected property in `lang`: text, or (label, value) choices with their labels translated."""
+    if isinstance(value, list):
+        return [(t(label, lang), v) for label, v in value]
+    return t(value, lang)
 
 
 def collect(blocks) -> list[tuple[object, dict]]:
@@ -480,6 +641,9 @@ def collect(blocks) -> list[tuple[object, dict]]:
             props["value"] = value
         if kind == "Tab" and isinstance(getattr(block, "label", None), str) and block.label in ZH:
             props["label"] = block.label
+        choices = getattr(block, "choices", None) if kind in CHOICE_KINDS else None
+        if choices and any(isinstance(c, (tuple, list)) and c and c[0] in ZH for c in choices):
+            props["choices"] = [tuple(c) for c in choices]  # (label, value): the labels are page text
         if props:
             found.append((block, props))
     return found
@@ -492,7 +656,7 @@ def wire(demo, radio) -> list:
 
     def relabel(lang, request: gr.Request):
         remember(getattr(request, "session_hash", None), lang)
-        return [gr.update(**{k: t(v, lang) for k, v in props.items()}) for _, props in items]
+        return [gr.update(**{k: _in(v, lang) for k, v in props.items()}) for _, props in items]
 
     radio.change(relabel, radio, comps, api_name="language", queue=False)
     return comps

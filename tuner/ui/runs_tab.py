@@ -10,6 +10,7 @@ import pandas as pd
 from .. import jobs, runs
 from ..errors import RunError
 from .common import display_name, friendly, owned_run, run_label, visible_owner
+from .i18n import current_lang, say, sentence
 
 MAX_SHOWN = 200  # rows of the table and choices of the dropdowns: the newest runs (an older id can be typed in Run)
 
@@ -28,11 +29,36 @@ def runs_table(owner: str | None = None, listed: list | None = None) -> pd.DataF
             "classical macro_f1": _classical(m, "macro_f1"),
             "verdict": (m.get("verdict") or {}).get("level", ""),
             "size": _size(run, st),
-            "message": st.get("message", ""),
+            "message": _message(st, m),
         })
     runs.save_disk_index()
-    return pd.DataFrame(rows, columns=["run", "name", "state", "created", "accuracy", "macro_f1", "classical macro_f1",
-                                       "verdict", "size", "message"])
+    table = pd.DataFrame(rows, columns=["run", "name", "state", "created", "accuracy", "macro_f1", "classical macro_f1",
+                                        "verdict", "size", "message"])
+    return _in_language(table, ("state", "verdict"))
+
+
+def _in_language(table: pd.DataFrame, worded: tuple = ()) -> pd.DataFrame:
+    """A table with its column titles (and the `worded` columns' values: states, verdict levels) in the page's
+    language; metric ids stay as they are."""
+    if current_lang() != "zh":
+        return table
+    table = table.copy()
+    for col in worded:
+        if col in table.columns:
+            table[col] = [say(v) if isinstance(v, str) and v else v for v in table[col]]
+    return table.rename(columns={c: say(c) for c in table.columns if isinstance(c, str)})
+
+
+def _message(status: dict, report: dict) -> str:
+    """A run's status message in the page's language: the verdict's own Chinese sentence in place of its English one."""
+    text = status.get("message", "")
+    if current_lang() != "zh" or not text:
+        return text
+    verdict = report.get("verdict") or {}
+    tail = ""
+    if verdict.get("sentence") and verdict.get("sentence_zh") and verdict["sentence"] in text:
+        text, tail = text.replace(verdict["sentence"], "").strip(), verdict["sentence_zh"]
+    return sentence(text) + tail
 
 
 def _size(run, status) -> str:
@@ -53,7 +79,7 @@ def refresh(owner: str | None = None, clear: bool = False):
 
 def overview(owner: str | None = None) -> tuple[list, str]:
     """(the compare dropdown's choices, a note: how many runs are not shown, what the user's runs store)."""
-    from .i18n import current_lang, translate_error
+    from .i18n import translate_error
 
     shown, total = runs.newest_runs(owner, MAX_SHOWN)
     notes = []
@@ -131,7 +157,7 @@ def compare_runs(run_list, metric: str = "accuracy") -> tuple[pd.DataFrame, pd.D
             chart.append({"run": f"{st.get('name') or ''} {run.id[-6:]}".strip(), metric: row[metric]})
     table = pd.DataFrame(rows, columns=["run", "name", "state", *COMPARE_METRICS])
     table = table.dropna(axis=1, how="all")
-    return diff, table, pd.DataFrame(chart, columns=["run", metric])
+    return _in_language(diff), _in_language(table, ("state", "verdict")), pd.DataFrame(chart, columns=["run", metric])
 
 
 def on_refresh(request: gr.Request = None):
@@ -147,7 +173,7 @@ def on_resume(run_id, request: gr.Request = None):
     run = owned_run(run_id, request)
     runs.check_resumable(run)  # a run whose process died is recovered first
     pos = jobs.manager().submit(run, resume=True)
-    return run.id, ("Resumed." if pos == 0 else f"Queued: position {pos}.")
+    return run.id, (say("Resumed.") if pos == 0 else say("Queued: position {n}.", n=pos))
 
 
 @friendly
@@ -161,7 +187,7 @@ def on_delete(run_id, request: gr.Request = None):
     if jobs.manager().is_active(run):
         raise RunError(f"Run {run.id} is training or queued; stop it first, then delete it.")
     freed = runs.delete_run(run)
-    from .i18n import current_lang, translate_error
+    from .i18n import translate_error
 
     done = translate_error(f"Deleted run {run.id} ({runs.fmt_bytes(freed)} freed).", current_lang())
     return (done, *refresh(visible_owner(request), clear=True))

@@ -19,8 +19,8 @@ from ..errors import ConfigError, DataError, RunError
 from ..models import DEFAULT_MODEL
 from ..start import start_run, train_device
 from ..tasks import get_task, tasks
-from .common import check_state_owner, esc, friendly, owned_run, progress_html, user_of
-from .i18n import current_lang
+from .common import check_state_owner, esc, friendly, owned_run, progress_html, toast, user_of
+from .i18n import current_lang, say, sentence
 
 # (dotted config path, widget factory) for the settings shown on the page; help text comes from the metadata.
 NUMERIC = [
@@ -147,13 +147,15 @@ def params_line(status: dict) -> str:
     trainable, total = status.get("trainable_params"), status.get("total_params")
     if not trainable or not total:
         return ""
-    parts = [f"Trainable {_count(trainable)} of {_count(total)} parameters ({100 * trainable / total:.2f}%)"]
+    parts = [say("Trainable {trainable} of {total} parameters ({pct}%)", trainable=_count(trainable), total=_count(total),
+                 pct=f"{100 * trainable / total:.2f}")]
     if status.get("method"):
-        parts.append(f"method {status['method']}")
+        parts.append(say("method {method}", method=status["method"]))
     if status.get("adapter_bytes"):
-        parts.append(f"adapter {status['adapter_bytes'] / 2 ** 20:.2f} MB on disk")
+        parts.append(say("adapter {mb} MB on disk", mb=f"{status['adapter_bytes'] / 2 ** 20:.2f}"))
     if status.get("batch_size"):
-        parts.append(f"batch {status['batch_size']} x accumulation {status.get('grad_accum', 1)}")
+        parts.append(say("batch {batch} x accumulation {accum}", batch=status["batch_size"],
+                         accum=status.get("grad_accum", 1)))
     return " · ".join(parts)
 
 
@@ -243,7 +245,7 @@ def poll(run_id: str | None, request: gr.Request = None):
     prog = run.progress()
     if prog["state"] == "queued":
         pos = jobs.manager().position(run)
-        prog["message"] = f"Queued: position {pos} of the training queue." if pos else prog["message"]
+        prog["message"] = say("Queued: position {pos} of the training queue.", pos=pos) if pos else prog["message"]
     loss = pd.DataFrame([{"step": e["step"], "loss": e["loss"]} for e in prog["train"]]) if prog["train"] else None
     keys = [k for k in ("accuracy", "f1", "macro_f1", "micro_f1") if any(isinstance(e.get(k), (int, float)) for e in prog["eval"])]
     keys = keys or ["loss"]  # chat runs: held-out loss
@@ -289,8 +291,9 @@ def on_estimate(state, recipe_name, model_name, target_list, name, **settings):
 
     cfg = form_config(state, recipe_name, model_name, target_list, settings)
     source = models.check_available(cfg.model.name, models.ui_model_roots())
-    mem = memory.estimate(cfg, source=source, device=train_device(cfg)).sentence(cfg)
-    timing = estimate.estimate(cfg, source=source).sentence()
+    lang = current_lang()
+    mem = memory.estimate(cfg, source=source, device=train_device(cfg)).sentence(cfg, lang)
+    timing = estimate.estimate(cfg, source=source).sentence(lang)
     return mem, timing
 
 
@@ -312,9 +315,9 @@ def on_start(state, recipe_name, model_name, target_list, name, request: gr.Requ
     # The Data tab checked the upload by the same rules when it was read (build_config refuses a file it refused).
     started = start_run(cfg, name=name or "", owner=auth.owner_for(user_of(request)),  # login on: this user's run
                         model_roots=models.ui_model_roots(), data_checked=True)
-    for warning in started.warnings:
-        gr.Warning(warning)
-    gr.Info(started.message)
+    for warning in (started.warnings_zh if current_lang() == "zh" and started.warnings_zh else started.warnings):
+        toast("warning", sentence(warning))
+    toast("info", sentence(started.message))
     return started.run.id, cli_command(cfg, recipe_name), shown_yaml(cfg)
 
 
@@ -333,9 +336,9 @@ def on_action(run_id, request: gr.Request = None):
     started = start_run(retrain_config(run, action), name=(run.display_name() + " (again)")[:200],
                         owner=auth.owner_for(user_of(request)), source_files=run.status().get("source_files"),
                         data_checked=True)
-    for warning in started.warnings:
-        gr.Warning(warning)
-    gr.Info(started.message)
+    for warning in (started.warnings_zh if current_lang() == "zh" and started.warnings_zh else started.warnings):
+        toast("warning", sentence(warning))
+    toast("info", sentence(started.message))
     return started.run.id
 
 

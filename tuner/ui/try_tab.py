@@ -25,7 +25,7 @@ from ..errors import RunError
 from ..inference import MAX_TEXT_CHARS, SHORT_ROWS, get_predictor
 from ..tasks import get_task
 from .common import _as_page_error, esc, finished_run_choices, friendly, owned_run, visible_owner
-from .i18n import current_lang, t
+from .i18n import current_lang, say, sentence, t
 
 # Entity colours by type (cycled); the same type keeps its colour whatever its confidence label says.
 PALETTE = ["#8ecae6", "#ffb703", "#90be6d", "#f28482", "#b8a1e3", "#f4a261", "#84a59d", "#e9c46a", "#a8dadc", "#cdb4db"]
@@ -49,9 +49,10 @@ def demo_kind(run_id, request=None) -> tuple[str, str]:
         task = get_task(meta["task"])
     except Exception:  # a missing or odd run simply shows the default demo
         return "classifier", ""
+    note = sentence(task.demo_note(meta))
     if task.demo in DEMOS:
-        return task.demo, task.demo_note(meta)
-    return task.demo, f"{task.demo_note(meta)} · this run has its own tab ({task.demo.title()})"
+        return task.demo, note
+    return task.demo, say("{note} · this run has its own tab ({tab})", note=note, tab=say(task.demo.title()))
 
 
 def label_view(task, prediction):
@@ -135,7 +136,7 @@ def on_file(run_id, path, request: gr.Request = None):
     out = Path(tempfile.mkdtemp(prefix="tuner-pred-")) / "predictions.csv"
     info = predictor.predict_file(stored, out)
     counts = ", ".join(f"{k}: {v}" for k, v in info["label_counts"].items())
-    return str(out), f"Predicted {info['rows']:,} rows ({counts})."
+    return str(out), say("Predicted {rows} rows ({counts}).", rows=f"{info['rows']:,}", counts=counts)
 
 
 @friendly
@@ -169,8 +170,8 @@ def on_tag_file(run_id, path, request: gr.Request = None):
     stored = data_mod.store_upload(path, "predict")
     out = Path(tempfile.mkdtemp(prefix="tuner-tags-")) / "entities.jsonl"
     info = predictor.predict_file(stored, out)
-    counts = ", ".join(f"{k}: {v}" for k, v in info["label_counts"].items()) or "no entities"
-    return str(out), f"Tagged {info['rows']:,} rows ({counts})."
+    counts = ", ".join(f"{k}: {v}" for k, v in info["label_counts"].items()) or say("no entities")
+    return str(out), say("Tagged {rows} rows ({counts}).", rows=f"{info['rows']:,}", counts=counts)
 
 
 def on_run(run_id, request: gr.Request = None):
