@@ -27,7 +27,7 @@ def build_app() -> gr.Blocks:
         with gr.Tabs():
             if not demo_ids:
                 with gr.Tab("1 · Data", id="data"):
-                    data_tab.build(upload_state)
+                    data = data_tab.build(upload_state)
                 with gr.Tab("2 · Train", id="train"):
                     train = train_tab.build(upload_state, current_run)
             with gr.Tab("3 · Evaluate", id="evaluate") as eval_tab:
@@ -46,10 +46,15 @@ def build_app() -> gr.Blocks:
         try_t.select(tryit["choices"], current_run, tryit["run"], api_visibility="private")
         chat_t.select(chat["choices"], current_run, chat["run"], api_visibility="private")
         i18n.wire(demo, language)  # English / 中文: re-labels the page and translates error sentences
+        # ... and the generated text already on the page is made again in the new language
+        language.change(i18n.in_language(results["show"]), [language, results["run"]], results["outputs"],
+                        api_visibility="private")
         if demo_ids:  # the demo opens on Try it with the first chosen run
             demo.load(tryit["choices"], current_run, tryit["run"], api_visibility="private")
             return demo
         runs_t.select(runs_view["refresh"], None, runs_view["outputs"], api_visibility="private")
+        language.change(data["on_language"], [language, *data["inputs"]], data["outputs"], api_visibility="private",
+                        concurrency_id="upload", concurrency_limit=4)
         export_t.select(exporter["choices"], current_run, exporter["run"], api_visibility="private")
         demo.load(train["on_model"], train["model"], train["targets"], api_visibility="private")
     return demo

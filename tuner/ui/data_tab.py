@@ -180,6 +180,16 @@ def on_columns(state, train_path, val_path, task_name, tcols, lcol, request: gr.
 # ---- end issue #23 ----
 
 
+def on_language(lang, state, train_path, val_path, task_name, tcols, lcol, request: gr.Request = None):
+    """The language changed: the upload's summary again, in that language (the page opens with it in English)."""
+    from .i18n import remember
+
+    remember(getattr(request, "session_hash", None), lang)
+    if not state or not train_path:
+        return tuple(gr.skip() for _ in range(8))
+    return on_columns(state, train_path, val_path, task_name, tcols, lcol, request)
+
+
 def build(upload_state: gr.State):
     view = sample_view() or {}
     with gr.Row():
@@ -206,4 +216,5 @@ def build(upload_state: gr.State):
           api_name="upload", concurrency_id="upload", concurrency_limit=4)
     gr.on([text_cols.input, label_col.input], on_columns, [upload_state, train_file, val_file, task, text_cols, label_col],
           outputs, api_name="columns", concurrency_id="upload", concurrency_limit=4)
-    return {"train_file": train_file, "val_file": val_file, "task": task, "on_upload": on_upload, "outputs": outputs}
+    return {"train_file": train_file, "val_file": val_file, "task": task, "on_upload": on_upload, "outputs": outputs,
+            "on_language": on_language, "inputs": [upload_state, train_file, val_file, task, text_cols, label_col]}

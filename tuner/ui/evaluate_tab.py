@@ -26,6 +26,18 @@ def _headed(df: pd.DataFrame, lang: str) -> pd.DataFrame:
                               if isinstance(c, str)})
 
 
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Source Han Sans SC",
+             "Microsoft YaHei", "SimHei", "PingFang SC")
+
+
+def cjk_fonts() -> list[str]:
+    """The installed fonts (of CJK_FONTS) that draw Chinese, for matplotlib's per-glyph fallback."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return [name for name in CJK_FONTS if name in installed]
+
+
 def confusion_figure(matrix, labels):
     import matplotlib
 
@@ -34,6 +46,7 @@ def confusion_figure(matrix, labels):
 
     n = len(labels)
     size = min(2.5 + 0.6 * n, 10)
+    plt.rcParams["font.family"] = ["DejaVu Sans", *cjk_fonts()]  # Chinese titles and labels: a CJK font as fallback
     fig, ax = plt.subplots(figsize=(size, size * 0.85), dpi=100)
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(n), [str(x)[:18] for x in labels], rotation=45, ha="right")
@@ -129,4 +142,4 @@ def build(current_run: gr.BrowserState):
 
     refresh.click(choices, run, run, api_visibility="private")
     run.change(show, run, [summary, headline, per_label, confusion], api_name="evaluation")
-    return {"run": run, "choices": choices}
+    return {"run": run, "choices": choices, "show": show, "outputs": [summary, headline, per_label, confusion]}

@@ -11,6 +11,7 @@ Only English strings are written in the tab modules; a string missing here simpl
 from __future__ import annotations
 
 import collections
+import json
 import re
 import threading
 
@@ -658,5 +659,43 @@ def wire(demo, radio) -> list:
         remember(getattr(request, "session_hash", None), lang)
         return [gr.update(**{k: _in(v, lang) for k, v in props.items()}) for _, props in items]
 
-    radio.change(relabel, radio, comps, api_name="language", queue=False)
+    radio.change(relabel, radio, comps, api_name="language", queue=False, js=GRADIO_TEXT_JS)
+    # A browser set to Chinese opens the page in Chinese (Gradio's own texts already follow the browser's locale).
+    demo.load(None, None, radio, js="() => (navigator.language || '').toLowerCase().startsWith('zh') ? 'zh' : 'en'")
     return comps
+
+
+def in_language(handler):
+    """`handler(*inputs, request)` as a listener of the language radio: (lang, *inputs); the session's language is
+    set before it runs (the radio's own relabel may not have run yet)."""
+
+    def run(lang, *inputs, request: gr.Request = None):
+        remember(getattr(request, "session_hash", None), lang)
+        return handler(*inputs, request=request)
+
+    return run
+
+
+# Gradio's own texts (the upload area, toast titles) come from its front end, translated by the browser's locale
+# (gr.I18n only adds an app's own keys, looked up by that same locale). When the radio picks a language the browser
+# is not set to, this swaps those few texts in place, and keeps swapping as Gradio draws new ones.
+GRADIO_ZH = {"Drop File Here": "将文件拖放到此处", "- or -": "- 或 -", "Click to Upload": "点击上传",
+             "Drop Image Here": "将图像拖放到此处", "Error": "错误", "Warning": "警告", "Info": "提示"}
+GRADIO_TEXT_JS = """(lang) => {
+  const zh = %s;
+  const swap = () => {
+    const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      const key = n.nodeValue.trim();
+      if (window.tunerLang === 'zh' && zh[key]) { n.tunerEn = n.nodeValue; n.nodeValue = n.nodeValue.replace(key, zh[key]); }
+      else if (window.tunerLang !== 'zh' && n.tunerEn) { n.nodeValue = n.tunerEn; delete n.tunerEn; }
+    }
+  };
+  window.tunerLang = lang;
+  if (!window.tunerObserver) {
+    window.tunerObserver = new MutationObserver(() => { if (window.tunerLang === 'zh') swap(); });
+    window.tunerObserver.observe(document.body, {childList: true, subtree: true});
+  }
+  swap();
+  return lang;
+}""" % json.dumps(GRADIO_ZH, ensure_ascii=False)
