@@ -82,6 +82,8 @@ def test_every_tab_in_chinese(app, tmp_path, size):
         problems = []
         for key, name in TABS:
             open_tab(page, name)
+            if key == "data":  # the sample's summary, made again in Chinese when the page switched language
+                page.get_by_text("验证集：").first.wait_for(timeout=120_000)
             time.sleep(2.5)  # the tab's own request (its run list) and the drawing after it
             page.screenshot(path=str(out / f"{key}-{size}.png"), full_page=True)
             for english in ("Drop File Here", "Click to Upload"):
