@@ -17,9 +17,7 @@ log = logging.getLogger("tuner.ui")
 
 def _as_page_error(exc: Exception, name: str) -> gr.Error:
     """A TunerError keeps its sentence; anything else gets a generic one (the traceback goes to the log)."""
-    from .i18n import current_lang, error_text, translate_error  # the sentence in this browser session's language
-
-    from .i18n import say
+    from .i18n import current_lang, error_text, say, translate_error  # the sentence in this browser session's language
 
     lang = current_lang()
     if isinstance(exc, gr.Error):
