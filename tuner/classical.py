@@ -18,10 +18,12 @@ from .language import spaced_text
 # (~28,000 such texts) about 0.5 GB (docs/performance.md). SST-2 (65,349 rows, 3.5 million characters) fits whole.
 MAX_ROWS = 100_000
 MAX_CHARS = 5_000_000
+PROBABILITY_C = 1.0  # the logistic regression's inverse regularisation for label-error ranking: 1 beat 10 (bench/label_noise.py)
 
 
-def make_pipeline(texts: list[str]):
-    """An unfitted scikit-learn pipeline suited to how `texts` are written."""
+def make_pipeline(texts: list[str], probabilities: bool = False):
+    """An unfitted scikit-learn pipeline suited to how `texts` are written; `probabilities`: a logistic regression
+    (predict_proba, for label-error ranking in tuner.analysis) in place of the linear SVM."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import make_pipeline as sk_pipeline
     from sklearn.pipeline import make_union
@@ -34,6 +36,10 @@ def make_pipeline(texts: list[str]):
         )
     else:
         features = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, max_features=500_000)
+    if probabilities:
+        from sklearn.linear_model import LogisticRegression
+
+        return sk_pipeline(features, LogisticRegression(C=PROBABILITY_C, max_iter=1000))
     return sk_pipeline(features, LinearSVC(C=0.5))
 
 

@@ -1,4 +1,4 @@
-"""`python -m tuner train|predict|eval|chat|runs|stop|resume|delete|serve ...` — the same code paths as the page."""
+"""`python -m tuner train|predict|eval|mistakes|label-issues|chat|runs|stop|resume|delete|serve ...` — the same code paths as the page."""
 
 from __future__ import annotations
 
@@ -336,6 +336,57 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_mistakes(args) -> int:
+    """The validation rows the run gets wrong, most confident first, after the most confused label pairs."""
+    from .analysis import mistakes
+
+    found = mistakes.find(find_run(args.run), refresh=args.refresh)
+    rows = mistakes.filtered(found["rows"], args.true, args.predicted)
+    if args.json:
+        print(json.dumps({**found, "rows": rows[:args.limit]}, indent=1, ensure_ascii=False))
+        return 0
+    print(f"{found['n_wrong']:,} of {found['n_validation']:,} validation rows are wrong.")
+    for pair in found["pairs"][:10]:
+        print(f"  {pair['true']} -> {pair['predicted']}: {pair['rows']:,} rows")
+    print(f"{'row':>6}  {'true':>14}  {'predicted':>14}  {'conf':>6}  text")
+    for r in rows[:args.limit]:
+        print(f"{r['row'] + 1:>6}  {r['true'][:14]:>14}  {r['predicted'][:14]:>14}  {r['confidence']:>6.3f}  {r['text'][:70]}")
+    return 0
+
+
+def cmd_label_issues(args) -> int:
+    """Suspected label errors in the run's training rows; --write accepts every suggestion into a corrected copy,
+    --train-again starts a run with the same settings on it."""
+    from .analysis import corrections, label_issues
+
+    run = find_run(args.run)
+    found = label_issues.find(run, evidence=args.evidence, refresh=args.refresh)
+    if args.json:
+        print(json.dumps({**found, "rows": found["rows"][:args.limit]}, indent=1, ensure_ascii=False))
+    else:
+        print(f"{found['flagged']:,} of {found['rows_checked']:,} training rows look mislabelled "
+              f"(evidence: {found['evidence']}, {found['seconds']:.0f} s).")
+        print(f"{'row':>6}  {'given':>14}  {'suggested':>14}  {'quality':>7}  text")
+        for r in found["rows"][:args.limit]:
+            print(f"{r['row'] + 1:>6}  {r['given'][:14]:>14}  {r['suggested'][:14]:>14}  {r['quality']:>7.3f}  {r['text'][:70]}")
+    if args.write or args.train_again:
+        counts = corrections.accept_all(run)
+        print(f"accepted: {counts['relabelled']:,} rows relabelled, {counts['dropped']:,} dropped", file=sys.stderr)
+    if args.write:
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            files = corrections.corrected_files(run, corrections.load(run), Path(tmp))
+            shutil.copyfile(files["train_file"], args.write)
+        print(f"corrected training rows -> {args.write} (the run's validation rows are left out of it)", file=sys.stderr)
+    if args.train_again:
+        started = corrections.train_again(run)
+        print(f"run {started.run.id} -> {started.run.path}", file=sys.stderr)
+        print(started.run.id)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tuner", description="Tuner: finetune, evaluate and try adapters.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -396,6 +447,24 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--public", action="store_true", help="with --push: make the new repository public (default private)")
     ex.add_argument("--token-env", default="HF_TOKEN", metavar="VAR", help="environment variable holding the write token (default HF_TOKEN)")
     ex.set_defaults(fn=cmd_export)
+    mi = sub.add_parser("mistakes", help="the validation rows a finished classifier gets wrong, most confident first")
+    mi.add_argument("run", help="run id or run folder")
+    mi.add_argument("--true", help="only rows whose true label is this")
+    mi.add_argument("--predicted", help="only rows predicted as this")
+    mi.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
+    mi.add_argument("--json", action="store_true")
+    mi.add_argument("--refresh", action="store_true", help="score the validation rows again instead of the saved result")
+    mi.set_defaults(fn=cmd_mistakes)
+    li = sub.add_parser("label-issues", help="suspected label errors in a run's training rows, with suggested labels")
+    li.add_argument("run", help="run id or run folder")
+    li.add_argument("--evidence", choices=["classical", "model", "both"], default="both",
+                    help="out-of-sample probabilities from the cross-validated TF-IDF model, the run's model, or both")
+    li.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
+    li.add_argument("--write", metavar="FILE", help="accept every suggestion and write the corrected training rows as CSV")
+    li.add_argument("--train-again", action="store_true", help="accept every suggestion and start a run with the same settings on the corrected copy")
+    li.add_argument("--json", action="store_true")
+    li.add_argument("--refresh", action="store_true", help="rank again instead of the saved result")
+    li.set_defaults(fn=cmd_label_issues)
     sv = sub.add_parser("serve", help="start the web app")
     sv.add_argument("--port", type=int)
     sv.set_defaults(fn=cmd_serve)

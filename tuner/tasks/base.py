@@ -150,6 +150,21 @@ class Task(abc.ABC):
         """Rows of the Evaluate tab's second table; default the per-label report."""
         return report.get("per_label") or None
 
+    # ---- error analysis (tuner.analysis) ---------------------------------------------------------------------
+    analyses: ClassVar[tuple[str, ...]] = ()  # what tuner.analysis offers for this task's runs: "mistakes" (the
+                                        # validation rows it gets wrong), "label_issues" (suspected label errors)
+
+    def analysis_splits(self, cfg) -> Splits:
+        """The run's rows as training reads them, each split with "row" (positions in its file) beside its lists."""
+        raise DataError(f"Error analysis is not available for {self.title.lower()} runs.",
+                        zh=f"{self.title_zh or self.title}运行暂不支持错误分析。")
+
+    def label_probabilities(self, predictor, texts: list[str]):
+        """The finetuned model's label probabilities for `texts`: a (rows, labels) numpy array in meta["labels"]
+        order (mistakes view, label issues)."""
+        raise DataError(f"Error analysis is not available for {self.title.lower()} runs.",
+                        zh=f"{self.title_zh or self.title}运行暂不支持错误分析。")
+
     # ---- prediction ----------------------------------------------------------------------------------------
     @abc.abstractmethod
     def predict(self, model, tokenizer, texts: list[str], meta: dict, max_length: int, **kw) -> list:

@@ -139,6 +139,9 @@ def build(current_run: gr.BrowserState):
         headline = gr.Dataframe(label="Headline metrics", interactive=False)
         per_label = gr.Dataframe(label="Per-label report (chat: sample answers)", interactive=False, wrap=True)
     confusion = gr.Plot(label="Confusion matrix")
+    from . import mistakes  # the error analysis section (tuner.analysis): mistakes, label errors, train again
+
+    mistakes.build(run, current_run)
 
     refresh.click(choices, run, run, api_visibility="private")
     run.change(show, run, [summary, headline, per_label, confusion], api_name="evaluation")

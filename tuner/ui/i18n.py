@@ -544,6 +544,43 @@ def sentence(text: str, lang: str | None = None) -> str:
     return translate_error(text, lang)
 # -- error analysis and label noise --
 SAY_ZH.update({
+    "**{wrong} of {total} validation rows are wrong**; the most confident mistakes first.":
+        "**{total} 条验证数据中有 {wrong} 条预测错误**；最有把握的错误排在前面。",
+    "{n} rows match the filter.": "{n} 行符合筛选条件。",
+    "any": "全部",
+    "**{flagged} of {total} training rows look mislabelled** (evidence: {evidence}, {secs} s). "
+    "Decided so far: {relabelled} relabelled, {dropped} dropped, {kept} kept.":
+        "**{total} 条训练数据中有 {flagged} 条疑似标注错误**（依据：{evidence}，用时 {secs} 秒）。"
+        "目前已决定：改标 {relabelled} 条，删除 {dropped} 条，保留 {kept} 条。",
+    "Trained on corrected data: {flagged} of {total} training rows were flagged as suspected label "
+    "errors in run {run}; {relabelled} were relabelled and {dropped} dropped.":
+        "基于更正后的数据训练：运行 {run} 的 {total} 条训练数据中有 {flagged} 条被标记为疑似标注错误；"
+        "其中 {relabelled} 条已改标，{dropped} 条已删除。",
+    "{flagged} of {total} training rows were flagged as suspected label errors; {relabelled} relabelled "
+    "and {dropped} dropped so far.":
+        "{total} 条训练数据中有 {flagged} 条被标记为疑似标注错误；目前已改标 {relabelled} 条，删除 {dropped} 条。",
+    "Pick a finished run.": "请选择一个已结束的运行。",
+    "Started run {new} on the corrected data. When it finishes, compare it with run {old} on the Runs tab.":
+        "已用更正后的数据开始运行 {new}。训练结束后，可在“运行记录”页与运行 {old} 比较。",
+    "relabel → {new}": "改标为 {new}", "drop": "删除", "keep": "保留",
+    "row": "行", "text": "文本", "true label": "真实标签", "predicted": "预测标签", "confidence": "置信度",
+    "rows": "行数", "given label": "给定标签", "suggested label": "建议标签", "label quality": "标签质量",
+    "decision": "决定", "Training started.": "训练已开始。",
+})
+ZH.update({  # the section's static labels (tuner/ui/mistakes.py)
+    "Mistakes and label errors": "错误分析与标注错误", "True label": "真实标签", "Predicted label": "预测标签",
+    "Show mistakes": "显示预测错误",
+    "Validation rows the model gets wrong (most confident first)": "模型预测错误的验证数据（最有把握的在前）",
+    "Most confused label pairs": "最常混淆的标签对",
+    "#### Suspected label errors in the training data": "#### 训练数据中疑似的标注错误",
+    "classical + finetuned model": "传统模型 + 微调模型", "classical model only": "仅传统模型",
+    "finetuned model only": "仅微调模型", "Evidence": "依据", "Find suspected label errors": "查找疑似标注错误",
+    "Suspected label errors (lowest label quality first)": "疑似标注错误（标签质量最低的在前）",
+    "Row": "行号", "Decision": "决定", "New label (empty = the suggestion)": "新标签（留空 = 采用建议）",
+    "Apply to row": "应用到该行", "Accept all suggestions": "全部采用建议", "Drop all shown rows": "删除所有显示的行",
+    "Keep all as they are": "全部保持原样", "Clear decisions": "清除所有决定", "Corrections (CSV)": "更正记录（CSV）",
+    "Train again with these corrections": "用这些更正重新训练",
+    "Accept the suggestion": "采用建议", "Drop the row": "删除该行", "Keep as it is": "保持原样",
 })
 
 

@@ -4,12 +4,14 @@ reading.py    columns, usable rows, warnings, a validation split stratified by l
 model.py      the sequence-classification head, tokenized rows, numpy-padded batches
 metrics.py    accuracy / macro F1, the per-label report, the majority-class and classical floors
 predict.py    label probabilities, highest first
+analysis.py   rows with their file positions and probabilities for error analysis (tuner.analysis)
 """
 
 from __future__ import annotations
 
 from ..base import Task
 from ..registry import register
+from .analysis import ClassificationAnalysis
 from .metrics import ClassificationMetrics
 from .model import ClassificationModel
 from .predict import ClassificationPredict
@@ -17,7 +19,7 @@ from .reading import ClassificationReading
 
 
 class ClassificationTask(ClassificationReading, ClassificationModel, ClassificationMetrics, ClassificationPredict,
-                         Task):
+                         ClassificationAnalysis, Task):
     name = "classification"
     title = "Text classification"
     title_zh = "文本分类"

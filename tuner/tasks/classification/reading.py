@@ -50,8 +50,8 @@ class ClassificationReading:
 
     # ---- reading and validating ------------------------------------------------------------------
     def extract(self, df, text_columns: list[str], label_column: str, source: str = "training file",
-                strict: bool = False, known_labels=None, known_from: str = "the training file"):
-        """(texts, labels, skipped) from the usable rows of a table. Rows with no label, no text, a label that
+                strict: bool = False, known_labels=None, known_from: str = "the training file", with_rows: bool = False):
+        """(texts, labels, skipped) from the usable rows of a table (and their row positions in it, `with_rows`). Rows with no label, no text, a label that
         reads like text or (with `known_labels`) a label never seen are left out and counted in `skipped`
         (tuner.skipped), which has already decided: the file is refused (DataError) when too many are unusable."""
         if not text_columns:
@@ -89,7 +89,7 @@ class ClassificationReading:
         if len(keep) < len(texts):
             texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
         _check_mixed_types(labels, label_column, source)
-        return texts, labels, skipped
+        return (texts, labels, skipped, keep) if with_rows else (texts, labels, skipped)
 
     def inspect(self, df, cfg) -> dict:
         """Statistics and warnings for the upload page (raises DataError on a blocking problem)."""
@@ -143,40 +143,42 @@ class ClassificationReading:
             out.append(f"About {too_long} texts are longer than the max length of {max_length} tokens and will be truncated.")
         return out
 
-    def load_splits(self, cfg) -> Splits:
-        """Read the configured file(s) into train/validation examples with integer label ids."""
+    def load_splits(self, cfg, positions: bool = False) -> Splits:
+        """Read the configured file(s) into train/validation examples with integer label ids. `positions`: each
+        split also gets "row", the rows' positions in their file (error analysis, tuner.analysis)."""
         table = data_mod.read_table(cfg.data.train_file)
         warnings = list(table.warnings)
         proposal = self.propose(table.df)
         text_columns = list(cfg.data.text_columns) or proposal["text_columns"]
         label_column = cfg.data.label_column or proposal["label_column"]
-        texts, labels, skipped = self.extract(table.df, text_columns, label_column, strict=cfg.data.strict)
+        texts, labels, skipped, rows = self.extract(table.df, text_columns, label_column, strict=cfg.data.strict,
+                                                    with_rows=True)
         lists = [skipped]
         warnings += skipped.warnings()
         warnings += self._warnings(texts, labels, Counter(labels), cfg.model.max_length)
         if cfg.data.max_train_rows and len(texts) > cfg.data.max_train_rows:
             rng = np.random.default_rng(cfg.seed)
             keep = sorted(rng.choice(len(texts), cfg.data.max_train_rows, replace=False).tolist())
-            texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
+            texts, labels, rows = [texts[i] for i in keep], [labels[i] for i in keep], [rows[i] for i in keep]
         if cfg.data.validation_file:
             vtable = data_mod.read_table(cfg.data.validation_file)
             vtext_cols, vlabel_col = self.matching_columns(vtable.df, text_columns, label_column)
-            vtexts, vlabels, vskipped = self.extract(vtable.df, vtext_cols, vlabel_col, source="validation file",
-                                                     strict=cfg.data.strict, known_labels=set(labels))
+            vtexts, vlabels, vskipped, vrows = self.extract(vtable.df, vtext_cols, vlabel_col, source="validation file",
+                                                            strict=cfg.data.strict, known_labels=set(labels),
+                                                            with_rows=True)
             lists.append(vskipped)
             warnings += vtable.warnings + vskipped.warnings()
         else:
             tr, va = data_mod.stratified_split(labels, data_mod.held_out_share(cfg.data, len(labels)), cfg.seed)
-            vtexts, vlabels = [texts[i] for i in va], [labels[i] for i in va]
-            texts, labels = [texts[i] for i in tr], [labels[i] for i in tr]
+            vtexts, vlabels, vrows = [texts[i] for i in va], [labels[i] for i in va], [rows[i] for i in va]
+            texts, labels, rows = [texts[i] for i in tr], [labels[i] for i in tr], [rows[i] for i in tr]
         names = sorted(set(labels), key=natural_key)
         index = {n: i for i, n in enumerate(names)}
         meta = {"task": self.name, "labels": names, "text_columns": text_columns, "label_column": label_column}
-        return Splits(
-            train={"text": texts, "label": [index[x] for x in labels]},
-            validation={"text": vtexts, "label": [index[x] for x in vlabels]},
-            meta=meta, warnings=warnings, skipped=[s for s in lists if s],
-        )
+        train, validation = {"text": texts, "label": [index[x] for x in labels]}, {"text": vtexts, "label": [index[x] for x in vlabels]}
+        if positions:
+            train["row"], validation["row"] = rows, vrows
+        return Splits(train=train, validation=validation, meta=meta, warnings=warnings, skipped=[s for s in lists if s])
 
     def matching_columns(self, df, text_columns: list[str], label_column: str) -> tuple[list[str], str]:
         """Columns of a second file (validation, evaluation): the training names where present, else detected

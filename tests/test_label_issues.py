@@ -1,0 +1,146 @@
+"""Suspected label errors (tuner.analysis.label_issues) and the corrections that follow (tuner.analysis.corrections):
+planted flipped labels rank at the top, accepting the suggestions writes a corrected copy and never touches the
+upload, and the page's Chinese covers the section."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_rows
+from tuner.analysis import corrections, label_issues
+from tuner.config import RunConfig
+
+REPO = Path(__file__).resolve().parents[1]
+LABELS = ["billing", "shipping", "technical"]
+FLIPPED = [3, 17, 42, 77, 101, 150]  # data rows (0-based) whose label is planted wrong
+
+
+def planted_csv(path: Path) -> tuple[Path, dict[int, str]]:
+    """180 support tickets with the labels of FLIPPED rows moved to the next label; {row: true label}."""
+    rows = make_rows(per_label=60, seed=1)
+    truth = {}
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        for i, (text, label) in enumerate(rows):
+            if i in FLIPPED:
+                truth[i] = label
+                label = LABELS[(LABELS.index(label) + 1) % 3]
+            w.writerow([text, label])
+    return path, truth
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_planted_flips_rank_at_the_top(tmp_path):
+    path, truth = planted_csv(tmp_path / "planted.csv")
+    rows = list(csv.DictReader(open(path, encoding="utf-8")))
+    texts = [r["text"] for r in rows]
+    labels = [LABELS.index(r["label"]) for r in rows]
+    probs = label_issues.cross_validated_probs(texts, labels, 3)
+    quality, flagged = label_issues.rank_issues(labels, probs)
+    top = set(np.argsort(quality, kind="stable")[:len(FLIPPED)].tolist())
+    assert top == set(FLIPPED)
+    assert set(np.flatnonzero(flagged).tolist()) >= set(FLIPPED)
+    suggested = label_issues.suggestions(labels, probs)
+    assert all(LABELS[suggested[i]] == truth[i] for i in FLIPPED)
+
+
+@pytest.fixture
+def planted_run(tmp_path, runs_dir, tiny_model_dir):
+    from tuner import runs
+
+    path, truth = planted_csv(tmp_path / "upload.csv")
+    cfg = RunConfig.from_dict({"name": "planted", "data": {"train_file": str(path), "validation_fraction": 0.2},
+                               "model": {"name": str(tiny_model_dir), "max_length": 32}})
+    return runs.create_run(cfg), path, truth
+
+
+def test_accepting_suggestions_writes_a_corrected_copy_and_leaves_the_upload(planted_run, tmp_path):
+    run, upload, truth = planted_run
+    before = {p: digest(p) for p in (upload, run.config().data.train_file)}
+    from tuner.tasks import get_task
+
+    found = label_issues.find(run, evidence="classical")
+    held_out = set(get_task("classification").analysis_splits(run.config()).validation["row"])
+    planted_in_train = set(FLIPPED) - held_out
+    assert planted_in_train, "some planted rows are training rows"
+    flagged = {r["row"]: r for r in found["rows"]}
+    assert planted_in_train <= set(flagged)
+    assert {r["row"] for r in found["rows"][:len(planted_in_train)]} == planted_in_train  # ranked first
+    counts = corrections.accept_all(run)
+    assert counts["relabelled"] == found["flagged"] and counts["dropped"] == 0
+    corrections.decide(run, [{"row": found["rows"][0]["row"], "action": "drop"}])
+    files = corrections.corrected_files(run, corrections.load(run), tmp_path / "out")
+    original = list(csv.DictReader(open(upload, encoding="utf-8")))
+    fixed = list(csv.DictReader(open(files["train_file"], encoding="utf-8")))
+    by_text = {r["text"]: r["label"] for r in fixed}
+    dropped = found["rows"][0]["row"]
+    assert original[dropped]["text"] not in by_text
+    for row in planted_in_train - {dropped}:
+        assert by_text[original[row]["text"]] == truth[row]
+    assert len(fixed) == len(original) - len(held_out) - 1
+    validation = list(csv.DictReader(open(files["validation_file"], encoding="utf-8")))
+    assert validation == [original[i] for i in sorted(held_out)]  # the same rows, labels as uploaded
+    assert {p: digest(p) for p in before} == before  # the upload and the run's copy are unchanged
+    saved = list(csv.DictReader(open(corrections.csv_for(run), encoding="utf-8")))
+    assert {int(r["row"]) - 1 for r in saved} == set(flagged)
+    assert any(r["action"] == "drop" for r in saved)
+
+
+def test_train_again_starts_a_run_on_the_corrected_copy(planted_run, monkeypatch):
+    from tuner import jobs
+
+    run, upload, _ = planted_run
+    submitted = []
+    monkeypatch.setattr(jobs.manager(), "submit", lambda r, **kw: submitted.append(r) or 0)
+    label_issues.find(run, evidence="classical")
+    with pytest.raises(Exception, match="no corrections yet"):
+        corrections.train_again(run)
+    corrections.accept_all(run)
+    new = corrections.train_again(run).run
+    assert submitted == [new]
+    cfg, old = new.config(), run.config()
+    assert Path(cfg.data.train_file).parent == new.data_dir and cfg.data.validation_file
+    assert cfg.train == old.train and cfg.model == old.model and cfg.adapter == old.adapter
+    work = corrections.data_work(new)
+    assert work["from_run"] == run.id and work["relabelled"] >= 1
+    assert (new.path / corrections.CORRECTIONS_CSV).is_file()
+    assert "flagged as suspected label errors" in corrections.data_work_sentence(work)
+
+
+def test_section_text_is_translated():
+    from tuner.ui import i18n
+
+    source = (REPO / "tuner" / "ui" / "mistakes.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    said, labels = [], []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "say" and node.args:
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                said.append(arg.value)
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in (
+                "Accordion", "Dropdown", "Button", "Dataframe", "Radio", "Number", "Textbox", "File", "Markdown"):
+            for kw in node.keywords:
+                if kw.arg == "label" and isinstance(kw.value, ast.Constant):
+                    labels.append(kw.value.value)
+            if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                labels.append(node.args[0].value)
+    columns = [v for d in ("MISTAKE_COLUMNS", "PAIR_COLUMNS", "ISSUE_COLUMNS")
+               for v in re.findall(r'"\w+": "([^"]+)"', source.split(f"{d} = ", 1)[1].split("\n\n")[0])]
+    assert len(said) >= 8 and len(labels) >= 15
+    missing = [s for s in said + columns if i18n.say(s, "zh") == s]
+    missing += [s for s in labels if i18n.t(s, "zh") == s]
+    assert not missing, missing
+    zh = i18n.say("{n} rows match the filter.", "zh", n="12")
+    assert zh == "12 行符合筛选条件。"
