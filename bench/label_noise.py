@@ -94,7 +94,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=["sst2", "sms_spam", "waimai_10k"])
     ap.add_argument("--noise", type=float, action="append", help="share of labels flipped (default 0.05 and 0.1)")
+    ap.add_argument("--c", type=float, help="the logistic regression's C (default tuner.classical.PROBABILITY_C)")
     args = ap.parse_args(argv)
+    if args.c:
+        from tuner import classical
+
+        classical.PROBABILITY_C = args.c
     if not SHARED.is_dir():
         print(f"skipped: the shared datasets folder {SHARED} is not present")
         return 0

@@ -144,3 +144,51 @@ def test_section_text_is_translated():
     assert not missing, missing
     zh = i18n.say("{n} rows match the filter.", "zh", n="12")
     assert zh == "12 行符合筛选条件。"
+
+
+@pytest.mark.slow
+def test_fix_and_retrain_through_the_page(tmp_path, tiny_model_dir, monkeypatch):
+    """gradio_client drives the page: find suspected label errors on a finished run, accept every suggestion,
+    train again; the new run trains on the corrected copy, the upload is untouched, the Runs tab compares the two."""
+    pytest.importorskip("gradio_client")
+    from gradio_client import Client
+
+    from apphelpers import running_app, wait_finished
+    from tuner import runs
+    from tuner.train import train
+
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    monkeypatch.setenv("TUNER_RUNS_DIR", str(runs_dir))
+    upload, truth = planted_csv(tmp_path / "upload.csv")
+    before = digest(upload)
+    cfg = RunConfig.from_dict({
+        "name": "noisy", "data": {"train_file": str(upload), "validation_fraction": 0.2},
+        "model": {"name": str(tiny_model_dir), "max_length": 32}, "adapter": {"r": 4, "alpha": 8},
+        "train": {"epochs": 1, "batch_size": 16, "evals": 0, "learning_rate": 1e-3, "precision": "fp32"}})
+    first = runs.create_run(cfg)
+    train(cfg, first)  # in-process; the retrain below goes through the page and a real training child
+    first.set_status(state="completed")
+    env = {"TUNER_RUNS_DIR": str(runs_dir), "TUNER_MODEL_DIRS": str(tiny_model_dir.parent)}
+    with running_app(tmp_path / "app.log", env, timeout=120) as (url, _):
+        client = Client(url, verbose=False)
+        summary, table, _csv = client.predict(first.id, "classical", api_name="/label_issues")
+        assert "training rows look mislabelled" in summary
+        flagged = [int(r[0]) - 1 for r in table["data"]]
+        assert flagged and set(flagged) & set(truth)
+        summary, table, csv_file = client.predict(first.id, api_name="/accept_all")
+        assert f"{len(flagged)} relabelled" in summary and csv_file
+        new_id, message = client.predict(first.id, api_name="/train_again")
+        assert new_id != first.id and first.id in message
+        html = wait_finished(client, new_id, timeout=600, poll=2)
+        assert "<b>completed</b>" in html, html
+        _diff, metrics, _chart = client.predict([first.id, new_id], "accuracy", api_name="/compare")
+        assert {row[0] for row in metrics["data"]} == {first.id, new_id}
+        assert any("relabelled" in str(cell) for row in metrics["data"] for cell in row)
+    new = runs.get_run(new_id)
+    fixed = {r["text"]: r["label"] for r in csv.DictReader(open(new.config().data.train_file, encoding="utf-8"))}
+    original = list(csv.DictReader(open(upload, encoding="utf-8")))
+    for row in set(flagged) & set(truth):
+        assert fixed[original[row]["text"]] == truth[row]
+    assert digest(upload) == before and (new.path / corrections.CORRECTIONS_CSV).is_file()
+    assert new.status()["corrections"]["from_run"] == first.id

@@ -457,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     mi.set_defaults(fn=cmd_mistakes)
     li = sub.add_parser("label-issues", help="suspected label errors in a run's training rows, with suggested labels")
     li.add_argument("run", help="run id or run folder")
-    li.add_argument("--evidence", choices=["classical", "model", "both"], default="both",
+    li.add_argument("--evidence", choices=["classical", "model", "both"], default="classical",
                     help="out-of-sample probabilities from the cross-validated TF-IDF model, the run's model, or both")
     li.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
     li.add_argument("--write", metavar="FILE", help="accept every suggestion and write the corrected training rows as CSV")

@@ -100,7 +100,11 @@ def data_summary(run: Run, meta: dict, report: dict) -> str:
     src = (run.status().get("source_files") or {}).get("train_file")
     if src:
         parts.append(f"from the file `{code_span(public_path(src))}`")
-    return "; ".join(parts) + "." if parts else "Not recorded."
+    text = "; ".join(parts) + "." if parts else "Not recorded."
+    from .analysis.corrections import data_work, data_work_sentence  # rows flagged / corrected (issue #26)
+
+    work = data_work_sentence(data_work(run))
+    return f"{text} {_md(work)}" if work else text
 
 
 def training_config(run: Run) -> str:

@@ -99,7 +99,7 @@ def on_mistakes(run_id, true_label=ANY, predicted=ANY, request: gr.Request = Non
 
 
 @friendly
-def on_find(run_id, evidence="both", request: gr.Request = None):
+def on_find(run_id, evidence="classical", request: gr.Request = None):
     """Find suspected label errors: (summary, table, corrections CSV)."""
     run = owned_run(run_id, request)
     return issues_view(run, label_issues.find(run, evidence=evidence or label_issues.DEFAULT_EVIDENCE))
@@ -143,8 +143,8 @@ def on_train_again(run_id, request: gr.Request = None):
 
 def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
     """The section, under the tab's report; `run` is the tab's Run dropdown."""
+    work = gr.Markdown()  # the run's data work, visible with the report
     with gr.Accordion("Mistakes and label errors", open=False):
-        work = gr.Markdown()
         summary = gr.Markdown()
         with gr.Row():
             true_pick = gr.Dropdown([], label="True label", allow_custom_value=True, scale=1)
@@ -156,7 +156,7 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
             pairs = gr.Dataframe(label="Most confused label pairs", interactive=False, scale=1)
         gr.Markdown("#### Suspected label errors in the training data")
         with gr.Row():
-            evidence = gr.Radio([("classical + finetuned model", "both"), ("classical model only", "classical"),
+            evidence = gr.Radio([("classical model only", "classical"), ("classical + finetuned model", "both"),
                                  ("finetuned model only", "model")], value=label_issues.DEFAULT_EVIDENCE,
                                 label="Evidence", scale=3)
             find_btn = gr.Button("Find suspected label errors", variant="primary", scale=1)

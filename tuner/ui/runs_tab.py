@@ -152,10 +152,13 @@ def compare_runs(run_list, metric: str = "accuracy") -> tuple[pd.DataFrame, pd.D
         if m.get("classical"):
             row["classical accuracy"], row["classical macro_f1"] = _classical(m, "accuracy"), _classical(m, "macro_f1")
         row["verdict"] = (m.get("verdict") or {}).get("level", "")
+        work = st.get("corrections") or {}  # a run trained on corrected labels (tuner.analysis.corrections)
+        row["label corrections"] = (f"{work.get('relabelled', 0)} relabelled, {work.get('dropped', 0)} dropped "
+                                    f"(run {work.get('from_run', '')})" if work else None)
         rows.append(row)
         if row[metric] is not None:
             chart.append({"run": f"{st.get('name') or ''} {run.id[-6:]}".strip(), metric: row[metric]})
-    table = pd.DataFrame(rows, columns=["run", "name", "state", *COMPARE_METRICS])
+    table = pd.DataFrame(rows, columns=["run", "name", "state", *COMPARE_METRICS, "label corrections"])
     table = table.dropna(axis=1, how="all")
     return _in_language(diff), _in_language(table, ("state", "verdict")), pd.DataFrame(chart, columns=["run", metric])
 
