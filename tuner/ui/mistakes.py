@@ -185,4 +185,4 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
     for button, what in ((accept_all, "relabel"), (drop_all, "drop"), (keep_all, "keep"), (clear_all, "clear")):
         button.click(on_all, [run, gr.State(what)], decided,
                      **({"api_name": "accept_all"} if what == "relabel" else {"api_visibility": "private"}))
-    again.click(on_train_again, run, [current_run, again_msg], api_name="train_again")
+    again.click(on_train_again, run, [current_run, again_msg], api_name="train_corrected")
