@@ -26,10 +26,11 @@ def _table(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     return out.rename(columns={k: say(v) for k, v in columns.items()})
 
 
-MISTAKE_COLUMNS = {"row": "row", "text": "text", "true": "true label", "predicted": "predicted", "confidence": "confidence"}
+# the text last: a long text column would push the labels out of sight (seen on the page)
+MISTAKE_COLUMNS = {"row": "row", "true": "true label", "predicted": "predicted", "confidence": "confidence", "text": "text"}
 PAIR_COLUMNS = {"true": "true label", "predicted": "predicted", "rows": "rows"}
-ISSUE_COLUMNS = {"row": "row", "text": "text", "given": "given label", "suggested": "suggested label",
-                 "quality": "label quality", "decision": "decision"}
+ISSUE_COLUMNS = {"row": "row", "given": "given label", "suggested": "suggested label", "quality": "label quality",
+                 "decision": "decision", "text": "text"}
 
 
 def mistakes_view(run, true_label=ANY, predicted=ANY):
@@ -153,7 +154,7 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
         with gr.Row():
             wrong = gr.Dataframe(label="Validation rows the model gets wrong (most confident first)", interactive=False,
                                  wrap=True, scale=3)
-            pairs = gr.Dataframe(label="Most confused label pairs", interactive=False, scale=1)
+            pairs = gr.Dataframe(label="Most confused label pairs", interactive=False, scale=2)
         gr.Markdown("#### Suspected label errors in the training data")
         with gr.Row():
             evidence = gr.Radio([("classical model only", "classical"), ("classical + finetuned model", "both"),
