@@ -15,31 +15,87 @@ log = logging.getLogger("tuner.train")
 
 
 class EventsCallback(TrainerCallback):
-    """Append start/progress/train/eval events to the run's events.jsonl (main process only)."""
+    """Append start/progress/train/eval events to the run's events.jsonl (main process only).
+
+    Progress events (at most one a second) carry the smoothed seconds per optimizer step (`sec_per_step`, an
+    average over the last steps that leaves out the evaluations and checkpoint saves between steps) and when that
+    step ended (`step_time`), from which the page counts the ETA down (tuner.progress.eta_left); tokens/s is
+    smoothed the same way. An evaluation during training is an `evaluating` phase event, then `training` again."""
+
+    STEP_WEIGHT = 0.2  # of the newest step in the average seconds per step
+    SPEED_WEIGHT = 0.3  # of the newest 5 s window in the average tokens/s
 
     def __init__(self, run: Run, info: dict, speed=None):
+        from .progress import Smoother
+
         self.run, self.info = run, info
         self.speed = speed  # a tuner.cpu.throughput.SpeedMeter: live tokens/s and utilisation, or None
         self._last_progress = 0.0
         self._last_speed = 0.0
         self._t0 = None
+        self._step_begin = self._step_end = None
+        self._paused = False  # an evaluation or a checkpoint save since the last step
+        self._evaluating = self._training = False
+        self._per_step, self._tokens = Smoother(self.STEP_WEIGHT), Smoother(self.SPEED_WEIGHT)
 
     def on_train_begin(self, args, state, control, **kw):
         self._t0 = time.time()
+        self._training = True
         if state.is_world_process_zero:
             if self.speed is not None:
                 self.speed.start()
             self.run.append_event({"type": "start", "total_steps": state.max_steps, **self.info})
 
+    def on_train_end(self, args, state, control, **kw):
+        self._training = False
+
+    def on_step_begin(self, args, state, control, **kw):
+        self._step_begin = time.time()
+        if self._evaluating:  # an evaluation that failed (tuner.train.guard_evaluation) never reached on_evaluate
+            self.on_evaluate(args, state, control)
+
     def on_step_end(self, args, state, control, **kw):
         now = time.time()
+        begin = self._step_end if self._step_end is not None and not self._paused else self._step_begin
+        if begin is not None:
+            self._per_step.add(max(now - begin, 0.0))
+        self._step_end, self._paused = now, False
         if state.is_world_process_zero and now - self._last_progress >= 1.0:
             self._last_progress = now
-            event = {"type": "progress", "step": state.global_step, "total_steps": state.max_steps, "epoch": state.epoch}
+            event = {"type": "progress", "step": state.global_step, "total_steps": state.max_steps, "epoch": state.epoch,
+                     "sec_per_step": round(self._per_step.value, 4), "step_time": now}
             if self.speed is not None and now - self._last_speed >= 5.0:  # a 5 s window smooths batch-length noise
                 self._last_speed = now
-                event.update(self.speed.reading())
+                reading = self.speed.reading()
+                if reading.get("tokens_per_s"):
+                    reading["tokens_per_s"] = round(self._tokens.add(reading["tokens_per_s"]), 1)
+                event.update(reading)
             self.run.append_event(event)
+
+    def _pause(self):
+        """An evaluation or save between two steps: its time stays out of the seconds per step and tokens/s."""
+        self._paused = True
+        if self.speed is not None and self._training:
+            self.speed.reading()  # the window restarts after it
+            self._last_speed = time.time()
+
+    def on_prediction_step(self, args, state, control, **kw):
+        if self._training and not self._evaluating:
+            self._evaluating = True
+            self._pause()
+            if state.is_world_process_zero:
+                self.run.append_event({"type": "phase", "phase": "evaluating", "step": state.global_step,
+                                       "training_eval": True, "message": f"Scoring the validation rows at step {state.global_step}…"})
+
+    def on_evaluate(self, args, state, control, **kw):
+        self._pause()
+        if self._training and self._evaluating:
+            self._evaluating = False
+            if state.is_world_process_zero:
+                self.run.append_event({"type": "phase", "phase": "training", "message": "Training…"})
+
+    def on_save(self, args, state, control, **kw):
+        self._pause()
 
     def on_log(self, args, state, control, logs=None, **kw):
         if not state.is_world_process_zero or not logs:

@@ -21,40 +21,59 @@ def find_run(ref: str):
     return get_run(ref)
 
 
-def follow(run, manager, out=sys.stderr) -> dict:
-    """Print a progress bar from the run's events until the process ends; Ctrl-C stops cleanly."""
-    from tqdm import tqdm
+def status_line(prog: dict) -> str:
+    """One line of a run's progress, in the page's words (tuner.progress): the clock, the phase or the step with
+    loss, ETA and tokens/s."""
+    from .progress import fill, fmt_duration, message
 
-    bar = tqdm(total=None, unit="step", file=out, dynamic_ncols=True, desc=run.id, mininterval=1.0)
-    last_loss = None
-    said = None
+    parts = [f"[{fmt_duration(prog.get('elapsed'))}]", "stopping" if prog.get("stopping") else prog.get("state", "")]
+    training = prog.get("phase") in ("training", "evaluating") and prog.get("total_steps")
+    if training:
+        parts.append(f"step {prog.get('step', 0)}/{prog['total_steps']}")
+        if prog.get("train"):
+            parts.append(f"loss {prog['train'][-1]['loss']:.4f}")
+        if prog.get("eta") is not None and not prog.get("stopping"):
+            parts.append(f"ETA {fmt_duration(prog['eta'])}")
+        speed = (prog.get("speed") or {}).get("tokens_per_s")
+        if speed:
+            parts.append(f"{speed:,.0f} tokens/s")
+    template, words = message(prog)
+    if template and not (training and prog.get("phase") == "training" and not prog.get("stopping")):
+        parts.append(fill(template, words))
+    return " · ".join(p for p in parts if p)
+
+
+def follow(run, manager, out=sys.stderr, every: float = 10.0, tick: float = 0.5) -> dict:
+    """Print the run's progress until the process ends: a line whenever the phase, state or step count's tenth
+    changes, and every `every` seconds otherwise (the clock and ETA tick); on a terminal the line is rewritten in
+    place every second. Ctrl-C stops cleanly."""
+    tty = hasattr(out, "isatty") and out.isatty()
+    said, last_key, last_time = "", None, 0.0
     try:
         while manager.is_active(run) or run.state in ("queued", "running"):
             prog = run.progress()
-            doing = prog.get("phase_message") or prog.get("state")
-            if doing and doing != said and prog.get("phase") != "training":
-                said = doing
-                bar.set_description_str(f"{run.id} · {doing}", refresh=True)
-            elif prog.get("phase") == "training" and said != "training":
-                said = "training"
-                bar.set_description_str(run.id, refresh=True)
-            if prog["total_steps"] and bar.total != prog["total_steps"]:
-                bar.total = prog["total_steps"]
-                bar.refresh()
-            if prog["train"]:
-                last_loss = prog["train"][-1]["loss"]
-                bar.set_postfix(loss=f"{last_loss:.4f}", refresh=False)
-            bar.update(max(0, prog["step"] - bar.n))
+            total = prog.get("total_steps") or 0
+            key = (prog["state"], prog.get("phase"), prog.get("stopping"), prog.get("position"),
+                   10 * prog.get("step", 0) // total if total else 0,
+                   prog.get("phase_parts", {}).get("done_rows") or prog.get("phase_parts", {}).get("tokens"))
+            now = time.time()
+            if key != last_key or now - last_time >= (1.0 if tty else every):
+                line = status_line(prog)
+                if tty:  # a new phase starts a new line; the clock rewrites the current one
+                    fresh = last_key is not None and key[:3] != last_key[:3]
+                    print(("\n" if fresh else "\r") + line.ljust(0 if fresh else len(said)), end="", file=out, flush=True)
+                else:
+                    print(line, file=out, flush=True)
+                said, last_key, last_time = line, key, now
             if not manager.is_active(run) and run.state in ("queued", "running"):
                 break
-            time.sleep(0.5)
+            time.sleep(tick)
     except KeyboardInterrupt:
         print("\nStopping cleanly (the adapter will be saved)…", file=out)
         manager.stop(run)
         manager.wait(run)
     prog = run.progress()
-    bar.update(max(0, prog["step"] - bar.n))
-    bar.close()
+    print(("\n" if tty else "") + status_line(prog), file=out, flush=True)
     return prog
 
 

@@ -136,8 +136,10 @@ class JobManager:
                 raise RunError(f"Run {run.id} is already training or queued.")
             runs_mod.check_can_start(run)  # per-user quotas: queued/training runs, stored bytes
             try:
+                run.stop_path.unlink(missing_ok=True)  # a stop left from an earlier start of this run
                 run.set_status(state="queued", manager_pid=os.getpid(), resume=resume, queued=time.time(),
-                               message="Waiting for a free training slot.")
+                               message="Waiting for a free training slot.", phase="queued", phase_parts={},
+                               stopping=False, launched=None, started=None, ended=None, outcome="")
             except OSError as exc:
                 if runs_mod.is_disk_full(exc):
                     raise RunError("The disk is full, so the run could not be queued; delete runs you no longer "
@@ -145,6 +147,8 @@ class JobManager:
                 raise RunError("The run's folder could not be written (a write error); check the disk and its "
                                "permissions, then try again.") from None
             self._queue.append(run)
+            _event(run, {"type": "phase", "phase": "queued", "position": len(self._queue),
+                         "message": "Waiting for a free training slot."})
             self._pump()
             self._ensure_watcher()
             return self.position(run)
@@ -155,16 +159,35 @@ class JobManager:
             return ids.index(run.id) + 1 if run.id in ids else 0
 
     def stop(self, run: Run) -> str:
-        """Ask a run to stop cleanly (adapter saved); a queued run is simply removed from the queue."""
+        """Ask a run to stop. A queued run is removed from the queue; one that has not reached its first training
+        step (starting, reading, tokenizing, loading) ends at once, with nothing to save; a training run stops
+        cleanly at the next step (adapter saved). The status says `stopping` from this moment."""
+        from .progress import OUTCOMES, PRE_TRAINING
+
         with self._lock:
             queued = [r for r in self._queue if r.id == run.id]
             if queued:
                 self._queue.remove(queued[0])
-                run.set_status(state="stopped", message="Removed from the queue before it started.")
+                run.set_status(state="stopped", message=OUTCOMES["removed"], outcome="removed", ended=time.time(),
+                               phase="done")
+                _event(run, {"type": "status", "state": "stopped", "message": OUTCOMES["removed"]})
                 return "removed from the queue"
-        if run.state != "running":
-            raise RunError(f"Run {run.id} is not training (it is {run.state}).")
-        run.stop_path.write_text("stop requested\n")
+            status = run.status()
+            if status.get("state") not in ("running", "queued"):  # queued: being launched right now
+                raise RunError(f"Run {run.id} is not training (it is {status.get('state', 'created')}).")
+            run.stop_path.write_text("stop requested\n")
+            proc = self._procs.get(run.id)
+            if proc is not None and proc.poll() is None and status.get("phase") in PRE_TRAINING:
+                # Nothing is trained yet: end the process tree now rather than wait for a model to load.
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                del self._procs[run.id]
+                message = OUTCOMES["stopped_before_training"]
+                _note(run, state="stopped", message=message, outcome="stopped_before_training", ended=time.time(),
+                      phase="done", stopping=False)
+                _event(run, {"type": "status", "state": "stopped", "message": message})
+                return "stopped before training"
+            _note(run, stopping=True)
         return "stopping at the next step"
 
     def kill(self, run: Run) -> None:
@@ -212,6 +235,12 @@ class JobManager:
             _note(run, state="failed", message=user_message(exc))
             return
         log.info("starting run %s: %s", run.id, argv)
+        message = "Starting the training process (loading Python and the libraries)…"
+        try:  # said before the launch: the page shows it while Python and the libraries load in the child
+            run.set_status(launched=time.time(), message=message, phase="starting", phase_parts={})
+            run.append_event({"type": "phase", "phase": "starting", "message": message})
+        except OSError as exc:  # a full disk: the child records what it can; _reap sees its end
+            log.warning("could not record the start of run %s: %r", run.id, exc)
         try:
             logf = open(run.log_path, "ab")
         except OSError as exc:
@@ -231,13 +260,8 @@ class JobManager:
             return
         finally:
             logf.close()
+        _note(run, state="running", launcher_pid=proc.pid)  # running from here: recover() watches the process
         self._procs[run.id] = proc
-        message = "Starting the training process (loading Python and the libraries)…"
-        try:
-            run.set_status(state="running", launcher_pid=proc.pid, message=message, phase="starting")
-            run.append_event({"type": "phase", "phase": "starting", "message": message})
-        except OSError as exc:  # a full disk: the child records what it can; _reap sees its end
-            log.warning("could not record the start of run %s: %r", run.id, exc)
 
     def _reap(self) -> None:
         for run_id, proc in list(self._procs.items()):
@@ -288,6 +312,13 @@ def _note(run: Run, **fields) -> None:
     except OSError as exc:
         log.warning("could not write the status of run %s (%s): %r", run.id, fields.get("state"), exc)
         runs_mod.remember_unsaved(run.status_path, {**run.status(), **fields, "updated": time.time()})
+
+
+def _event(run: Run, event: dict) -> None:
+    try:
+        run.append_event(event)
+    except OSError as exc:
+        log.warning("could not record an event of run %s: %r", run.id, exc)
 
 
 def proc_run_path(proc: subprocess.Popen):

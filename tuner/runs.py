@@ -329,23 +329,43 @@ class Run:
         return best
 
     # ---- progress summary for the UI/CLI ---------------------------------------------------------
-    def progress(self) -> dict:
+    def progress(self, now: float | None = None) -> dict:
+        """What the page's status line and the CLI show, computed now: state and phase (with the numbers the
+        phase is worded with, tuner.progress), step of total, the run's clock (`elapsed`, from its launch), the
+        smoothed seconds per step and the ETA counted down from the last step, tokens/s, curves."""
+        from .progress import elapsed as clock
+        from .progress import eta_left
+
+        now = time.time() if now is None else now
         events = self.events()
         status = recover(self)  # a page or CLI watching a run whose process died sees it at once
         # the plan's total, or the shorter one a time budget set later (tuner.callbacks.TimeBudgetCallback)
         total = next((e["total_steps"] for e in reversed(events) if e.get("type") in ("start", "budget")), None)
         start = next((e["time"] for e in reversed(events) if e.get("type") == "start"), None)
         step = max((e.get("step", 0) for e in events if e.get("type") in ("progress", "train", "eval")), default=0)
-        elapsed = (events[-1]["time"] - start) if (start and events) else 0.0
-        if status.get("state") == "running" and start:
-            elapsed = time.time() - start
-        eta = (elapsed / step * (total - step)) if (total and step) else None
+        if status.get("steps") is not None and status.get("state") not in ("queued", "running"):
+            step = status["steps"]
+        took = clock(status, now)
+        if took is None:  # a run folder from before the launch time was recorded
+            took = ((now if status.get("state") == "running" else events[-1]["time"]) - start) if (start and events) else 0.0
+        last = next((e for e in reversed(events) if e.get("type") == "progress"), {})
+        state = status.get("state", "created")
         phase = next((e for e in reversed(events) if e.get("type") == "phase"), {})
+        parts = {k: v for k, v in phase.items() if k not in ("type", "phase", "message", "time", "training_eval")}
+        eta = None
+        if state == "running" and phase.get("phase") in ("training", "evaluating") and total:
+            eta = eta_left(step, total, last.get("sec_per_step"), last.get("step_time"), now)
+            if eta is None and step:  # events from before the smoothed rate was recorded
+                eta = (now - start) / step * (total - step) if start else None
         return {
-            "state": status.get("state", "created"), "message": status.get("message", ""),
-            "phase": phase.get("phase", ""), "phase_message": phase.get("message", ""),
+            "state": state, "message": status.get("message", ""),
+            "phase": phase.get("phase", "") if state in ("queued", "running") else "",
+            "phase_message": phase.get("message", ""), "phase_parts": parts,
+            "training_eval": bool(phase.get("training_eval")), "stopping": bool(status.get("stopping")),
+            "outcome": status.get("outcome", ""), "planned_steps": status.get("planned_steps"),
             "verdict": status.get("verdict", ""),
-            "step": step, "total_steps": total, "elapsed": elapsed, "eta": eta,
+            "step": step, "total_steps": total, "elapsed": took, "eta": eta,
+            "sec_per_step": last.get("sec_per_step"), "step_time": last.get("step_time"),
             "train": [e for e in events if e.get("type") == "train"],
             "eval": [e for e in events if e.get("type") == "eval"],
             "info": next((e for e in reversed(events) if e.get("type") == "start"), {}),

@@ -19,6 +19,7 @@ from . import environment
 from .config import RunConfig
 from .cpu import malloc as cpu_malloc
 from .errors import TunerError, user_message
+from .progress import PhaseClock, StopRequested
 from .runs import Run
 
 log = logging.getLogger("tuner.train")
@@ -224,12 +225,33 @@ def build_for_training(cfg: RunConfig, task, meta: dict, source: str, tokenizer,
     return model, kv_cache, compiled
 
 
-def phase(run: Run, main: bool, name: str, message: str) -> None:
+def phase(run: Run, main: bool, name: str, message: str, clock=None, **parts) -> None:
     """What the run is doing now, for the page and the CLI before the first step (and after the last): starting
-    (tuner.jobs), reading, tokenizing, baseline, loading, training, saving, evaluating."""
+    (tuner.jobs), reading, tokenizing, baseline, loading, training, saving, evaluating. `message` is the English
+    sentence (logs, older readers); `parts` the numbers the page words it with (tuner.progress.PHASES). A stop asked
+    for before the first training step ends the run here (`clock`, a tuner.progress.PhaseClock)."""
+    if clock is not None:
+        with clock.lock:
+            clock.check()  # the phase that ends: a stop asked for during it
+            clock.phase = name
     if main:
-        run.set_status(phase=name, message=message)
-        run.append_event({"type": "phase", "phase": name, "message": message})
+        run.set_status(phase=name, message=message, phase_parts=parts)
+        run.append_event({"type": "phase", "phase": name, "message": message, **parts})
+
+
+def counting_tokenizer(run: Run, main: bool, tokenizer, clock, rows: int):
+    """The tokenizer for the tasks' `encode`: it counts the rows and tokens it makes and, once a second, writes them
+    as a `tokenizing` phase event (the page shows them as they grow); it checks the stop file between batches."""
+    from .progress import CountingTokenizer
+
+    def report(done_rows: int, tokens: int) -> None:
+        if main:
+            parts = {"rows": rows, "done_rows": done_rows, "tokens": tokens}
+            run.set_status(phase_parts=parts)
+            run.append_event({"type": "phase", "phase": "tokenizing", "message": f"Tokenized {tokens:,} tokens so far…",
+                              **parts})
+
+    return CountingTokenizer(tokenizer, report, clock)
 
 
 def run_facts(task, splits, cfg: RunConfig, tokenizer=None) -> dict:
@@ -248,8 +270,9 @@ def run_facts(task, splits, cfg: RunConfig, tokenizer=None) -> dict:
     return out
 
 
-def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
-    """`callbacks`: extra TrainerCallbacks (tests use one to raise a fake out-of-memory error)."""
+def train(cfg: RunConfig, run: Run, callbacks=(), clock=None) -> dict:
+    """`callbacks`: extra TrainerCallbacks (tests use one to raise a fake out-of-memory error); `clock`: the
+    tuner.progress.PhaseClock that turns a stop before the first step into StopRequested."""
     import numpy as np
     import torch
     from transformers import set_seed
@@ -262,7 +285,7 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
     set_seed(cfg.seed)
     task = get_task(cfg.task)
     main = is_main_process()
-    phase(run, main, "reading", "Reading the data…")
+    phase(run, main, "reading", "Reading the data…", clock)
     memory.check_reading(cfg)  # one sentence, before reading, when this machine cannot hold the file as it is read
     splits = task.load_splits(cfg)
     if main and splits.skipped:  # the rows left out of the files, for the page's download (tuner.skipped)
@@ -282,11 +305,13 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
     train_split = sample_split(splits.train, used, cfg.seed) if used < n_rows else splits.train
     splits.validation = capped_validation(splits, cfg)
     if used < n_rows:
-        phase(run, main, "tokenizing", f"Tokenizing {used:,} of {n_rows:,} training rows (all the run can use)…")
+        phase(run, main, "tokenizing", f"Tokenizing {used:,} of {n_rows:,} training rows (all the run can use)…",
+              clock, rows=used, total_rows=n_rows)
     else:
-        phase(run, main, "tokenizing", f"Tokenizing {n_rows:,} training rows…")
-    train_ds = task.encode(train_split, tokenizer, cfg.model.max_length)
-    val_ds = task.encode(splits.validation, tokenizer, cfg.model.max_length)
+        phase(run, main, "tokenizing", f"Tokenizing {n_rows:,} training rows…", clock, rows=n_rows)
+    counting = counting_tokenizer(run, main, tokenizer, clock, used)
+    train_ds = task.encode(train_split, counting, cfg.model.max_length)
+    val_ds = task.encode(splits.validation, counting, cfg.model.max_length)
     if task.sort_validation and len(val_ds) > 1:  # short rows batched together: less padding
         order = np.argsort(row_lengths(val_ds), kind="stable").tolist()
         val_ds = val_ds.select(order)
@@ -295,12 +320,12 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
     plan = plan_steps(cfg, n_plan, world)
     floors = {}
     if main and len(val_ds) and task.classical_floor is not None:
-        phase(run, main, "baseline", "Fitting the classical baseline (TF-IDF + linear model)…")
+        phase(run, main, "baseline", "Fitting the classical baseline (TF-IDF + linear model)…", clock)
         floors = task.classical_floor(splits)  # every training row, up to tuner.classical's MAX_ROWS / MAX_CHARS
     splits.train = train_split  # the report and the floors that need the model read the rows it trained on
     shown = ("all-MiniLM-L6-v2 (bundled)" if cfg.model.name == "default"
              else Path(cfg.model.name).name if Path(cfg.model.name).is_dir() else cfg.model.name)
-    phase(run, main, "loading", f"Loading the model {shown}…")
+    phase(run, main, "loading", f"Loading the model {shown}…", clock, model=shown)
     model, kv_cache, compiled = build_for_training(cfg, task, splits.meta, source, tokenizer, precision, device,
                                                    plan["steps"])
     trainable, total = models.count_parameters(model)
@@ -338,7 +363,7 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
             optimizers=(methods.make_optimizer(model, cfg.adapter, cfg.train.learning_rate, cfg.train.weight_decay), None),
         )
         eval_errors = guard_evaluation(trainer, run, get_task(cfg.task).selection_metric)
-        phase(run, main, "training", "Training…")
+        phase(run, main, "training", "Training…", clock)
         t0 = time.time()
         try:
             trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -351,6 +376,8 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
             info.update(batch_size=cfg.train.batch_size, grad_accum=cfg.train.grad_accum)
             plan = plan_steps(cfg, n_plan, world)
     train_seconds = time.time() - t0
+    if main:  # a stop asked for from here on is a new request: it ends the final evaluation
+        run.stop_path.unlink(missing_ok=True)
     models.uncompile_blocks(model)
     models.set_kv_cache(model, kv_cache)
     log.info("rank %s of %s trained %s steps", os.environ.get("RANK", "0"), world, trainer.state.global_step)
@@ -359,11 +386,13 @@ def train(cfg: RunConfig, run: Run, callbacks=()) -> dict:
 
     result = {"train_seconds": round(train_seconds, 1), "steps": trainer.state.global_step, "stopped": stop.stopped,
               "planned_steps": trainer.state.max_steps, "early_stopped": bool(early is not None and early.fired_at)}
+    if clock is not None:
+        clock.result = result  # a stop during the final evaluation still ends with the steps trained
     if trainer.is_world_process_zero():
-        phase(run, main, "saving", "Saving the adapter…")
+        phase(run, main, "saving", "Saving the adapter…", clock)
         save_adapter(trainer.model, tokenizer, run, cfg, splits.meta)
     # Under data parallel the evaluation gathers across processes: every rank takes part, rank 0 writes.
-    phase(run, main, "evaluating", "Scoring the validation rows…")
+    phase(run, main, "evaluating", "Scoring the validation rows…", clock)
     report = evaluate_and_report(trainer, task, val_ds, splits, cfg) if has_val else {}
     if not trainer.is_world_process_zero():
         return result
@@ -547,36 +576,69 @@ def main(argv: list[str] | None = None) -> int:
     run = Run(Path(argv[0]).resolve().parent)
     cpu_malloc.keep_freed_memory()  # 1.06-1.10x faster CPU steps: freed activations stay for the next step
     main_proc = is_main_process()
-    if main_proc:
-        run.stop_path.unlink(missing_ok=True)
-        run.set_status(state="running", pid=os.getpid(), started=time.time(), message="Training…")
+    if main_proc:  # a stop asked for while the process started stays asked for (tuner.jobs removes a stale one)
+        run.set_status(state="running", pid=os.getpid(), started=time.time())
+    clock = PhaseClock(run.stop_path)
+    clock.watch()
     try:
         cfg = RunConfig.load(run.config_path)
-        result = train(cfg, run)
+        result = train(cfg, run, clock=clock)
+    except (StopRequested, KeyboardInterrupt) as exc:
+        if not (clock.interrupted or isinstance(exc, StopRequested)):
+            raise  # Ctrl-C in a terminal
+        if main_proc:
+            finish_stopped(run, clock)
+        return 0
     except Exception as exc:  # every failure ends as a status with one sentence
         log.error("training failed:\n%s", traceback.format_exc())
         if main_proc:
             message = failure_message(exc)
-            run.set_status(state="failed", ended=time.time(), message=message)
+            run.set_status(state="failed", ended=time.time(), message=message, outcome="failed")
             run.append_event({"type": "status", "state": "failed", "message": message})
         return 1
+    finally:
+        clock.close()
     if main_proc:
-        state = "stopped" if result.get("stopped") else "completed"
-        msg = (f"Stopped by request at step {result['steps']}; the adapter was saved." if state == "stopped"
-               else f"Finished {result['steps']} steps in {result['train_seconds']:.0f} s"
-               + (f" of {result['planned_steps']} planned (early stopping: the validation score stopped improving)."
-                  if result.get("early_stopped") else "."))
-        report = run.metrics() or {}
-        failed_eval = report.get("evaluation_error")
-        if failed_eval:
-            msg += " " + failed_eval
-        verdict = report.get("verdict") or {}
-        if verdict.get("sentence"):
-            msg += " " + verdict["sentence"]
-        run.set_status(state=state, ended=time.time(), message=msg, resume=False, phase="done",
-                       verdict=verdict.get("level", ""))
-        run.append_event({"type": "status", "state": state, "message": msg})
+        finish(run, result)
     return 0
+
+
+def finish(run: Run, result: dict) -> None:
+    """The run's last status: completed or stopped, its sentence timed by the status line's own clock
+    (tuner.progress.elapsed: from the launch to now), then the evaluation's and the verdict's sentences."""
+    from .progress import OUTCOMES, elapsed, fill, fmt_duration
+
+    ended = time.time()
+    state = "stopped" if result.get("stopped") else "completed"
+    outcome = "stopped" if state == "stopped" else "early_stopped" if result.get("early_stopped") else "finished"
+    status = run.status()
+    took = elapsed({**status, "state": state, "ended": ended})
+    msg = fill(OUTCOMES[outcome], {"steps": result["steps"], "time": fmt_duration(took),
+                                    "planned": result.get("planned_steps")})
+    report = run.metrics() or {}
+    failed_eval = report.get("evaluation_error")
+    if failed_eval:
+        msg += " " + failed_eval
+    verdict = report.get("verdict") or {}
+    if verdict.get("sentence"):
+        msg += " " + verdict["sentence"]
+    run.set_status(state=state, ended=ended, message=msg, resume=False, phase="done", outcome=outcome,
+                   steps=result["steps"], planned_steps=result.get("planned_steps"), verdict=verdict.get("level", ""))
+    run.append_event({"type": "status", "state": state, "message": msg})
+
+
+def finish_stopped(run: Run, clock) -> None:
+    """A stop before the first training step (nothing to save), or during the final evaluation (adapter saved)."""
+    from .progress import OUTCOMES
+
+    done = getattr(clock, "result", None)
+    outcome = "stopped_evaluating" if done is not None else "stopped_before_training"
+    msg = OUTCOMES[outcome]
+    fields = {"steps": done["steps"]} if done else {}
+    log.info("stopped by request in the %s phase", clock.phase)
+    run.set_status(state="stopped", ended=time.time(), message=msg, resume=False, phase="done", outcome=outcome,
+                   **fields)
+    run.append_event({"type": "status", "state": "stopped", "message": msg})
 
 
 if __name__ == "__main__":  # the training child started by tuner.jobs

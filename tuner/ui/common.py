@@ -8,6 +8,7 @@ import logging
 
 import gradio as gr
 
+from .. import progress as progress_words
 from ..errors import TunerError, user_message
 from ..tasks.registry import report_task
 from ..verdict import metric_name
@@ -121,11 +122,15 @@ def esc(text) -> str:
 
 
 def run_label(run) -> str:
+    """'name · id · state · entity F1 0.380' for the run pickers: the task's headline metric (what the verdict
+    judges the run by: entity F1 for tagging, not its token accuracy), whatever number type the report holds."""
     st = run.status()
     name = display_name(st.get("name") or "")
     m = run.metrics() or {}
-    key = report_task(m).headline_metric  # what the verdict judges the run by: entity F1, not token accuracy
-    score = f" · {metric_name(key)} {m[key]:.3f}" if isinstance(m.get(key), float) else ""
+    key = report_task(m).headline_metric
+    value = m.get(key)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    score = f" · {metric_name(key)} {float(value):.3f}" if ok else ""
     return f"{name + ' · ' if name else ''}{run.id} · {st.get('state', '')}{score}"
 
 
@@ -152,37 +157,54 @@ def all_run_choices(owner: str | None = None) -> list[tuple[str, str]]:
     return [(run_label(r), r.id) for r in list_runs(owner)]
 
 
-def fmt_duration(seconds) -> str:
-    if seconds is None:
-        return "–"
-    seconds = int(seconds)
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+fmt_duration = progress_words.fmt_duration
 
 
 def progress_html(prog: dict) -> str:
-    state = prog.get("state", "")
+    """The Train tab's status line, worded in `prog["lang"]`: the state (bold), step of total, the run's clock,
+    the ETA (counted down between steps), tokens/s and MFU (never above 100%), then what the run is doing now or
+    how it ended. Times come from `Run.progress`, computed when the page asks."""
+    from .i18n import say, translate_error
+
+    lang = prog.get("lang") or "en"
+    state = prog.get("state") or "idle"
     total, step = prog.get("total_steps") or 0, prog.get("step") or 0
-    pct = 100.0 if state in ("completed",) else (100.0 * step / total if total else 0.0)
+    pct = 100.0 if state == "completed" else (100.0 * step / total if total else 0.0)
+    pct = min(100.0, max(0.0, pct))
     colour = {"failed": "#d9534f", "interrupted": "#f0ad4e", "stopped": "#f0ad4e"}.get(state, "#4f7cff")
-    eta = fmt_duration(prog.get("eta")) if state == "running" and prog.get("eta") is not None else "–"
-    speed = prog.get("speed") or {}
-    rate = f' · {speed["tokens_per_s"]:,.0f} tokens/s' if speed.get("tokens_per_s") else ""
-    if speed.get("mfu") and speed["mfu"] <= 1:
-        rate += f' · MFU {speed["mfu"]:.0%}'  # model FLOPs / the measured matmul peak in the run's own precision
+    shown = "stopping" if prog.get("stopping") and state in ("running", "queued") else state
+    word = say(progress_words.STATES.get(shown, shown), lang)
     verdict = prog.get("verdict") or ""
     badge = ""
     if state == "completed" and verdict in VERDICT_LABELS:
         words, colour = VERDICT_LABELS[verdict]
-        words = VERDICT_LABELS_ZH[verdict] if prog.get("lang") == "zh" else words
+        words = VERDICT_LABELS_ZH[verdict] if lang == "zh" else words
         badge = f' · <b class="tuner-verdict" style="color:{colour}">{esc(words)}</b>'
-        pct = 100.0
-    message = prog.get("message", "")
-    if state == "running" and prog.get("phase") not in (None, "", "training") and prog.get("phase_message"):
-        message = prog["phase_message"]
+    parts = []
+    trained = total and (step or prog.get("phase") in ("training", "evaluating") or state not in ("queued", "running"))
+    if trained:
+        parts.append(say("step {step}/{total}", lang, step=step, total=total))
+    if prog.get("elapsed") is not None and state not in ("idle", "checking", "created"):
+        parts.append(say("elapsed {time}", lang, time=fmt_duration(prog["elapsed"])))
+    if state == "running" and prog.get("eta") is not None and not prog.get("stopping"):
+        parts.append(say("ETA {time}", lang, time=fmt_duration(prog["eta"])))
+    speed = prog.get("speed") or {} if state == "running" else {}
+    if speed.get("tokens_per_s"):
+        parts.append(say("{n} tokens/s", lang, n=f'{speed["tokens_per_s"]:,.0f}'))
+    mfu = speed.get("mfu")
+    if isinstance(mfu, (int, float)) and 0 < mfu <= 1:  # above 100% the probe missed the peak: not shown
+        parts.append(say("MFU {pct}", lang, pct=f"{mfu:.0%}"))
+    template, fill_parts = progress_words.message(prog)
+    if template:
+        message = say(template, lang, **fill_parts) if fill_parts else say(template, lang)
+        extra = [prog.get("evaluation_error"), prog.get("verdict_sentence")] if state in ("completed", "stopped") else []
+        message = " ".join([message] + [translate_error(x, lang) for x in extra if x])
+    else:
+        message = translate_error(prog.get("message", ""), lang)
+    line = "".join(" · " + esc(p) for p in parts)
     return (
         f'<div class="tuner-progress"><div class="tuner-bar" style="width:{pct:.1f}%;background:{colour}"></div></div>'
-        f'<div class="tuner-progress-text"><b>{esc(state or "idle")}</b>{badge} · step {step}/{total or "?"} · '
-        f'elapsed {fmt_duration(prog.get("elapsed"))} · ETA {eta}{rate}</div>'
+        f'<div class="tuner-progress-text"><b>{esc(word)}</b>{badge}{line}</div>'
         f'<div class="tuner-progress-msg">{esc(message)}</div>'
     )
 

@@ -379,6 +379,35 @@ _PARTS_ZH = {"CPU core": "CPU 核心", "CPU cores": "CPU 核心", "GPU": "GPU", 
 SAY_ZH: dict[str, str] = {}
 # -- progress and phases (train tab, CLI) --
 SAY_ZH.update({
+    "idle": "空闲", "checking": "检查中", "queued": "排队中", "running": "运行中", "stopping": "正在停止",
+    "completed": "已完成", "stopped": "已停止", "failed": "失败", "interrupted": "已中断", "created": "已创建",
+    "step {step}/{total}": "第 {step}/{total} 步", "elapsed {time}": "已用时 {time}", "ETA {time}": "预计剩余 {time}",
+    "{n} tokens/s": "每秒 {n} 个词元", "MFU {pct}": "算力利用率 {pct}",
+    "Checking the settings…": "正在检查设置…",
+    "Waiting for a free training slot: position {position} in the queue.": "正在等待空闲的训练位置：队列中第 {position} 位。",
+    "Starting the training process (loading Python and the libraries)…": "正在启动训练进程（加载 Python 和依赖库）…",
+    "Reading the data…": "正在读取数据…",
+    "Tokenizing {rows} training rows…": "正在对 {rows} 行训练数据分词…",
+    "Tokenizing {rows} of {total_rows} training rows (all the run can use)…":
+        "正在对 {total_rows} 行训练数据中的 {rows} 行分词（本次运行能用到的全部行）…",
+    "Tokenized {done_rows} rows ({tokens} tokens) so far…": "已分词 {done_rows} 行（{tokens} 个词元）…",
+    "Tokenized {tokens} tokens so far…": "已分词 {tokens} 个词元…",
+    "Fitting the classical baseline (TF-IDF + linear model)…": "正在拟合经典基线（TF-IDF + 线性模型）…",
+    "Loading the model {model}…": "正在加载模型 {model}…",
+    "Training…": "正在训练…",
+    "Scoring the validation rows at step {step}…": "正在第 {step} 步评估验证数据…",
+    "Saving the adapter…": "正在保存适配器…",
+    "Scoring the validation rows…": "正在评估验证数据…",
+    "Finished {steps} steps in {time}.": "完成 {steps} 步，用时 {time}。",
+    "Finished {steps} steps in {time} of {planned} planned (early stopping: the validation score stopped improving).":
+        "完成 {steps} 步（计划 {planned} 步），用时 {time}（提前停止：验证分数不再提高）。",
+    "Stopped by request at step {steps} after {time}; the adapter was saved.": "已按要求在第 {steps} 步停止（用时 {time}）；适配器已保存。",
+    "Stopped before the first training step; there was nothing to save.": "在第一个训练步之前停止；没有可保存的内容。",
+    "Stopped while scoring the validation rows; the adapter was saved, without an evaluation report.":
+        "在评估验证数据时停止；适配器已保存，但没有评估报告。",
+    "Removed from the queue before it started.": "在开始之前已从队列中移除。",
+    "Stopping — the adapter will be saved.": "正在停止——适配器将被保存。",
+    "Stopping — no training step has run yet, so there is nothing to save.": "正在停止——尚未运行任何训练步，没有可保存的内容。",
 })
 # -- train form: plain words, advanced settings --
 SAY_ZH.update({

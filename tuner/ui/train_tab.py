@@ -234,18 +234,41 @@ def language_note(state: dict | None, model_name: str):
             gr.Radio(choices=choices, value=None, visible=True))
 
 
-def poll(run_id: str | None, request: gr.Request = None):
+CHECK_SECONDS = 120  # how long a pressed Train button may say "checking" with no answer yet
+
+
+def status_of(run, lang: str) -> dict:
+    """`Run.progress` with what the status line needs besides: the queue position, the evaluation and verdict
+    sentences in `lang`, the language."""
+    prog = run.progress()
+    prog["lang"] = lang
+    if prog["state"] == "queued" and prog.get("phase") in ("", "queued"):
+        prog["position"] = jobs.manager().position(run) or None
+    if prog["state"] in ("completed", "stopped"):
+        report = run.metrics() or {}
+        verdict = report.get("verdict") or {}
+        prog["verdict_sentence"] = verdict.get("sentence_zh" if lang == "zh" else "sentence") or verdict.get("sentence")
+        prog["evaluation_error"] = report.get("evaluation_error")
+    return prog
+
+
+def poll(run_id: str | None, pressed=None, request: gr.Request = None):
+    """The status line, curves, Stop button, parameter line and Train again button of the selected run, timed
+    now (the timer calls it about every second). `pressed`: when Train was pressed and its checks have not
+    answered yet (the line says "checking" meanwhile)."""
+    import time
+
     hidden = gr.Button(visible=False)
+    lang = current_lang()
     if not run_id:
-        return progress_html({"state": "idle"}), None, None, gr.Button(interactive=False), "", hidden
+        waiting = isinstance(pressed, (int, float)) and time.time() - pressed < CHECK_SECONDS
+        idle = progress_html({"state": "checking" if waiting else "idle", "lang": lang})
+        return idle, None, None, gr.Button(interactive=False), "", hidden
     try:
         run = owned_run(run_id, request)
     except RunError:
-        return progress_html({"state": "idle"}), None, None, gr.Button(interactive=False), "", hidden
-    prog = run.progress()
-    if prog["state"] == "queued":
-        pos = jobs.manager().position(run)
-        prog["message"] = say("Queued: position {pos} of the training queue.", pos=pos) if pos else prog["message"]
+        return progress_html({"state": "idle", "lang": lang}), None, None, gr.Button(interactive=False), "", hidden
+    prog = status_of(run, lang)
     loss = pd.DataFrame([{"step": e["step"], "loss": e["loss"]} for e in prog["train"]]) if prog["train"] else None
     keys = [k for k in ("accuracy", "f1", "macro_f1", "micro_f1") if any(isinstance(e.get(k), (int, float)) for e in prog["eval"])]
     keys = keys or ["loss"]  # chat runs: held-out loss
@@ -253,14 +276,22 @@ def poll(run_id: str | None, request: gr.Request = None):
             for k in keys if isinstance(e.get(k), (int, float))]
     ev = pd.DataFrame(rows) if rows else None
     action = next_action(run)
-    lang = prog["lang"] = current_lang()
     button = gr.Button(visible=True, value=action["label_zh" if lang == "zh" else "label"]) if action else hidden
-    if prog["state"] == "completed" and lang == "zh":
-        verdict = (run.metrics() or {}).get("verdict") or {}
-        if verdict.get("sentence_zh"):
-            prog["message"] = f"完成 {prog['step']} 步。" + verdict["sentence_zh"]
-    return (progress_html(prog), loss, ev, gr.Button(interactive=prog["state"] in ("running", "queued")),
-            params_line(run.status()), button)
+    active = prog["state"] in ("running", "queued") and not prog["stopping"]
+    return (progress_html(prog), loss, ev, gr.Button(interactive=active), params_line(run.status()), button)
+
+
+def on_pressed():
+    """Train pressed: at once (no queue), the line says the settings are being checked and no longer shows the
+    previous run; `on_start` then names the new run, or refuses it with a sentence (the line goes back to idle)."""
+    import time
+
+    return None, time.time(), progress_html({"state": "checking", "lang": current_lang()})
+
+
+def on_checked():
+    """The Train checks answered (a run started or a refusal): the line stops saying "checking"."""
+    return None
 
 
 # ---- handlers -----------------------------------------------------------------------------------------------
@@ -351,6 +382,8 @@ def on_show(state, recipe_name, model_name, target_list, name, **settings):
 
 @friendly
 def on_stop(run_id, request: gr.Request = None):
+    """Stop: a queued run leaves the queue, one not yet training ends at once (nothing to save), a training run
+    stops at its next step with the adapter saved. The status line says so at once (`poll` right after)."""
     if not run_id:
         raise RunError("No run is selected.")
     return jobs.manager().stop(owned_run(run_id, request))
@@ -416,7 +449,7 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
         show = gr.Button("Show command", size="sm")
         command = gr.Code(language="shell", label="Command line", interactive=False)
         yaml_box = gr.Code(language="yaml", label="config.yaml", interactive=False)
-    timer = gr.Timer(1.5)
+    timer = gr.Timer(1.0)  # the status line's clock ticks every second
 
     numeric = dict(zip((p for p, *_ in NUMERIC), widgets))
     task_list = [task_widgets[p] for p in task_paths()]
@@ -437,12 +470,18 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
     recipe.change(on_recipe, recipe, [*widgets, model, *task_list, *(task_groups[t] for t in TASK_FIELDS)],
                   api_visibility="private")
     model.change(on_model, model, targets, api_visibility="private")
+    pressed = gr.State(None)  # when Train was pressed, until its checks answer
+    poll_outputs = [progress, loss_plot, eval_plot, stop, params_md, action_btn]
+    start.click(on_pressed, None, [current_run, pressed, progress], queue=False, show_progress="hidden",
+                api_visibility="private")
     start.click(on_start, inputs_kwargs=form, outputs=[current_run, command, yaml_box], api_name="train",
-                concurrency_id="control")
+                concurrency_id="control").then(on_checked, None, pressed, queue=False, api_visibility="private").then(
+        poll, [current_run, pressed], poll_outputs, queue=False, show_progress="hidden", api_visibility="private")
     show.click(on_show, inputs_kwargs=form, outputs=[command, yaml_box], api_name="show_command")
     stop_msg = gr.Markdown(visible=False)
-    stop.click(on_stop, current_run, stop_msg, api_name="stop", concurrency_id="control")
-    poll_outputs = [progress, loss_plot, eval_plot, stop, params_md, action_btn]
+    stop.click(on_stop, current_run, stop_msg, api_name="stop", concurrency_id="control").then(
+        poll, [current_run, pressed], poll_outputs, queue=False, show_progress="hidden", api_visibility="private")
     action_btn.click(on_action, current_run, current_run, api_name="train_again", concurrency_id="control")
-    timer.tick(poll, current_run, poll_outputs, show_progress="hidden", concurrency_limit=None, api_name="progress")
+    timer.tick(poll, [current_run, pressed], poll_outputs, show_progress="hidden", concurrency_limit=None,
+               api_name="progress")
     return {"model": model, "on_model": on_model, "targets": targets}
