@@ -92,7 +92,8 @@ class EventsCallback(TrainerCallback):
         if self._training and self._evaluating:
             self._evaluating = False
             if state.is_world_process_zero:
-                self.run.append_event({"type": "phase", "phase": "training", "message": "Training…"})
+                self.run.append_event({"type": "phase", "phase": "training", "training_eval": True,
+                                       "message": "Training…"})
 
     def on_save(self, args, state, control, **kw):
         self._pause()

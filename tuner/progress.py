@@ -148,8 +148,8 @@ class PhaseClock:
     that has nothing to save yet; a watcher thread interrupts a long call (a model loading, a baseline fitting)
     there, so a stop never waits for it to end."""
 
-    def __init__(self, stop_path, interval: float = 0.5):
-        self.stop_path, self.interval = stop_path, interval
+    def __init__(self, stop_path, interval: float = 0.5, check_every: float = 0.2):
+        self.stop_path, self.interval, self.check_every = stop_path, interval, check_every
         self.phase = "starting"
         self.lock = threading.Lock()
         self._last = 0.0
@@ -163,7 +163,7 @@ class PhaseClock:
     def check(self, throttle: bool = False) -> None:
         if throttle:
             now = time.monotonic()
-            if now - self._last < 0.2:
+            if now - self._last < self.check_every:
                 return
             self._last = now
         if self.phase in PRE_TRAINING + ("evaluating",) and self.requested():

@@ -392,7 +392,7 @@ SAY_ZH.update({
         "正在对 {total_rows} 行训练数据中的 {rows} 行分词（本次运行能用到的全部行）…",
     "Tokenized {done_rows} rows ({tokens} tokens) so far…": "已分词 {done_rows} 行（{tokens} 个词元）…",
     "Tokenized {tokens} tokens so far…": "已分词 {tokens} 个词元…",
-    "Fitting the classical baseline (TF-IDF + linear model)…": "正在拟合经典基线（TF-IDF + 线性模型）…",
+    "Fitting the classical baseline (TF-IDF + linear model)…": "正在拟合经典基线（词频加权 + 线性模型）…",
     "Loading the model {model}…": "正在加载模型 {model}…",
     "Training…": "正在训练…",
     "Scoring the validation rows at step {step}…": "正在第 {step} 步评估验证数据…",
