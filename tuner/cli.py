@@ -73,7 +73,11 @@ def follow(run, manager, out=sys.stderr, every: float = 10.0, tick: float = 0.5)
         manager.stop(run)
         manager.wait(run)
     prog = run.progress()
-    print(("\n" if tty else "") + status_line(prog), file=out, flush=True)
+    line = status_line(prog)
+    if line != said:
+        print(("\n" if tty else "") + line, file=out, flush=True)
+    elif tty:
+        print(file=out)
     return prog
 
 
