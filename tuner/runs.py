@@ -369,6 +369,7 @@ class Run:
             "train": [e for e in events if e.get("type") == "train"],
             "eval": [e for e in events if e.get("type") == "eval"],
             "info": next((e for e in reversed(events) if e.get("type") == "start"), {}),
+            "warnings": [e for e in events if e.get("type") == "warning" and e.get("message")],
             "speed": next(({k: e[k] for k in ("tokens_per_s", "mfu", "padding_efficiency") if k in e}
                            for e in reversed(events) if e.get("type") == "progress" and "tokens_per_s" in e), {}),
         }

@@ -59,7 +59,8 @@ class StartedRun:
         return "Training started." if self.position == 0 else f"Queued: position {self.position}."
 
 
-def check_run(cfg: RunConfig, *, model_roots: list[Path] | None = None, data_checked: bool = False) -> Checked:
+def check_run(cfg: RunConfig, *, model_roots: list[Path] | None = None, data_checked: bool = False,
+              estimate_memory: bool = True) -> Checked:
     """Every check of the module docstring; raises the first problem as one sentence, writes nothing.
 
     `model_roots`: the folders local models may come from (None = any folder, as `models.resolve`).
@@ -76,35 +77,61 @@ def check_run(cfg: RunConfig, *, model_roots: list[Path] | None = None, data_che
         quantize.check_available(cfg.train.quantization, device)
     check_targets(cfg, source)
     found = [] if data_checked else data_warnings(cfg)
-    estimate, warnings, warnings_zh = None, [], []
+    estimate, warnings, warnings_zh = (memory_fit(cfg, source, device) if estimate_memory else (None, [], []))
+    return Checked(source, device, found, warnings, estimate, warnings_zh)
+
+
+def memory_fit(cfg: RunConfig, source: str, device: str) -> tuple[Estimate | None, list[str], list[str]]:
+    """(the memory estimate, [its sentence] and [its Chinese] when the run may not fit); an estimate that cannot
+    be made never blocks a run."""
     try:
         from . import memory
 
         estimate = memory.estimate(cfg, source=source, device=device)
-        if not estimate.fits:
-            warnings.append(estimate.sentence(cfg))
-            warnings_zh.append(estimate.sentence(cfg, "zh"))
-    except Exception:  # an estimate that cannot be made never blocks a run
-        estimate = None
-    return Checked(source, device, found, warnings, estimate, warnings_zh)
+    except Exception:
+        return None, [], []
+    if estimate.fits:
+        return estimate, [], []
+    return estimate, [estimate.sentence(cfg)], [estimate.sentence(cfg, "zh")]
+
+
+def warn_later(run: Run, cfg: RunConfig, checked: Checked) -> None:
+    """The memory check after the run is queued, in a thread: it loads the heavy libraries (seconds on a busy
+    machine), and a run that may not fit is a warning, never a refusal, so the Train button answers without
+    waiting for it. A run that may not fit gets a `warning` event the page shows beside its status."""
+    import threading
+
+    def check():
+        _, warnings, warnings_zh = memory_fit(cfg, checked.source, checked.device)
+        for sentence, sentence_zh in zip(warnings, warnings_zh):
+            try:
+                run.append_event({"type": "warning", "message": sentence, "message_zh": sentence_zh})
+            except OSError:
+                log.warning("could not record the memory warning of run %s", run.id)
+
+    threading.Thread(target=check, name=f"memory-{run.id}", daemon=True).start()
 
 
 def start_run(cfg: RunConfig, *, name: str = "", owner: str | None = None, source_files: dict | None = None,
               estimate: dict | None = None, model_roots: list[Path] | None = None, data_checked: bool = False,
-              checked: Checked | None = None) -> StartedRun:
+              checked: Checked | None = None, memory_later: bool = False) -> StartedRun:
     """Check `cfg` (`check_run`, unless the caller passes what it returned), make the run folder and queue it.
 
+    `memory_later`: the memory check runs after the run is queued (`warn_later`), so a caller answers at once.
     `owner`: who the run belongs to ('' or None = the local user); `source_files`: the names of the files the
     data came from, shown for the run (default: the data files' own names); `estimate`: the time estimate to keep
     with the run (the CLI's speed probe)."""
     from . import jobs, runs
 
-    checked = checked or check_run(cfg, model_roots=model_roots, data_checked=data_checked)
+    checked = checked or check_run(cfg, model_roots=model_roots, data_checked=data_checked,
+                                   estimate_memory=not memory_later)
     run = runs.create_run(cfg, name=name, owner=owner or "")
     kept = {key: value for key, value in (("source_files", source_files), ("estimate", estimate)) if value}
     if kept:
         run.set_status(**kept)
     position = jobs.manager().submit(run)
+    if memory_later:  # the page: its status line shows the queued run at once, the memory sentence soon after
+        warn_later(run, cfg, checked)
     return StartedRun(run, position, list(checked.warnings), list(checked.data_warnings), list(checked.warnings_zh))
 
 

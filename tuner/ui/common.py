@@ -202,11 +202,22 @@ def progress_html(prog: dict) -> str:
     else:
         message = translate_error(prog.get("message", ""), lang)
     line = "".join(" · " + esc(p) for p in parts)
+    warnings = "".join(f'<div class="tuner-warn">⚠️ {esc(warning_text(w, lang))}</div>'
+                       for w in prog.get("warnings") or [] if state in ("queued", "running"))
     return (
         f'<div class="tuner-progress"><div class="tuner-bar" style="width:{pct:.1f}%;background:{colour}"></div></div>'
         f'<div class="tuner-progress-text"><b>{esc(word)}</b>{badge}{line}</div>'
-        f'<div class="tuner-progress-msg">{esc(message)}</div>'
+        f'<div class="tuner-progress-msg">{esc(message)}</div>{warnings}'
     )
+
+
+def warning_text(warning, lang: str) -> str:
+    """A run's warning event (or sentence) in `lang`: its own Chinese when it carries one."""
+    from .i18n import translate_error
+
+    if isinstance(warning, dict):
+        return warning.get("message_zh") if lang == "zh" and warning.get("message_zh") else translate_error(warning.get("message", ""), lang)
+    return translate_error(str(warning), lang)
 
 
 # verdict level (tuner.verdict) -> what a finished run's status line says, and the bar's colour

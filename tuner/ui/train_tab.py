@@ -345,7 +345,7 @@ def on_start(state, recipe_name, model_name, target_list, name, request: gr.Requ
     cfg = form_config(state, recipe_name, model_name, target_list, settings)
     # The Data tab checked the upload by the same rules when it was read (build_config refuses a file it refused).
     started = start_run(cfg, name=name or "", owner=auth.owner_for(user_of(request)),  # login on: this user's run
-                        model_roots=models.ui_model_roots(), data_checked=True)
+                        model_roots=models.ui_model_roots(), data_checked=True, memory_later=True)
     for warning in (started.warnings_zh if current_lang() == "zh" and started.warnings_zh else started.warnings):
         toast("warning", sentence(warning))
     toast("info", sentence(started.message))
