@@ -164,7 +164,7 @@ def progress_html(prog: dict) -> str:
     """The Train tab's status line, worded in `prog["lang"]`: the state (bold), step of total, the run's clock,
     the ETA (counted down between steps), tokens/s and MFU (never above 100%), then what the run is doing now or
     how it ended. Times come from `Run.progress`, computed when the page asks."""
-    from .i18n import say, translate_error
+    from .i18n import say, sentence
 
     lang = prog.get("lang") or "en"
     state = prog.get("state") or "idle"
@@ -198,9 +198,9 @@ def progress_html(prog: dict) -> str:
     if template:
         message = say(template, lang, **fill_parts) if fill_parts else say(template, lang)
         extra = [prog.get("evaluation_error"), prog.get("verdict_sentence")] if state in ("completed", "stopped") else []
-        message = " ".join([message] + [translate_error(x, lang) for x in extra if x])
+        message = " ".join([message] + [sentence(x, lang) for x in extra if x])
     else:
-        message = translate_error(prog.get("message", ""), lang)
+        message = sentence(prog.get("message", ""), lang)
     line = "".join(" · " + esc(p) for p in parts)
     warnings = "".join(f'<div class="tuner-warn">⚠️ {esc(warning_text(w, lang))}</div>'
                        for w in prog.get("warnings") or [] if state in ("queued", "running"))
@@ -213,11 +213,11 @@ def progress_html(prog: dict) -> str:
 
 def warning_text(warning, lang: str) -> str:
     """A run's warning event (or sentence) in `lang`: its own Chinese when it carries one."""
-    from .i18n import translate_error
+    from .i18n import sentence
 
     if isinstance(warning, dict):
-        return warning.get("message_zh") if lang == "zh" and warning.get("message_zh") else translate_error(warning.get("message", ""), lang)
-    return translate_error(str(warning), lang)
+        return warning.get("message_zh") if lang == "zh" and warning.get("message_zh") else sentence(warning.get("message", ""), lang)
+    return sentence(str(warning), lang)
 
 
 # verdict level (tuner.verdict) -> what a finished run's status line says, and the bar's colour

@@ -252,7 +252,7 @@ def status_of(run, lang: str) -> dict:
     return prog
 
 
-def poll(run_id: str | None, pressed=None, request: gr.Request = None):
+def poll(run_id: str | None, request: gr.Request = None, pressed=None):
     """The status line, curves, Stop button, parameter line and Train again button of the selected run, timed
     now (the timer calls it about every second). `pressed`: when Train was pressed and its checks have not
     answered yet (the line says "checking" meanwhile)."""
