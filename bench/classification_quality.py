@@ -26,23 +26,11 @@ import sys
 import time
 from pathlib import Path
 
+from bench.machine import cpu_header
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
 OUT = ROOT / "bench" / "out"
-
-
-def cpu_header() -> str:
-    """The CPU's model name and the matrix instructions that decide its speed (AMX, AVX512-BF16, AVX2)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "CPU: unknown"
-    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "unknown")
-    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
-    isa = [f for f in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if f in flags]
-    emulated = " ".join(f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS") if k in os.environ)
-    return f"CPU: {name}, {os.cpu_count()} cores, ISA {' '.join(isa) or 'none of amx/avx512/avx2'}" + (
-        f" (emulating: {emulated})" if emulated else "")
 
 
 def held_out_split(src: Path, name: str, label: str, delimiter: str, share: float = 0.2, seed: int = 0) -> tuple[Path, Path]:

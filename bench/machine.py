@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-import subprocess
-
 
 def cpu_name() -> str:
-    """The CPU's model name as `lscpu` prints it ('unknown CPU' where lscpu is missing)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown CPU"
+    """The CPU's model name ('unknown CPU' where the system does not say)."""
+    from tuner.cpu import isa
+
+    return isa.model_name()
+
+
+def cpu_header() -> str:
+    """The CPU's model name, cores, the flags that decide its speed (AMX, AVX512-BF16, AVX-512, AVX2), the kind
+    Tuner's defaults were chosen for, whether bf16 is native, and any ISA cap in the environment (an emulated
+    CPU says so)."""
+    from tuner.cpu import isa
+
+    return isa.header()
+
+
+def precision_line() -> str:
+    """What `precision: auto` picks here and the number format of the MFU probe (the same)."""
+    from tuner import models
+
+    chosen = models.pick_precision("auto")
+    return f"precision auto -> {chosen} (every variant; the MFU probe multiplies in {chosen})"

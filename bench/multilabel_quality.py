@@ -24,7 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.classification_quality import OUT, ROOT, SHARED, cpu_header
+from bench.classification_quality import OUT, ROOT, SHARED
+from bench.machine import cpu_header
 
 SOURCE = SHARED / "bitext_support" / "Bitext_Sample_Customer_Support_Training_Dataset.csv"
 

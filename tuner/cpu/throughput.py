@@ -5,13 +5,33 @@
   forward (2N) and the input-gradient backward (2N); trainable weights also their weight gradient (6N);
   attention scores add 4 x layers x hidden x sequence length for the forward, the same again backward.
 - `matmul_probe` is the practical peak of the device right now: a few matmuls of model-like shapes in the precision
-  the run trains in (fp32 on a CPU without fast bf16).
-Model-FLOPs utilisation (MFU) = flops_per_token x processed tokens/s / matmul_probe.
+  the run trains in (fp32 on a CPU without native bf16: an fp32 run measured against a bf16 peak would read 0.1x
+  its MFU on AMX, and 10-50x it on an AVX2 CPU that only emulates bf16).
+Model-FLOPs utilisation (MFU) = flops_per_token x processed tokens/s / matmul_probe. Against a peak of the same
+precision it cannot pass 100%; a reading above it (a probe taken while other work held the cores) is clamped to
+100% and logged.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+
+log = logging.getLogger(__name__)
+
+
+def probe_precision(precision: str = "auto", device: str = "cpu") -> str:
+    """The number format a run in `precision` multiplies in: 'auto' as tuner.models.pick_precision decides it
+    (bf16 on a CPU only where bf16 is native, tuner/cpu/isa.py)."""
+    if precision != "auto":
+        return precision
+    if device == "cpu":
+        from . import isa
+
+        return "bf16" if isa.native_bf16() else "fp32"
+    import torch
+
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
 class TokenCounter:
@@ -61,12 +81,14 @@ def flops_per_token(model, seq_len: float) -> float:
     return 4 * frozen + 6 * trainable + 2 * attention
 
 
-def matmul_probe(device: str = "cpu", seconds: float = 0.3, precision: str = "bf16") -> float:
-    """FLOP/s of matmuls in the training's own number format (`precision`: bf16, fp16 or fp32) on `device` right
-    now, the best of a few model-like shapes: the peak MFU is measured against. Shapes are small on a CPU, so
-    a format the CPU only emulates (bf16 without AVX512-BF16) costs a fraction of a second, not a minute."""
+def matmul_probe(device: str = "cpu", seconds: float = 0.3, precision: str = "auto") -> float:
+    """FLOP/s of matmuls in the training's own number format (`precision`: bf16, fp16, fp32 or auto, see
+    `probe_precision`) on `device` right now, the best of a few model-like shapes: the peak MFU is measured
+    against. Shapes are small on a CPU, so a format the CPU only emulates (bf16 without AVX512-BF16) costs a
+    fraction of a second, not a minute."""
     import torch
 
+    precision = probe_precision(precision, device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
     best = 0.0
     shapes = ((512, 768, 1536), (512, 384, 1536)) if device == "cpu" else ((8192, 8192, 8192),)
@@ -91,11 +113,12 @@ def matmul_probe(device: str = "cpu", seconds: float = 0.3, precision: str = "bf
 class SpeedMeter:
     """Real tokens/s and MFU since the previous reading, from a TokenCounter (for the live progress events)."""
 
-    def __init__(self, counter: TokenCounter, model, device: str = "cpu", world_size: int = 1, precision: str = "bf16"):
+    def __init__(self, counter: TokenCounter, model, device: str = "cpu", world_size: int = 1, precision: str = "auto"):
         self.counter, self.model, self.device, self.world = counter, model, device, max(1, world_size)
-        self.precision = precision
+        self.precision = precision  # the run's own (tuner.models.pick_precision): the probe multiplies in it
         self.peak = 0.0
         self._last = None
+        self._warned = False
 
     def start(self) -> None:
         try:
@@ -118,6 +141,17 @@ class SpeedMeter:
         if self.peak:
             seq_len = d_processed / max(1, rows - rows0)
             mfu = flops_per_token(self.model, seq_len) * d_processed / elapsed / self.peak
-            if mfu <= 1.0:  # above 100% the probe missed the real peak (a busy machine, a format mismatch): not known
-                out["mfu"] = round(mfu, 3)
+            out["mfu"] = round(clamp_mfu(mfu, self), 3)
         return out
+
+
+def clamp_mfu(mfu: float, source=None) -> float:
+    """`mfu` limited to [0, 1]. Above 1 the probe missed the real peak (it ran while other work held the cores);
+    logged once per `source` (a SpeedMeter), since a same-precision peak cannot be beaten."""
+    if mfu > 1.0:
+        if source is None or not getattr(source, "_warned", False):
+            log.warning("MFU %.0f%% is above 100%%: the matmul probe read a low peak; shown as 100%%", 100 * mfu)
+            if source is not None:
+                source._warned = True
+        return 1.0
+    return max(mfu, 0.0)
