@@ -6,13 +6,20 @@
     python -m bench.train_throughput --mfu              # add the ~100M BERT-base-sized model (random weights), at the
                                                         # recipe's batch and at --mfu-batch (128)
 
+    ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=avx2 python -m bench.train_throughput
+                                                        # an AVX2-only CPU (no AVX-512, no AMX) emulated on an AMX one
+
+Every variant computes in the precision `precision: auto` picks on this CPU (tuner.models.pick_precision; the
+header says which): bf16 only where it is native (AMX, AVX512-BF16), fp32 elsewhere, where bf16 is emulated
+and ~40x slower. The competent baseline is what a competent engineer writes for that CPU.
 Variants (same rows, same model, same LoRA settings, same batch size):
   naive      fp32 weights, every batch padded to max length 128, a plain PyTorch loop
-  competent  transformers Trainer + peft, DataCollatorWithPadding, bf16 autocast,
-             train_sampling_strategy="group_by_length" (fp32 weights)
-  tuner      what `python -m tuner train` builds (same tuner functions): bf16 frozen weights, fp32
-             adapter, eager attention on the CPU, no dropout masks, tight padding, length-grouped batches,
-             fused AdamW, the last layer computed for the [CLS] position only (tuner/cpu/cls_layer.py)
+  competent  transformers Trainer + peft, DataCollatorWithPadding, train_sampling_strategy="group_by_length",
+             fp32 weights; bf16 autocast where bf16 is native
+  tuner      what `python -m tuner train` builds (same tuner functions): frozen weights in bf16 where bf16 is
+             native (else fp32), fp32 adapter, eager attention on the CPU, no dropout masks, tight padding,
+             length-grouped batches, fused AdamW, the last layer computed for the [CLS] position only
+             (tuner/cpu/cls_layer.py), the LoRA sum as one addmm (tuner/cpu/lora_fused.py)
 Every variant runs under the glibc malloc thresholds Tuner sets for training (tuner/cpu/malloc.py): the
 baselines gain from them too (bench/cpu_malloc.py), so the tuner / competent ratio leaves out Tuner's own gain.
 Each round runs every variant for the same number of optimizer steps, A B C C B A ...; the table shows medians,
@@ -20,7 +27,8 @@ and a line after it the tuner / competent ratio of each round.
 Padding efficiency = real tokens / processed tokens. Model-FLOPs utilisation (MFU) = the model's matmul FLOPs
 per token (forward 2N + input-gradient backward 2N for frozen weights, + 6 x the trainable adapter params,
 + attention scores; the work done, so the trimmed last layer counts one position) x tokens/s, divided by a
-same-process bf16 matmul probe (the machine's practical peak).
+same-process matmul probe in the precision auto picks (the machine's practical peak in that format); the naive
+variant, fp32 by definition, is measured against an fp32 probe.
 """
 
 from __future__ import annotations
@@ -32,8 +40,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.machine import cpu_header, precision_line
 from tuner.cpu import malloc as cpu_malloc
-from tuner.cpu.throughput import TokenCounter, flops_per_token, matmul_probe
+from tuner.cpu.throughput import TokenCounter, clamp_mfu, flops_per_token, matmul_probe
 
 ROOT = Path(__file__).resolve().parents[1]
 SST2 = ROOT.parent / "shared" / "datasets" / "sst2"
@@ -47,9 +56,17 @@ def load_rows(n: int, seed: int = 0):
     return df.sentence.tolist(), df.label.astype(int).tolist()
 
 
+def auto_precision() -> str:
+    """What `precision: auto` picks here (bf16 only where the CPU has it natively)."""
+    from tuner import models
+
+    return models.pick_precision("auto")
+
+
 class Variant:
     name = ""
     other_model = False  # the BERT-base-sized MFU variant
+    precision = "auto"  # the number format it multiplies in (naive: fp32)
 
     def __init__(self, source: str, adapter, texts, labels, batch_size: int, seed: int = 0):
         self.source, self.adapter, self.texts, self.labels = source, adapter, texts, labels
@@ -75,6 +92,7 @@ class Naive(Variant):
     """fp32, padded to 128, plain loop, shuffled order."""
 
     name = "naive (fp32, pad 128, plain loop)"
+    precision = "fp32"
 
     def setup(self):
         import torch
@@ -137,7 +155,7 @@ class _TrainerVariant(Variant):
 
 
 class Competent(_TrainerVariant):
-    name = "competent (Trainer, bf16 autocast, group_by_length)"
+    name = "competent (Trainer, group_by_length, bf16 autocast where native)"
 
     def setup(self):
         from datasets import Dataset
@@ -149,7 +167,8 @@ class Competent(_TrainerVariant):
         enc = tok(self.texts, truncation=True, max_length=128)
         ds = Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
                                 "token_type_ids": enc["token_type_ids"], "labels": self.labels})
-        self._trainer(_lora_model(self.source, self.adapter, 2, None, first_token_only=False), DataCollatorWithPadding(tok), ds, True, True)
+        self._trainer(_lora_model(self.source, self.adapter, 2, None, first_token_only=False), DataCollatorWithPadding(tok), ds,
+                      auto_precision() == "bf16", True)
 
 
 class Tuner(_TrainerVariant):
@@ -167,19 +186,21 @@ class Tuner(_TrainerVariant):
         tok = models.load_tokenizer(self.source)
         ds = task.encode({"text": self.texts, "label": self.labels}, tok, 128)
         model = tuner_model(self.source, self.adapter, self.first_token_only)
-        self._trainer(model, task.collator(tok), ds, True, True, **self.extra)
+        self._trainer(model, task.collator(tok), ds, auto_precision() == "bf16", True, **self.extra)
 
 
-def tuner_model(source: str, adapter, first_token_only: bool = True):
-    """The two-label MiniLM classifier with LoRA as `python -m tuner train` builds it on the CPU: bf16 frozen
-    weights, fp32 adapter, eager attention, no dropout masks, compile auto (= off on a CPU)."""
+def tuner_model(source: str, adapter, first_token_only: bool = True, precision: str = "auto"):
+    """The two-label MiniLM classifier with LoRA as `python -m tuner train` builds it on the CPU: frozen weights
+    in the precision auto picks (bf16 where native, else fp32), fp32 adapter, eager attention, no dropout masks,
+    compile auto (= off on a CPU)."""
     import torch
 
     from tuner import models
 
-    model = _lora_model(source, adapter, 2, torch.bfloat16, first_token_only=first_token_only,
+    bf16 = models.pick_precision(precision) == "bf16"
+    model = _lora_model(source, adapter, 2, torch.bfloat16 if bf16 else None, first_token_only=first_token_only,
                         attn_implementation=models.fast_attention(), **models.no_dropout_overrides(source))
-    models.ready_for_training(model, True, "auto", "cpu")
+    models.ready_for_training(model, bf16, "auto", "cpu")
     return model
 
 
@@ -214,6 +235,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3, help="seeds (rows, initialisation, order) for --accuracy")
     args = ap.parse_args()
     cpu_malloc.keep_freed_memory()  # process-wide: every variant, as `python -m tuner train` does for Tuner
+    print(cpu_header(), flush=True)
+    print(precision_line(), flush=True)
 
     import torch
 
@@ -238,17 +261,19 @@ def main() -> None:
         v.setup()
         v.run(2)  # warm-up
     results = {v.name: [] for v in variants}
-    probes = []
+    probes: dict[str, list] = {p: [] for p in {auto_precision(), "fp32"}}
     for i in range(args.rounds):
-        probes.append(matmul_probe(seconds=1.0))
+        for p in probes:
+            probes[p].append(matmul_probe(seconds=1.0, precision=p))
         for v in variants if i % 2 == 0 else variants[::-1]:  # A B C, C B A, ...: no variant always runs first
             slow = isinstance(v, Naive) or v.other_model
             results[v.name].append(v.run(args.slow_steps if slow else args.steps))
-    peak = statistics.median(probes)
+    peak = {p: statistics.median(v) for p, v in probes.items()}
 
     print(f"\nSST-2 train rows: {len(texts):,}; batch {cfg.train.batch_size}; {args.steps} steps ({args.slow_steps} for "
           f"naive/BERT-base) x {args.rounds} rounds per variant, interleaved (medians); LoRA r={cfg.adapter.r} on {cfg.adapter.target_modules or 'all projections'}; "
-          f"bf16 matmul probe {peak / 1e9:.0f} GFLOP/s; torch threads {torch.get_num_threads()}")
+          + ", ".join(f"{p} matmul probe {v / 1e9:.0f} GFLOP/s" for p, v in peak.items())
+          + f"; torch threads {torch.get_num_threads()}")
     print("| variant | samples/s | real tokens/s | padding efficiency | MFU | speed-up vs naive | vs competent |")
     print("|---|---|---|---|---|---|---|")
     rate = {}
@@ -259,7 +284,7 @@ def main() -> None:
         eff = sum(r["real_tokens"] for r in rs) / sum(r["processed_tokens"] for r in rs)
         processed_len = sum(r["processed_tokens"] for r in rs) / sum(r["samples"] for r in rs)
         ptps = statistics.median(r["processed_tokens"] / r["seconds"] for r in rs)
-        mfu = flops_per_token(v.model, processed_len) * ptps / peak
+        mfu = clamp_mfu(flops_per_token(v.model, processed_len) * ptps / peak[auto_precision() if v.precision == "auto" else v.precision])
         rate[v.name] = sps
         base = [rate.get(Naive.name), rate.get(Competent.name)]
         rel = [f"{sps / b:.2f}x" if b and not v.other_model else "-" for b in base]
@@ -284,14 +309,15 @@ def scoring_splits() -> dict:
 
 
 def score(model, tok, splits: dict) -> list[float]:
-    """Accuracy of a classifier on each split (bf16 autocast, batches of 128); leaves the model in eval mode."""
+    """Accuracy of a classifier on each split (batches of 128, bf16 autocast where bf16 is native); leaves the
+    model in eval mode."""
     import torch
 
     model.eval()
     row = []
     for df in splits.values():
         correct = 0
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=auto_precision() == "bf16"):
             for i in range(0, len(df), 128):
                 enc = tok(df.content[i:i + 128].tolist(), padding=True, truncation=True, max_length=128,
                           return_tensors="pt")

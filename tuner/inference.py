@@ -82,6 +82,9 @@ class Predictor:
         # the CPU); large batches run under bf16 autocast instead (`predict`). TUNER_INFER_DTYPE=bf16 casts.
         self.dtype = torch.bfloat16 if on_cpu and environment.get("TUNER_INFER_DTYPE") == "bf16" else None
         self._batch_dtype = inference_dtype(self.model, generation=hasattr(self, "template")) if on_cpu else None
+        # Without native bf16 (AVX2-only CPUs) a file's batches use an int8 copy instead, made at the first one
+        self._int8 = on_cpu and self._batch_dtype is None and int8_batches(self.model)
+        self._batch_model = None
         if self.dtype is not None:
             self.model.to(self.dtype)
             self._base_swap = [(p, w.to(self.dtype)) for p, w in self._base_swap]
@@ -172,7 +175,22 @@ class Predictor:
 
     def _predict_now(self, texts: list[str], tokenizer=None) -> list[dict]:
         with self._batch_precision(len(texts)):  # autocast is per thread: entered on the computing thread
-            return self.task.predict(self.model, tokenizer or self.tokenizer, texts, self.meta, self.max_length)
+            return self.task.predict(self._model_for(len(texts)), tokenizer or self.tokenizer, texts, self.meta,
+                                     self.max_length)
+
+    def _model_for(self, rows: int):
+        """The model a batch of `rows` texts runs on: the dynamic-int8 copy for a file's rows on a CPU without
+        native bf16 (tuner/cpu/int8.py, bench/cpu_kinds.py), else the model itself (exact for a few sentences)."""
+        if not self._int8 or rows < BF16_MIN_ROWS:
+            return self.model
+        if self._batch_model is None:
+            from .cpu.int8 import quantized_copy
+
+            self._batch_model = quantized_copy(self.model)
+            if self._batch_model is None:  # this PyTorch has no dynamic int8: fp32 from now on
+                self._int8 = False
+                return self.model
+        return self._batch_model
 
     def _batch_precision(self, rows: int):
         """bf16 autocast for a file's worth of rows on CPUs with native bf16 (~1.6x faster batched matmuls,
@@ -392,6 +410,22 @@ def inference_dtype(model, generation: bool = False):
     if choice == "bf16" or (cpu_has_fast_bf16() and not generation):
         return torch.bfloat16
     return None
+
+
+def int8_batches(model) -> bool:
+    """Whether a file's batches run on a dynamic-int8 copy of `model`: an fp32 sequence classifier on a CPU
+    without native bf16 (AVX2-only), TUNER_INFER_DTYPE auto or int8 (int8 forces it; fp32 and bf16 keep fp32)."""
+    import torch
+
+    from .models import cpu_has_fast_bf16
+
+    choice = environment.get("TUNER_INFER_DTYPE")
+    if choice in ("fp32", "bf16") or not type(model).__name__.endswith("ForSequenceClassification"):
+        return False
+    params = list(model.parameters())
+    if not params or any(p.dtype != torch.float32 or p.device.type != "cpu" for p in params):
+        return False
+    return choice == "int8" or not cpu_has_fast_bf16()
 
 
 def _message_text(content) -> str:

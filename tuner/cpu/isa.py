@@ -5,9 +5,10 @@ MFU probe's number format and every bench header ask this module. bf16 is native
 AVX512-BF16; elsewhere (AVX2-only CPUs such as AMD Zen 2/3 or older Xeons) PyTorch emulates bf16 and a bf16 matmul
 runs ~10-50x slower than fp32, so those CPUs train and predict in fp32.
 
-oneDNN and MKL can be told to use less than the CPU has (ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS, and
-PyTorch's own ATEN_CPU_CAPABILITY): a cap below bf16 makes bf16 emulated, so it counts as not native. That is also
-how an AVX2-only CPU is emulated on an AMX machine for docs/performance.md.
+oneDNN, MKL, FBGEMM (int8) and PyTorch's own kernels can be told to use less than the CPU has (ONEDNN_MAX_CPU_ISA,
+MKL_ENABLE_INSTRUCTIONS, FBGEMM_ENABLE_INSTRUCTIONS, ATEN_CPU_CAPABILITY): a oneDNN, MKL or ATen cap below bf16
+makes bf16 emulated, so it counts as not native. That is also how an AVX2-only CPU is emulated on an AMX machine (EMULATE_AVX2, used by
+docs/performance.md).
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ _ONEDNN_BF16 = {"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX5
 _MKL_BELOW_BF16 = {"SSE4_2", "AVX", "AVX2", "AVX2_E1", "AVX512", "AVX512_E1"}  # MKL_ENABLE_INSTRUCTIONS values
 _ATEN_BELOW_BF16 = {"default", "avx2", "zvector", "vsx", "sve256"}  # ATEN_CPU_CAPABILITY values
 SHOWN = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")  # the flags that decide training and prediction speed
-CAPS = ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")
+CAPS = ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "FBGEMM_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")
+# every library capped at AVX2: an AVX2-only CPU (AMD Zen 2/3, Xeons before Cooper Lake) on a newer one
+EMULATE_AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
+                "ATEN_CPU_CAPABILITY": "avx2"}
 
 
 @functools.lru_cache(maxsize=1)
