@@ -14,8 +14,8 @@ The classifier is a LoRA run on the bundled MiniLM (fresh adapter, saved as trai
 uses a trained run folder instead). The load is a real training run, `python -m tuner train
 recipes/classification.yaml` on SST-2 train, started once; its process tree is paused (SIGSTOP) for the idle
 phases and resumed (SIGCONT) for the loaded ones, so idle and loaded are interleaved A B A B in one process.
-The script also prints how often bf16 and fp32 weights pick the same label on the dev file (the inference
-path uses bf16 only on CPUs with native bf16). Prints one table: idle, under training, ratio, target, met?
+The script also prints how often the file path and fp32 pick the same label on the dev file (the file path uses
+bf16 autocast on CPUs with native bf16, a dynamic-int8 copy of a classifier elsewhere), and the CPU header. Prints one table: idle, under training, ratio, target, met?
 """
 
 from __future__ import annotations
@@ -218,14 +218,15 @@ class Training:
 
 
 def label_agreement(run, out_dir: Path) -> tuple[float, float | None, float | None]:
-    """Share of dev rows where bf16 and fp32 weights pick the same label, and each one's accuracy."""
+    """Share of dev rows where the file path (`auto`: bf16 autocast where native, else dynamic int8) and fp32
+    pick the same label, and each one's accuracy."""
     from tuner.inference import Predictor
 
     lines = (SST2 / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:]
     rows = [ln.split("\t", 1) for ln in lines if "\t" in ln]
     gold = [r[0].strip() for r in rows]
     picks = {}
-    for dtype in ("fp32", "auto"):  # auto: bf16 autocast for the file's batches where the CPU has native bf16
+    for dtype in ("fp32", "auto"):  # auto: bf16 autocast for the file's batches where native bf16, else int8
         os.environ["TUNER_INFER_DTYPE"] = dtype
         pred = Predictor(run)
         picks[dtype] = [next(iter(p)) for p in pred.predict([r[1] for r in rows])]
@@ -325,12 +326,13 @@ def main() -> None:
 
     import torch
 
+    from bench.machine import cpu_header
     from tuner.inference import inference_threads
     from tuner.models import cpu_has_fast_bf16
 
-    print(f"\nDemo latency, idle vs. while `python -m tuner train recipes/classification.yaml` (SST-2) trains; "
+    print(f"\n{cpu_header()}\nDemo latency, idle vs. while `python -m tuner train recipes/classification.yaml` (SST-2) trains; "
           f"{rounds} interleaved rounds, medians. CPU: {os.cpu_count()} cores, inference threads "
-          f"{inference_threads()}, file batches in {'bf16 autocast' if cls_pred._batch_dtype == torch.bfloat16 else 'fp32'}, "
+          f"{inference_threads()}, file batches in {file_format(cls_pred)}, "
           f"single sentences and chat in {'bf16' if chat_pred.dtype == torch.bfloat16 else 'fp32'} "
           f"(native bf16: {cpu_has_fast_bf16()}); chat model {n_params / 1e6:.0f}M parameters, "
           f"{statistics.median(results['idle']['chat_tokens']):.0f} tokens per answer.\n")
@@ -348,8 +350,18 @@ def main() -> None:
               f"{'yes' if all(checks) else 'NO'} |")
     if agreement is not None:
         same, acc32, acc16 = agreement
-        print(f"\nbf16 autocast vs fp32 on the SST-2 dev file ({'trained run' if args.run else 'fresh adapter'}): same label on "
-              f"{100 * same:.1f}% of rows; accuracy fp32 {acc32:.3f}, bf16 {acc16:.3f}.")
+        print(f"\n{file_format(cls_pred)} vs fp32 on the SST-2 dev file ({'trained run' if args.run else 'fresh adapter'}): "
+              f"same label on {100 * same:.1f}% of rows; accuracy fp32 {acc32:.3f}, {file_format(cls_pred)} {acc16:.3f}.")
+
+
+def file_format(pred) -> str:
+    """How a Predictor computes a file's batches: bf16 autocast (native bf16), dynamic int8 (a classifier on a CPU
+    without it), or fp32."""
+    import torch
+
+    if pred._batch_dtype == torch.bfloat16:
+        return "bf16 autocast"
+    return "dynamic int8" if getattr(pred, "_int8", False) else "fp32"
 
 
 if __name__ == "__main__":

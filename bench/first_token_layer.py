@@ -71,7 +71,10 @@ def main() -> None:
     ap.add_argument("--run", help="a trained classification run folder: also time file prediction")
     args = ap.parse_args()
     rows = training(args) + (prediction(args) if args.run else [])
-    print(f"\nLast layer for [CLS] only vs the full layer; {args.rounds} interleaved rounds, medians")
+    from bench.machine import cpu_header, precision_line
+
+    print(f"\n{cpu_header()}\n{precision_line()}")
+    print(f"Last layer for [CLS] only vs the full layer; {args.rounds} interleaved rounds, medians")
     print("| measure | [CLS] only | full last layer | ratio |")
     print("|---|---:|---:|---:|")
     for measure, on, off in rows:

@@ -89,8 +89,10 @@ def main() -> None:
         wait_state(client, busy_run, ("stopped", "completed", "failed"), timeout=120)
     finally:
         stop_app(proc)
-    print(f"\n/classify, {args.clients} concurrent gradio_client clients x {args.requests} requests, model {args.model}, "
-          f"{os.cpu_count()} CPUs")
+    from bench.machine import cpu_header
+
+    print(f"\n{cpu_header()}\n/classify, {args.clients} concurrent gradio_client clients x {args.requests} requests, "
+          f"model {args.model}, {os.cpu_count()} CPUs")
     print("| phase | requests | errors | p50 ms | p95 ms | wall s |")
     print("|---|---|---|---|---|---|")
     rows = {}

@@ -4,8 +4,8 @@
     python -m bench.lora_fused --rounds 20 --steps 60
 
 Both variants are the recipe's CPU training path as bench/train_throughput.py's "tuner" variant builds it
-(a transformers Trainer over the same length-grouped SST-2 rows, bf16 frozen weights, fp32 adapter, bf16
-autocast); one of them gets peft's LoRA forward back (`result + lora_B(lora_A(x)) * scaling`), the other keeps
+(a transformers Trainer over the same length-grouped SST-2 rows, fp32 adapter; where bf16 is native, bf16 frozen
+weights under bf16 autocast, else fp32, as `precision: auto` picks); one of them gets peft's LoRA forward back (`result + lora_B(lora_A(x)) * scaling`), the other keeps
 the fused `addmm(result, x A^T, B^T, alpha=scaling)`. Each round runs each for `--steps` optimizer steps, in
 alternating order (A B, B A, ..., so neither always runs first); the table
 shows medians of samples/s and real tokens/s, the ratio of the medians and the median of the per-round ratios.
@@ -61,7 +61,10 @@ def main() -> None:
             rates[name].append((r["samples"] / r["seconds"], r["real_tokens"] / r["seconds"]))
     base = statistics.median(s for s, _ in rates["peft forward"])
     paired = statistics.median(f / p for (f, _), (p, _) in zip(rates["fused forward"], rates["peft forward"]))
-    print(f"\nLoRA forward, SST-2 rows, MiniLM, LoRA r={cfg.adapter.r} on {cfg.adapter.target_modules} ({layers} layers), "
+    from bench.machine import cpu_header, precision_line
+
+    print(f"\n{cpu_header()}\n{precision_line()}")
+    print(f"LoRA forward, SST-2 rows, MiniLM, LoRA r={cfg.adapter.r} on {cfg.adapter.target_modules} ({layers} layers), "
           f"batch {cfg.train.batch_size}, {args.steps} steps x {args.rounds} interleaved rounds, medians")
     print("| forward | samples/s | real tokens/s | vs peft | per-round ratio (median) | samples/s per round |")
     print("|---|---:|---:|---:|---:|---|")

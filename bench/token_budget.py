@@ -9,7 +9,7 @@ of 50 x 32 rows sorted by length, batches in random order). "32 rows" cuts each 
 (the default recipe); a budget of B tokens cuts it into batches of at most B padded tokens (and 512 rows), so
 short texts travel in big batches and long ones in small batches (`tuner.tasks.common.length_batches`, which also
 cuts the Try-it file predictions). The model and step are the default recipe's CPU path (bench/train_throughput.py
-`tuner_model`: bf16 frozen MiniLM, fp32 LoRA, [CLS]-only last layer) in a plain loop (bf16 autocast, fused
+`tuner_model`: MiniLM frozen in the precision auto picks (bf16 where native), fp32 LoRA, [CLS]-only last layer) in a plain loop (bf16 autocast, fused
 AdamW, gradient clipping at 1.0), so only the batching differs. Rounds are interleaved (A B C A B C ...);
 the table shows medians of samples/s and real tokens/s, the padding efficiency and the optimizer steps per
 1,000 rows. With --accuracy N each batching trains a fresh adapter (same seed) for one pass over N rows, at the
@@ -25,7 +25,8 @@ import statistics
 import time
 from pathlib import Path
 
-from bench.train_throughput import load_rows, score, scoring_splits, tuner_model
+from bench.machine import cpu_header
+from bench.train_throughput import auto_precision, load_rows, score, scoring_splits, tuner_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +75,7 @@ class Loop:
         import torch
 
         for batch in batches:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=auto_precision() == "bf16"):
                 loss = self.model(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.params, 1.0)
@@ -126,7 +127,8 @@ def main() -> None:
             loop.steps(batches)
             seconds[name].append(time.perf_counter() - t)
 
-    print(f"\nSST-2: {args.rows:,} training rows per round, {args.rounds} interleaved rounds (medians); "
+    print(f"\n{cpu_header()}")
+    print(f"SST-2: {args.rows:,} training rows per round, {args.rounds} interleaved rounds (medians); "
           f"LoRA r {cfg.adapter.r} on {', '.join(cfg.adapter.target_modules)}; torch threads {torch.get_num_threads()}")
     print("| batches | rows per batch (mean) | optimizer steps per 1,000 rows | padding efficiency | samples/s | real tokens/s | vs 32 rows |")
     print("|---|---:|---:|---:|---:|---:|---:|")
