@@ -7,7 +7,8 @@
 
 Training: the MiniLM + LoRA classifier as `python -m tuner train` builds it (bench.train_throughput.tuner_model,
 precision auto) on length-grouped SST-2 batches, in a plain loop (forward, backward, fused AdamW), one option
-changed at a time: attention kernel, [CLS]-only last layer, fused LoRA sum, batch size, torch threads. Prediction:
+changed at a time: attention kernel, [CLS]-only last layer, fused LoRA sum, batch size, torch threads, and with
+`--compile` torch.compile'd blocks. Prediction:
 SST-2 dev.tsv (872 rows) through the classifier's own prediction loop (tasks/common.batched_logits, 64-row
 length-sorted batches), merged fp32 weights against dynamic int8 (torch.ao quantize_dynamic of every Linear) and,
 where bf16 is native, bf16 autocast, with the share of labels equal to fp32.
@@ -33,7 +34,7 @@ def _timed(fn, threads: int) -> tuple[float, float]:
     return time.perf_counter() - w, (time.process_time() - c) / threads
 
 
-def train_options(rows: int, steps: int, threads: list[int]) -> dict:
+def train_options(rows: int, steps: int, threads: list[int], compile_blocks: bool = False) -> dict:
     """name -> (function running `steps` optimizer steps, rows per call, threads)."""
     import torch
 
@@ -52,8 +53,10 @@ def train_options(rows: int, steps: int, threads: list[int]) -> dict:
     order = sorted(range(len(ds)), key=lambda i: len(ds[i]["input_ids"]))  # length-grouped, as group_by_length
     bf16 = models.pick_precision("auto") == "bf16"
 
-    def make(batch: int, first_token_only=True, fuse=True, attention=None):
+    def make(batch: int, first_token_only=True, fuse=True, attention=None, compile_blocks=False):
         model = tuner_model(source, cfg.adapter, first_token_only)
+        if compile_blocks:
+            models.compile_blocks(model, "on", "cpu")  # train.compile: on (each encoder block, regional)
         if attention:
             model.set_attn_implementation(attention)
         if not fuse:
@@ -88,6 +91,8 @@ def train_options(rows: int, steps: int, threads: list[int]) -> dict:
            "peft's LoRA sum (not fused)": (make(base, fuse=False), base * steps, threads[-1])}
     for b in (base // 2, base * 2):
         out[f"batch {b}"] = (make(b), b * steps, threads[-1])
+    if compile_blocks:
+        out["torch.compile each block (train.compile: on)"] = (make(base, compile_blocks=True), base * steps, threads[-1])
     for t in threads[:-1]:
         out[f"{t} thread(s)"] = (out[f"tuner default (batch {base})"][0], base * steps, t)
     return out
@@ -171,6 +176,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=8, help="optimizer steps per timed training call")
     ap.add_argument("--rows", type=int, default=2048, help="SST-2 training rows the batches come from")
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile'd blocks (its warm-up compiles "
+                    "for minutes on a CPU, and recompiles per new batch shape: give it --steps 40 or more)")
     ap.add_argument("--threads", default="", help="comma-separated torch thread counts to compare; the last is "
                     "every option's (default: 1 and all cores)")
     args = ap.parse_args()
@@ -184,7 +191,7 @@ def main() -> None:
     print(precision_line())
     if "train" in args.part:
         table(f"Training steps ({args.steps} per call, {args.rounds} rounds, medians), samples/s",
-              measure(train_options(args.rows, args.steps, threads), args.rounds))
+              measure(train_options(args.rows, args.steps, threads, args.compile), args.rounds))
     if "predict" in args.part:
         opts, labels = predict_options(threads)
         table(f"File prediction, SST-2 dev.tsv ({args.rounds} rounds, medians), rows/s", measure(opts, args.rounds), labels)

@@ -24,8 +24,9 @@ Every variant runs under the glibc malloc thresholds Tuner sets for training (tu
 baselines gain from them too (bench/cpu_malloc.py), so the tuner / competent ratio leaves out Tuner's own gain.
 Each round runs every variant for the same number of optimizer steps, A B C C B A ...; the table shows medians,
 and a line after it the tuner / competent ratio of each round.
-Padding efficiency = real tokens / processed tokens. Model-FLOPs utilisation (MFU) = the model's matmul FLOPs
-per token (forward 2N + input-gradient backward 2N for frozen weights, + 6 x the trainable adapter params,
+Padding efficiency = real tokens / processed tokens. Samples per CPU-second (the process's CPU time, every thread)
+is the steadier figure where other work shares the cores; run with OMP_NUM_THREADS=1 to compare kernels alone.
+Model-FLOPs utilisation (MFU) = the model's matmul FLOPs per token (forward 2N + input-gradient backward 2N for frozen weights, + 6 x the trainable adapter params,
 + attention scores; the work done, so the trimmed last layer counts one position) x tokens/s, divided by a
 same-process matmul probe in the precision auto picks (the machine's practical peak in that format); the naive
 variant, fp32 by definition, is measured against an fp32 probe.
@@ -111,7 +112,7 @@ class Naive(Variant):
         import torch
 
         real = processed = 0
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for _ in range(steps):
             idx = [self.order[(self.pos + i) % len(self.order)] for i in range(self.batch_size)]
             self.pos += self.batch_size
@@ -123,7 +124,8 @@ class Naive(Variant):
             self.opt.zero_grad()
             real += int(enc["attention_mask"].sum())
             processed += enc["input_ids"].numel()
-        return {"seconds": time.perf_counter() - t, "samples": steps * self.batch_size, "real_tokens": real,
+        return {"seconds": time.perf_counter() - t, "cpu_seconds": time.process_time() - c,
+                "samples": steps * self.batch_size, "real_tokens": real,
                 "processed_tokens": processed}
 
 
@@ -148,9 +150,10 @@ class _TrainerVariant(Variant):
         self.counter.real = self.counter.processed = 0
         trainer = Trainer(model=self.model, args=TrainingArguments(max_steps=steps, **self.args),
                           train_dataset=self.dataset, data_collator=self.counter)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         trainer.train()
-        return {"seconds": time.perf_counter() - t, "samples": steps * self.batch_size,
+        return {"seconds": time.perf_counter() - t, "cpu_seconds": time.process_time() - c,
+                "samples": steps * self.batch_size,
                 "real_tokens": self.counter.real, "processed_tokens": self.counter.processed}
 
 
@@ -274,8 +277,9 @@ def main() -> None:
           f"naive/BERT-base) x {args.rounds} rounds per variant, interleaved (medians); LoRA r={cfg.adapter.r} on {cfg.adapter.target_modules or 'all projections'}; "
           + ", ".join(f"{p} matmul probe {v / 1e9:.0f} GFLOP/s" for p, v in peak.items())
           + f"; torch threads {torch.get_num_threads()}")
-    print("| variant | samples/s | real tokens/s | padding efficiency | MFU | speed-up vs naive | vs competent |")
-    print("|---|---|---|---|---|---|---|")
+    print("| variant | samples/s | real tokens/s | padding efficiency | MFU | speed-up vs naive | vs competent "
+          "| samples per CPU-second |")
+    print("|---|---|---|---|---|---|---|---|")
     rate = {}
     for v in variants:
         rs = results[v.name]
@@ -288,12 +292,15 @@ def main() -> None:
         rate[v.name] = sps
         base = [rate.get(Naive.name), rate.get(Competent.name)]
         rel = [f"{sps / b:.2f}x" if b and not v.other_model else "-" for b in base]
-        print(f"| {v.name} | {sps:,.0f} | {tps:,.0f} | {eff:.0%} | {mfu:.0%} | {rel[0]} | {rel[1]} |")
+        per_cpu = statistics.median(r["samples"] / r["cpu_seconds"] for r in rs)
+        print(f"| {v.name} | {sps:,.0f} | {tps:,.0f} | {eff:.0%} | {mfu:.0%} | {rel[0]} | {rel[1]} | {per_cpu:,.1f} |")
     if Competent.name in rate and Tuner.name in rate:
         pairs = [t["samples"] / t["seconds"] / (c["samples"] / c["seconds"])
                  for t, c in zip(results[Tuner.name], results[Competent.name])]
         print("tuner / competent per round: " + ", ".join(f"{p:.2f}x" for p in pairs)
               + f" (median {statistics.median(pairs):.2f}x)")
+        cpu_pairs = [c["cpu_seconds"] / t["cpu_seconds"] for t, c in zip(results[Tuner.name], results[Competent.name])]
+        print(f"in CPU-seconds (steadier on a shared machine; all threads' time): median {statistics.median(cpu_pairs):.2f}x")
     if args.accuracy:
         accuracy_table(args.accuracy, cfg, args.seeds)
 
