@@ -15,7 +15,8 @@ uses a trained run folder instead). The load is a real training run, `python -m 
 recipes/classification.yaml` on SST-2 train, started once; its process tree is paused (SIGSTOP) for the idle
 phases and resumed (SIGCONT) for the loaded ones, so idle and loaded are interleaved A B A B in one process.
 The script also prints how often the file path and fp32 pick the same label on the dev file (the file path uses
-bf16 autocast on CPUs with native bf16, a dynamic-int8 copy of a classifier elsewhere), and the CPU header. Prints one table: idle, under training, ratio, target, met?
+bf16 autocast on CPUs with native bf16, fp32 elsewhere; TUNER_INFER_DTYPE=int8 a dynamic-int8 copy), and the CPU
+header. Prints one table: idle, under training, ratio, target, met?
 """
 
 from __future__ import annotations
@@ -218,20 +219,23 @@ class Training:
 
 
 def label_agreement(run, out_dir: Path) -> tuple[float, float | None, float | None]:
-    """Share of dev rows where the file path (`auto`: bf16 autocast where native, else dynamic int8) and fp32
-    pick the same label, and each one's accuracy."""
+    """Share of dev rows where the file path (TUNER_INFER_DTYPE as set, else auto: bf16 autocast where native)
+    and fp32 pick the same label, and each one's accuracy."""
     from tuner.inference import Predictor
 
     lines = (SST2 / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:]
     rows = [ln.split("\t", 1) for ln in lines if "\t" in ln]
     gold = [r[0].strip() for r in rows]
     picks = {}
-    for dtype in ("fp32", "auto"):  # auto: bf16 autocast for the file's batches where native bf16, else int8
-        os.environ["TUNER_INFER_DTYPE"] = dtype
+    chosen = os.environ.get("TUNER_INFER_DTYPE", "auto")
+    for dtype in ("fp32", "auto"):  # auto: the file path as set (bf16 autocast where native; int8 when asked)
+        os.environ["TUNER_INFER_DTYPE"] = "fp32" if dtype == "fp32" else chosen
         pred = Predictor(run)
         picks[dtype] = [next(iter(p)) for p in pred.predict([r[1] for r in rows])]
         del pred
     os.environ.pop("TUNER_INFER_DTYPE", None)
+    if chosen != "auto":
+        os.environ["TUNER_INFER_DTYPE"] = chosen
     same = sum(a == b for a, b in zip(picks["fp32"], picks["auto"])) / len(gold)
     acc = {k: sum(a == g for a, g in zip(v, gold)) / len(gold) for k, v in picks.items()}
     return same, acc["fp32"], acc["auto"]
@@ -355,8 +359,8 @@ def main() -> None:
 
 
 def file_format(pred) -> str:
-    """How a Predictor computes a file's batches: bf16 autocast (native bf16), dynamic int8 (a classifier on a CPU
-    without it), or fp32."""
+    """How a Predictor computes a file's batches: bf16 autocast (native bf16), dynamic int8 (TUNER_INFER_DTYPE=int8),
+    or fp32."""
     import torch
 
     if pred._batch_dtype == torch.bfloat16:

@@ -280,7 +280,7 @@ def test_answers_are_computed_on_the_compute_thread(classifier_run, chat_run, mo
     assert len(pieces) >= 1 and all(isinstance(x, str) for x in pieces)
 
 
-def test_without_native_bf16_a_files_rows_run_on_an_int8_copy(classifier_run, monkeypatch):
+def test_int8_file_rows_only_when_asked(classifier_run, monkeypatch):
     import torch
 
     from tuner import inference
@@ -289,10 +289,15 @@ def test_without_native_bf16_a_files_rows_run_on_an_int8_copy(classifier_run, mo
     monkeypatch.setenv("TUNER_INFER_DTYPE", "fp32")
     texts = [f"{t} {i}" for i in range(8) for t in TEXTS if t.strip()][:inference.BF16_MIN_ROWS + 4]
     exact = Predictor(classifier_run).predict(texts)
-    monkeypatch.setenv("TUNER_INFER_DTYPE", "auto")
     monkeypatch.setattr("tuner.models.cpu_has_fast_bf16", lambda: False)  # an AVX2-only CPU
+    monkeypatch.setenv("TUNER_INFER_DTYPE", "auto")
     p = Predictor(classifier_run)
-    assert p._batch_dtype is None and p._int8
+    assert p._batch_dtype is None and not p._int8  # auto: fp32 there (int8 changes labels)
+    p.predict(texts)
+    assert p._batch_model is None
+    monkeypatch.setenv("TUNER_INFER_DTYPE", "int8")
+    p = Predictor(classifier_run)
+    assert p._int8
     few = p.predict(texts[:3])
     assert p._batch_model is None  # a few sentences: the fp32 model, exact
     fast = p.predict(texts)
@@ -303,5 +308,3 @@ def test_without_native_bf16_a_files_rows_run_on_an_int8_copy(classifier_run, mo
     _close(few, exact[:3], 1e-5)
     _close(fast, exact, 0.05)
     assert not inference.int8_batches(p.model.to(torch.bfloat16))  # reduced weights stay as they are
-    monkeypatch.setattr("tuner.models.cpu_has_fast_bf16", lambda: True)
-    assert not inference.int8_batches(p.model.float())  # native bf16: autocast is the file path there

@@ -82,7 +82,7 @@ class Predictor:
         # the CPU); large batches run under bf16 autocast instead (`predict`). TUNER_INFER_DTYPE=bf16 casts.
         self.dtype = torch.bfloat16 if on_cpu and environment.get("TUNER_INFER_DTYPE") == "bf16" else None
         self._batch_dtype = inference_dtype(self.model, generation=hasattr(self, "template")) if on_cpu else None
-        # Without native bf16 (AVX2-only CPUs) a file's batches use an int8 copy instead, made at the first one
+        # TUNER_INFER_DTYPE=int8: a file's batches on an int8 copy, made at the first one (opt-in: it changes labels)
         self._int8 = on_cpu and self._batch_dtype is None and int8_batches(self.model)
         self._batch_model = None
         if self.dtype is not None:
@@ -179,8 +179,8 @@ class Predictor:
                                      self.max_length)
 
     def _model_for(self, rows: int):
-        """The model a batch of `rows` texts runs on: the dynamic-int8 copy for a file's rows on a CPU without
-        native bf16 (tuner/cpu/int8.py, bench/cpu_kinds.py), else the model itself (exact for a few sentences)."""
+        """The model a batch of `rows` texts runs on: the dynamic-int8 copy for a file's rows under
+        TUNER_INFER_DTYPE=int8 (tuner/cpu/int8.py), else the model itself (exact for a few sentences)."""
         if not self._int8 or rows < BF16_MIN_ROWS:
             return self.model
         if self._batch_model is None:
@@ -413,19 +413,16 @@ def inference_dtype(model, generation: bool = False):
 
 
 def int8_batches(model) -> bool:
-    """Whether a file's batches run on a dynamic-int8 copy of `model`: an fp32 sequence classifier on a CPU
-    without native bf16 (AVX2-only), TUNER_INFER_DTYPE auto or int8 (int8 forces it; fp32 and bf16 keep fp32)."""
+    """Whether a file's batches run on a dynamic-int8 copy of `model`: only under TUNER_INFER_DTYPE=int8, for an
+    fp32 sequence classifier on the CPU. Not the default anywhere: on an AVX2-only CPU it predicted SST-2 dev
+    ~1.4x faster but changed 4-6% of a trained run's labels and cost 0.7-1.0 points of accuracy
+    (docs/performance.md, issue #27)."""
     import torch
 
-    from .models import cpu_has_fast_bf16
-
-    choice = environment.get("TUNER_INFER_DTYPE")
-    if choice in ("fp32", "bf16") or not type(model).__name__.endswith("ForSequenceClassification"):
+    if environment.get("TUNER_INFER_DTYPE") != "int8" or not type(model).__name__.endswith("ForSequenceClassification"):
         return False
     params = list(model.parameters())
-    if not params or any(p.dtype != torch.float32 or p.device.type != "cpu" for p in params):
-        return False
-    return choice == "int8" or not cpu_has_fast_bf16()
+    return bool(params) and all(p.dtype == torch.float32 and p.device.type == "cpu" for p in params)
 
 
 def _message_text(content) -> str:
