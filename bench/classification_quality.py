@@ -2,8 +2,9 @@
 
     python -m bench.classification_quality                    # SST-2, SMS spam, waimai_10k
     python -m bench.classification_quality --only waimai_10k
-    ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 python -m bench.classification_quality --set train.precision=fp32
-                                                              # an ordinary CPU, emulated on an AMX machine
+    env ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=avx2 \
+        python -m bench.classification_quality                # an AVX2-only CPU emulated on an AMX machine
+                                                              # (precision auto then picks fp32, as there)
 
 Each dataset goes through the same path as a new user: `python -m tuner train classification --set
 data.train_file=...` (the default recipe, no other setting; its first lines are the time estimate), then
