@@ -123,11 +123,11 @@ def test_language_radio_relabels_and_errors_follow(page):
 
 def test_every_train_setting_on_the_page_has_a_chinese_label_and_help():
     from tuner.config import field_meta
-    from tuner.ui.train_tab import NUMERIC
+    from tuner.ui.train_tab import EXTRA_FIELDS, NUMERIC, label_of
 
-    kept = {"r", "alpha", "dropout"}  # LoRA's own symbols read the same in Chinese
+    kept = {"r", "alpha", "dropout", "LoRA alpha", "LoRA dropout"}  # LoRA's own symbols read the same in Chinese
     missing = []
-    for path, *_ in NUMERIC:
-        label, help_text = path.split(".")[-1].replace("_", " "), field_meta(path)["help"]
+    for path in [p for p, *_ in NUMERIC] + EXTRA_FIELDS:
+        label, help_text = label_of(path), field_meta(path)["help"]
         missing += [text for text in (label, help_text) if text not in kept and i18n.t(text, "zh") == text]
     assert not missing, missing

@@ -27,7 +27,7 @@ META = {"task": "multilabel", "labels": ["billing", "shipping", "technical"]}
 
 def test_registered_with_the_contract_of_a_task():
     assert "multilabel" in task_names()
-    assert TASK.title == "Multi-label classification" and TASK.demo == "classifier"
+    assert TASK.title == "Tag texts with several labels" and TASK.demo == "classifier"
     assert TASK.selection_metric == TASK.headline_metric == "micro_f1" and TASK.peft_task_type == "SEQ_CLS"
     cfg = RunConfig.from_dict({"task": "multilabel", "data": {"label_separator": "|"}, "adapter": {"method": "ia3"}})
     assert cfg.data.label_separator == "|"
@@ -45,7 +45,7 @@ def test_the_rest_of_tuner_reads_the_task_from_its_description():
     from tuner.ui.try_tab import label_view
 
     assert TASK.settings_fields == ("data.label_separator",) and TASK_FIELDS["multilabel"] == ["data.label_separator"]
-    assert methods.supported(TASK, "prompt_tuning") and ZH["label separator"] and ZH["Multi-label classification"]
+    assert methods.supported(TASK, "prompt_tuning") and ZH["label separator"] and ZH["Tag texts with several labels"]
     splits = Splits({"text": ["a", "b", "c"], "labels": [[0], [0, 2], [2]]}, {}, dict(META))
     assert TASK.rows_per_label(splits) == {"billing": 2, "shipping": 0, "technical": 2}
     p = Prediction([("billing", 0.91), ("urgent", 0.62), ("shipping", 0.1)])

@@ -142,4 +142,5 @@ def test_the_train_endpoints_keep_their_positional_order():
     for name in ("/train", "/estimate", "/show_command"):
         assert [p["parameter_name"] for p in endpoints[name]["parameters"]] == order, name
     labels = [p["label"] for p in endpoints["/train"]["parameters"]]
-    assert labels[:6] == ["Recipe", "Model", "LoRA target modules", "Run name (optional)", "r", "alpha"]
+    assert labels[:6] == ["What to train (recipe)", "Model to start from", "LoRA target modules", "Run name (optional)",
+                          "LoRA rank (r)", "LoRA alpha"]

@@ -67,6 +67,18 @@ def spec_hash(arch: str) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def is_tiny(name: str | None) -> bool:
+    """Whether a model name is one of these tiny random test models: `tiny:<arch>`, or a folder this module built
+    (its cache folder `<arch>-<spec hash>`). Their answers are gibberish by design."""
+    if not name:
+        return False
+    text = str(name).strip()
+    if text.lower().startswith("tiny:"):
+        return text.split(":", 1)[1].strip().lower() in ARCHITECTURES
+    folder = Path(text).name
+    return any(folder == f"{arch}-{spec_hash(arch)}" for arch in ARCHITECTURES)
+
+
 def build(arch: str) -> Path:
     """The cached folder of the tiny `arch` model, built on first use (atomically: safe from two processes)."""
     arch = arch.strip().lower()

@@ -15,7 +15,7 @@ import gradio as gr
 
 from .. import models, runs
 from ..config import field_meta
-from ..errors import ConfigError, DataError, RunError
+from ..errors import ConfigError, DataError, RunError, TunerError
 from ..inference import MAX_NEW_TOKENS, MAX_TEXT_CHARS, get_predictor
 from ..tasks import get_task
 from ..tasks.chat import format as chat_format
@@ -118,6 +118,24 @@ def format_preview(state, model_name, template_choice, system_prompt, index):
     return [(t, legend if lab else None) for t, lab in tokens], summary
 
 
+TINY_NOTE = ("This is a tiny test model: its answers are gibberish by design; train on a real model for useful "
+             "answers.")
+
+
+def model_note(run_id, request: gr.Request = None) -> str:
+    """A plain warning when the chosen run's base model is a tiny test model (tuner.tiny_models), else ''."""
+    from .. import tiny_models
+    from .i18n import say
+
+    if not run_id:
+        return ""
+    try:
+        base = owned_run(run_id, request).meta().get("base_model")
+    except (TunerError, OSError, ValueError):
+        return ""
+    return f"⚠️ <span class='tuner-warn'>{say(TINY_NOTE)}</span>" if tiny_models.is_tiny(base) else ""
+
+
 def choices(selected=None, request: gr.Request = None):
     """The Chat run dropdown: this user's finished chat runs, keeping `selected` when it is still one of them."""
     ch = chat_run_choices(visible_owner(request))
@@ -162,6 +180,7 @@ def build(current_run: gr.BrowserState, upload_state: gr.State | None = None):
         run = gr.Dropdown([], label="Chat run", info="Finished chat runs (completed or stopped) with a saved adapter.",
                           scale=4, allow_custom_value=True)
         refresh = gr.Button("↻ Refresh", scale=1, size="sm")
+    note = gr.Markdown("")  # the tiny-test-model warning of the chosen run
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Row():
@@ -199,6 +218,7 @@ def build(current_run: gr.BrowserState, upload_state: gr.State | None = None):
 
     refresh.click(choices, run, run, api_visibility="private")
     run.change(on_clear, None, [chatbot, chatbot_base, message], api_visibility="private")
+    run.change(model_note, run, note, api_visibility="private", show_progress="hidden")
     compare.change(lambda c: gr.Chatbot(visible=bool(c)), compare, chatbot_base, api_visibility="private")
     settings = [system, temperature, top_p, max_new, stop, compare]
     gr.on([send.click, message.submit], on_send, [run, message, chatbot, chatbot_base, *settings],

@@ -190,6 +190,21 @@ def on_language(lang, state, train_path, val_path, task_name, tcols, lcol, reque
     return on_columns(state, train_path, val_path, task_name, tcols, lcol, request)
 
 
+def task_choices() -> list[tuple[str, str]]:
+    """(title, task name) for the Task list: tasks named by what they do, their names as the values."""
+    return [(task.title, task.name) for task in (get_task(n) for n in task_names())]
+
+
+def column_labels(task_name):
+    """The two column pickers' labels for a task (`Task.column_roles`), in the page's language."""
+    try:
+        roles = get_task(task_name).column_roles
+    except TunerError:
+        return gr.update(), gr.update()
+    lang = current_lang()
+    return gr.update(label=t(roles["text_columns"], lang)), gr.update(label=t(roles["label_column"], lang))
+
+
 def build(upload_state: gr.State):
     view = sample_view() or {}
     with gr.Row():
@@ -197,7 +212,8 @@ def build(upload_state: gr.State):
             train_file = gr.File(label="Training data (CSV, TSV, JSON, JSONL, Parquet)", type="filepath",
                                  file_types=list(data_mod.TABLE_EXTENSIONS), value=str(SAMPLE) if SAMPLE.is_file() else None)
             val_file = gr.File(label="Validation data (optional)", type="filepath", file_types=list(data_mod.TABLE_EXTENSIONS))
-            task = gr.Dropdown(task_names(), value=DEFAULT_TASK, label="Task", info=RunConfig.__dataclass_fields__["task"].metadata["help"])
+            task = gr.Dropdown(task_choices(), value=DEFAULT_TASK, label="Task",
+                               info=RunConfig.__dataclass_fields__["task"].metadata["help"])
             columns, first = view.get("columns", []), view.get("state") or {}
             text_cols = gr.Dropdown(columns, value=first.get("text_columns", []), multiselect=True, label="Text column(s)",
                                     info="Two or more are joined, e.g. title + body.")
@@ -210,6 +226,8 @@ def build(upload_state: gr.State):
     preview = gr.Dataframe(view.get("preview"), label="Preview (first rows)", interactive=False, wrap=True, max_height=320)
 
     outputs = [upload_state, text_cols, label_col, summary, preview, counts, skipped_file, error]
+    # The column pickers are named for the chosen task at once ("Tags column"), even when its upload is refused.
+    task.change(column_labels, task, [text_cols, label_col], api_visibility="private", show_progress="hidden")
 
     # Uploads have a group of their own, 4 at once (issue #23): a huge file being read does not hold a small one.
     gr.on([train_file.change, val_file.change, task.change], on_upload, [train_file, val_file, task], outputs,

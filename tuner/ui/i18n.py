@@ -74,43 +74,19 @@ ZH: dict[str, str] = {
         "页面上的每一步都可以用 `python -m tuner` 复现。",
     "Training data (CSV, TSV, JSON, JSONL, Parquet)": "训练数据（CSV、TSV、JSON、JSONL、Parquet）",
     "Validation data (optional)": "验证数据（可选）",
-    "What the model learns to do (one of the registered tasks).": "模型要学会做的事（已注册的任务之一）。",
     "Two or more are joined, e.g. title + body.": "选择两列或以上时会拼接，例如 标题 + 正文。",
     "Preview (first rows)": "预览（前几行）",
     "Rows left out (CSV)": "被略过的行（CSV）",
     # train tab (field labels and the config's help text)
-    "A recipe is a small YAML file of settings in recipes/.": "配方是 recipes/ 目录下的一个小 YAML 设置文件。",
-    "'default' = the bundled all-MiniLM-L6-v2 (offline), a local folder, or a Hugging Face Hub id.":
-        "“default” = 自带的 all-MiniLM-L6-v2（离线可用）、本地文件夹，或 Hugging Face Hub ID。",
     "Run name (optional)": "运行名称（可选）", "e.g. tickets-r16": "例如 tickets-r16",
-    "LoRA rank: higher = more capacity and memory.": "LoRA 秩：越高容量越大，占用内存也越多。",
-    "LoRA scaling numerator (the update is scaled by alpha / r).": "LoRA 缩放分子（更新量按 alpha / r 缩放）。",
-    "Dropout on the LoRA input during training; any value > 0 makes CPU steps ~1.7x slower (bench/).":
-        "训练时 LoRA 输入上的 dropout；任何大于 0 的值都会让 CPU 上每步慢约 1.7 倍（见 bench/）。",
     "learning rate": "学习率", "epochs": "轮数", "batch size": "批大小", "max length": "最大长度", "seed": "随机种子",
     "dropout": "dropout", "evals": "评估次数", "max examples": "最多样本数",
-    "Peak learning rate. LoRA tolerates ~10x the rate of full finetuning.": "峰值学习率。LoRA 可承受约为全量微调 10 倍的学习率。",
-    "Passes over the training rows (fractions allowed).": "遍历训练数据的次数（可以是小数）。",
-    "Examples per optimizer step per device.": "每个设备每个优化步的样本数。",
-    "Longest input in tokens; longer texts are truncated. Shorter = faster.": "输入的最大 token 数；更长的文本会被截断。越短越快。",
     "More settings": "更多设置",
-    "Random seed for the split, initialisation and data order.": "用于数据划分、初始化和数据顺序的随机种子。",
-    "Evaluations on the validation split during training (plus one at the end).": "训练期间在验证集上评估的次数（结束时另有一次）。",
-    "Stop after this many training examples in total (sizes the schedule for large data); 0 = no cap.":
-        "训练样本总数达到该值后停止（用于大数据集的训练计划）；0 = 不限制。",
     "early stopping": "提前停止",
-    "Stop when the validation score has not improved for this many evaluations in a row (never before every training row was seen once); the best checkpoint is kept. 0 = train the whole schedule.":
-        "验证分数连续这么多次评估没有提升时停止（至少先完整遍历一遍训练数据）；保留最好的检查点。0 = 训练完整个计划。",
     "Estimate time and memory": "估算时间和内存", "Train again": "再训练一次",
     "Models made for this language (one click picks it; downloads need a network)": "适合这种语言的模型（点一下即选用；下载需要网络）",
     "max minutes": "最长分钟数", "max batch size": "最大批大小",
-    "Time budget for training in minutes: the run times itself and shortens its schedule to end inside it; 0 = none.":
-        "训练的时间预算（分钟）：训练时自行测速，并缩短训练计划以在预算内结束；0 = 不限制。",
-    "Big data: the batch doubles up to this size while 1,000+ steps remain, and the learning rate grows x1.41 per doubling; 0 = off.":
-        "大数据集：在仍有 1,000 步以上时，批大小成倍增长到该值，每翻一倍学习率乘以 1.41；0 = 关闭。",
     "LoRA target modules": "LoRA 目标模块",
-    "Layers that get LoRA matrices. Empty = every attention and MLP projection detected in the model.":
-        "加上 LoRA 矩阵的层。留空 = 模型中检测到的所有注意力和 MLP 投影层。",
     "shape": "数据形态", "template": "模板",
     "system prompt": "系统提示词", "packing": "打包", "eval samples": "评估样本数", "max new tokens": "最多生成 token 数",
     "tag scheme": "标注方案", "repair tags": "修复标签", "case feature": "大小写特征",
@@ -139,27 +115,11 @@ ZH: dict[str, str] = {
     "r": "秩 r", "alpha": "alpha",
     "Training loss": "训练损失", "Validation metrics": "验证指标",
     # PEFT methods, quantization and hardware settings
-    "4-bit: also quantize the quantization constants (saves ~0.4 bit per weight).": "4 位：同时量化量化常数（每个权重约省 0.4 位）。",
-    "4-bit: number format of the matrix multiplications; auto = bf16 where fast, else fp32.": "4 位：矩阵乘法的数值格式；auto = 在快的硬件上用 bf16，否则 fp32。",
-    "4-bit: number format, nf4 (normal float, best for weights) or fp4.": "4 位：数值格式，nf4（正态浮点，最适合权重）或 fp4。",
-    "AdaLoRA: starting rank of every layer; the budget is pruned down to r as training goes.": "AdaLoRA：每层的初始秩；训练过程中预算会逐步裁剪到 r。",
-    "Freeze: also train the last N transformer layers; 0 = train only the head.": "Freeze：额外训练最后 N 个 Transformer 层；0 = 只训练输出头。",
-    "GPUs to train on: all, none (the CPU) or a list of ids such as 0,1; one process per GPU (data parallel).":
-        "用于训练的 GPU：all、none（用 CPU）或 ID 列表如 0,1；每个 GPU 一个进程（数据并行）。",
-    "How the model is adapted: lora, adalora, ia3, loha, lokr, vera, prefix_tuning, prompt_tuning, p_tuning (peft), or "
-    "full / freeze (baselines that train the base weights).":
-        "模型的适配方式：lora、adalora、ia3、loha、lokr、vera、prefix_tuning、prompt_tuning、p_tuning（peft），或 full / freeze（训练基础权重的基线）。",
-    "LoRA+: the B matrices learn this many times faster than A (16 is typical); 0 = off.": "LoRA+：B 矩阵的学习率是 A 的这么多倍（常用 16）；0 = 关闭。",
-    "LoRA: DoRA, which learns each weight's magnitude apart from its direction; better at low ranks, slower steps.":
-        "LoRA：DoRA，把每个权重的大小与方向分开学习；低秩时效果更好，但每步更慢。",
-    "LoRA: rank-stabilised scaling (alpha / sqrt(r) instead of alpha / r); helps at high ranks.": "LoRA：秩稳定缩放（用 alpha / sqrt(r) 代替 alpha / r）；高秩时有帮助。",
-    "Load the frozen base weights in 8-bit (LLM.int8) or 4-bit (QLoRA) through bitsandbytes to save memory; adapter methods only.":
-        "通过 bitsandbytes 以 8 位 (LLM.int8) 或 4 位 (QLoRA) 加载冻结的基础权重以节省内存；仅适用于适配器方法。",
-    "Method and hardware": "方法与硬件",
-    "Prefix / prompt / P-tuning: learned virtual tokens added to every input; more = more capacity, longer inputs.":
-        "Prefix / prompt / P-tuning：给每个输入加上可学习的虚拟 token；越多容量越大，输入也越长。",
-    "Training processes: 0 = one per selected GPU (1 on the CPU); N > 1 on the CPU = data parallel over gloo.":
-        "训练进程数：0 = 每个选中的 GPU 一个（CPU 上为 1）；CPU 上 N > 1 = 通过 gloo 数据并行。",
+    "How the model learns: LoRA, the usual choice, trains a small add-on beside the frozen model. Others: adalora, ia3, "
+    "loha, lokr, vera, prefix_tuning, prompt_tuning, p_tuning (peft), or full / freeze (baselines that train the model's "
+    "own weights).":
+        "模型的学习方式：LoRA 是常用选择，在冻结的模型旁训练一个小附加模块。其他：adalora、ia3、loha、lokr、vera、"
+        "prefix_tuning、prompt_tuning、p_tuning（peft），或 full / freeze（训练模型自身权重的基线）。",
     "adalora init r": "AdaLoRA 初始秩", "compute dtype": "计算精度", "double quant": "双重量化", "freeze layers": "解冻层数",
     "gpus": "GPU", "loraplus lr ratio": "LoRA+ 学习率倍数", "method": "方法", "num virtual tokens": "虚拟 token 数",
     "processes": "进程数", "quant type": "量化类型", "quantization": "量化", "use dora": "使用 DoRA", "use rslora": "使用 rsLoRA",
@@ -176,13 +136,80 @@ ZH: dict[str, str] = {
     "Validation conversations the base and the finetuned model answer after training, scored with ROUGE-L and BLEU; "
     "0 = skip.": "训练后由基础模型和微调模型分别回答的验证对话数，用 ROUGE-L 和 BLEU 打分；0 = 跳过。",
     "Longest generated answer in tokens, for the evaluation and as the Chat tab's default.": "生成回答的最大 token 数，用于评估，也是对话页的默认值。",
-    "Entity tagging: how the tags are written; auto = detect BIO, IOB1, BIOES (BILOU) or IO. Every scheme is trained "
-    "as BIO.": "实体标注：标签的写法；auto = 自动检测 BIO、IOB1、BIOES (BILOU) 或 IO。所有方案都按 BIO 训练。",
-    "Entity tagging: rewrite tags that break the scheme (an I-ORG right after O) as B- tags; off = keep them and "
-    "report how many.": "实体标注：把违反方案的标签（紧跟在 O 之后的 I-ORG）改写为 B- 标签；关闭 = 保留并报告数量。",
-    "Entity tagging: show the model which words start with a capital letter (through its token-type input); uncased "
-    "models such as the default need it.": "实体标注：通过 token 类型输入告诉模型哪些词以大写字母开头；默认模型这类不区分大小写的模型需要它。",
     "Chosen labels": "选中的标签",
+    # train form: labels of the simple-first layout (tuner/ui/train_tab.py LABELS)
+    "What to train (recipe)": "训练什么（配方）", "Model to start from": "起点模型",
+    "A ready-made set of settings for one task; the choices below change it. (The recipes are YAML files in recipes/.)":
+        "某个任务的一套现成设置；下面的选项可以修改它。（配方是 recipes/ 目录下的 YAML 文件。）",
+    "Epochs (passes over the data)": "轮数（读几遍数据）", "Time budget (minutes)": "时间预算（分钟）",
+    "Max length (tokens)": "最大长度（token）", "Checks during training": "训练中的检查次数",
+    "Early stopping (checks without gain)": "提前停止（无提升的检查次数）", "Max rows read": "最多读取行数",
+    "Max batch size": "最大批大小", "LoRA rank (r)": "LoRA 秩 (r)", "Method": "方法", "Quantization": "量化",
+    "4-bit format": "4 位格式", "Double quantization": "双重量化", "Compute precision": "计算精度", "GPUs": "GPU",
+    "Processes": "进程数", "Advanced: adapter, method, quantization, hardware": "高级：适配器、方法、量化、硬件",
+    # train form: plain help texts (tuner/config.py), expert detail after the plain words
+    "What the model learns to do: sort texts into labels, find names in text, chat, or tag texts with several labels.":
+        "模型要学会做的事：把文本分到标签、找出文本中的名称、对话，或给文本打多个标签。",
+    "The pretrained model to start from: 'default' is the small bundled English model (works offline); a local folder or a Hugging Face Hub id (needs a network) also works.":
+        "作为起点的预训练模型：“default” 是自带的小型英文模型（可离线使用）；也可以是本地文件夹或 Hugging Face Hub ID（需要网络）。",
+    "How much of each text the model reads, in tokens (a token is about ¾ of an English word); longer texts are cut. Shorter = faster.":
+        "模型读取每条文本的长度上限，以 token 计（一个 token 约为一个汉字或 ¾ 个英文单词）；更长的文本会被截断。越短越快。",
+    "Size of the small add-on the model learns: higher learns more but needs more memory; 8 to 32 suits most data. (LoRA rank r.)":
+        "模型学习的小附加模块的大小：越大学得越多，但占用内存也越多；大多数数据用 8 到 32 即可。（LoRA 秩 r。）",
+    "How strongly the add-on changes the model; usually twice the size (r). (LoRA scales its update by alpha / r.)":
+        "附加模块改变模型的力度；通常取大小 (r) 的两倍。（LoRA 按 alpha / r 缩放更新量。）",
+    "Randomly hides part of the add-on's input while training, against learning the training rows by heart; 0 is fastest (any value above 0 makes CPU steps about 1.7x slower).":
+        "训练时随机遮住附加模块的一部分输入，防止死记训练数据；0 最快（任何大于 0 的值都会让 CPU 上每步慢约 1.7 倍）。",
+    "Which layers of the model get the add-on; empty = all the usual ones (every attention and MLP projection found in the model).":
+        "模型中哪些层加上附加模块；留空 = 常用的全部层（模型中检测到的所有注意力和 MLP 投影层）。",
+    "LoRA: steadier learning when the size (r) is large. (rsLoRA: scales by alpha / sqrt(r) instead of alpha / r.)":
+        "LoRA：大小 (r) 较大时学习更稳定。（rsLoRA：按 alpha / sqrt(r) 而不是 alpha / r 缩放。）",
+    "LoRA: often better results at small sizes (r), with slower steps. (DoRA: learns each weight's magnitude apart from its direction.)":
+        "LoRA：大小 (r) 较小时效果常常更好，但每步更慢。（DoRA：把每个权重的大小与方向分开学习。）",
+    "LoRA: learn faster by giving half of the add-on a higher learning rate, this many times higher (16 is typical); 0 = off. (LoRA+: the B matrices' rate.)":
+        "LoRA：让附加模块的一半以更高的学习率学习，倍数为该值（常用 16），从而学得更快；0 = 关闭。（LoRA+：B 矩阵的学习率。）",
+    "AdaLoRA: the size every layer starts with; training trims it down to r where a layer needs less.":
+        "AdaLoRA：每层的初始大小；训练中会在需要较少的层上逐步裁剪到 r。",
+    "Prefix / prompt / P-tuning: how many learned extra tokens are put before every input; more = learns more, longer inputs.":
+        "Prefix / prompt / P-tuning：放在每个输入前的可学习额外 token 数；越多学得越多，输入也越长。",
+    "Freeze: how many of the model's last layers are trained with its new output layer; 0 = only the output layer.":
+        "Freeze：与新的输出层一起训练的模型最后几层的层数；0 = 只训练输出层。",
+    "How big each learning step is: too high and training jumps around, too low and it learns slowly; the recipe's value is a good start. (Peak rate; LoRA takes about 10x the rate of full finetuning.)":
+        "每一步学习的幅度：太高训练会来回跳，太低学得慢；配方里的值是不错的起点。（峰值学习率；LoRA 可承受约为全量微调 10 倍的学习率。）",
+    "How many times the model reads all the training rows: more learns more and takes longer (fractions allowed).":
+        "模型把全部训练数据读几遍：越多学得越多，也越耗时（可以是小数）。",
+    "Stop after the model has read this many rows in total (for large data: sizes the schedule); 0 = no cap.":
+        "模型总共读完这么多行后停止（用于大数据集，决定训练计划）；0 = 不限制。",
+    "How many rows the model learns from at once: larger is faster per row but needs more memory. (Per optimizer step and device.)":
+        "模型一次学习的行数：越大每行越快，但占用内存越多。（每个优化步、每个设备。）",
+    "For large data: let the batch grow up to this size to finish sooner (it doubles while 1,000+ steps remain; learning rate x1.41 per doubling); 0 = off.":
+        "用于大数据集：让批大小增长到该值以更快结束（仍有 1,000 步以上时成倍增长；每翻一倍学习率乘以 1.41）；0 = 关闭。",
+    "Time budget in minutes: the run measures its own speed and shortens itself to finish in time; 0 = no limit.":
+        "时间预算（分钟）：训练会自行测速并缩短计划，在预算内结束；0 = 不限制。",
+    "Stop early once the score on held-out rows has not improved for this many checks in a row (never before every training row was read once); the best model is kept. 0 = train the whole schedule.":
+        "在留出数据上的分数连续这么多次检查没有提升时提前停止（至少先完整读一遍训练数据）；保留最好的模型。0 = 训练完整个计划。",
+    "How many times the model is checked on held-out rows while it trains (plus once at the end).":
+        "训练期间在留出数据上检查模型的次数（结束时另有一次）。",
+    "Store the model in 8 or 4 bits to save memory, for large models on a GPU; none = as it is. (bitsandbytes LLM.int8 / QLoRA on the frozen base weights; adapter methods only.)":
+        "以 8 位或 4 位存放模型以节省内存，适合在 GPU 上训练大模型；none = 保持原样。（通过 bitsandbytes 对冻结的基础权重做 LLM.int8 / QLoRA；仅适用于适配器方法。）",
+    "4-bit: the number format; nf4 suits model weights best, fp4 is the alternative.":
+        "4 位：数值格式；nf4 最适合模型权重，fp4 是另一种选择。",
+    "4-bit: also compress the compression constants, saving a little more memory (~0.4 bit per weight).":
+        "4 位：连压缩常数也一起压缩，再省一点内存（每个权重约省 0.4 位）。",
+    "4-bit: the number format the maths runs in; auto = bf16 where the hardware is fast at it, else fp32.":
+        "4 位：计算使用的数值格式；auto = 硬件擅长时用 bf16，否则用 fp32。",
+    "Which GPUs to train on: all, none (train on the CPU) or a list of GPU numbers such as 0,1; one process per GPU (data parallel).":
+        "用哪些 GPU 训练：all（全部）、none（用 CPU 训练）或 GPU 编号列表如 0,1；每个 GPU 一个进程（数据并行）。",
+    "How many training processes share the work; 0 = one per chosen GPU (1 on the CPU). (N > 1 on the CPU = data parallel over gloo.)":
+        "多少个训练进程分担工作；0 = 每个选中的 GPU 一个（CPU 上为 1 个）。（CPU 上 N > 1 = 通过 gloo 数据并行。）",
+    "A number that fixes the random choices (which rows are held out, the starting weights, the order): the same seed gives the same run.":
+        "固定随机选择的数字（留出哪些行、初始权重、数据顺序）：相同的种子得到相同的训练。",
+    "How the tags in your file are written; auto = detect it (BIO, IOB1, BIOES/BILOU or IO; every scheme is trained as BIO).":
+        "文件中标签的写法；auto = 自动检测（BIO、IOB1、BIOES/BILOU 或 IO；所有方案都按 BIO 训练）。",
+    "Fix tags that break the scheme (an I-ORG right after O becomes B-ORG); off = keep them and report how many.":
+        "修正违反方案的标签（紧跟在 O 之后的 I-ORG 改为 B-ORG）；关闭 = 保留并报告数量。",
+    "Tell the model which words start with a capital letter, a strong clue for names; models that ignore case, such as the default, need it. (Through the token-type input.)":
+        "告诉模型哪些词以大写字母开头，这是识别名称的重要线索；默认模型这类不区分大小写的模型需要它。（通过 token 类型输入。）",
 }
 
 
@@ -411,6 +438,8 @@ SAY_ZH.update({
 })
 # -- train form: plain words, advanced settings --
 SAY_ZH.update({
+    "This is a tiny test model: its answers are gibberish by design; train on a real model for useful answers.":
+        "这是一个很小的测试模型：它的回答本来就是乱码；要得到有用的回答，请用真正的模型训练。",
 })
 # -- plots, charts and tables --
 SAY_ZH.update({

@@ -8,6 +8,7 @@ run (its checks, folder and queue) is tuner.start's, shared with `python -m tune
 
 from __future__ import annotations
 
+import functools
 import shlex
 
 import gradio as gr
@@ -47,6 +48,84 @@ HARDWARE_FIELDS = ["train.quantization", "train.quant_type", "train.double_quant
                    "train.gpus", "train.processes"]
 EXTRA_FIELDS = METHOD_FIELDS + HARDWARE_FIELDS
 
+# The page's layout of those settings (the API's positional order stays NUMERIC, task, EXTRA_FIELDS): the few choices
+# a person makes first (how long), the training knobs under "More settings", the adapter, method, quantization and
+# hardware under "Advanced". Fields that do not apply are hidden: the 4-bit options unless quantizing to 4 bit (8-bit
+# reads none of them, tuner/quantize.py), the GPU choice and process count on a machine without GPUs.
+BASIC = ["train.epochs", "train.max_minutes"]
+TRAINING = ["train.learning_rate", "train.batch_size", "model.max_length", "train.evals", "train.early_stopping",
+            "seed", "train.max_examples", "train.max_batch_size"]
+ADAPTER = ["adapter.r", "adapter.alpha", "adapter.dropout"]
+QUANT_OPTIONS = ["train.quant_type", "train.double_quant", "train.compute_dtype"]
+GPU_FIELDS = ["train.gpus", "train.processes"]
+# Labels that say what a setting does (the others: the config path's last part, "tag scheme").
+LABELS = {
+    "train.epochs": "Epochs (passes over the data)", "train.max_minutes": "Time budget (minutes)",
+    "train.learning_rate": "Learning rate", "train.batch_size": "Batch size", "model.max_length": "Max length (tokens)",
+    "train.evals": "Checks during training", "train.early_stopping": "Early stopping (checks without gain)",
+    "seed": "Seed", "train.max_examples": "Max rows read", "train.max_batch_size": "Max batch size",
+    "adapter.r": "LoRA rank (r)", "adapter.alpha": "LoRA alpha", "adapter.dropout": "LoRA dropout",
+    "adapter.method": "Method", "train.quantization": "Quantization", "train.quant_type": "4-bit format",
+    "train.double_quant": "Double quantization", "train.compute_dtype": "Compute precision", "train.gpus": "GPUs",
+    "train.processes": "Processes",
+}
+MIN_WIDTH = 220  # px: a column never narrower, so a help text (in Chinese too) is not squeezed one word per line
+
+
+def label_of(path: str) -> str:
+    """The page's label of a setting."""
+    return LABELS.get(path) or path.split(".")[-1].replace("_", " ")
+
+
+def quant_visibility(quantization: str) -> dict:
+    """{path: visible} for the 4-bit options: shown only while quantizing to 4 bit."""
+    return {p: quantization == "4bit" for p in QUANT_OPTIONS}
+
+
+def has_gpus() -> bool:
+    """Whether this machine has a GPU (the GPU choice and process count are shown only then)."""
+    return jobs.gpu_count() > 0
+
+
+@functools.lru_cache(maxsize=64)
+def recipe_task(name: str) -> str:
+    """The task a recipe trains."""
+    return load_recipe(RECIPES / f"{name}.yaml").task
+
+
+def recipe_label(name: str, lang: str = "en") -> str:
+    """A recipe as the list shows it: what it trains (the task's title), then its name."""
+    task = get_task(recipe_task(name))
+    return f"{task.title_zh}：{name}" if lang == "zh" and task.title_zh else f"{task.title}: {name}"
+
+
+def recipe_options(task_name: str | None = None, lang: str = "en") -> list[tuple[str, str]]:
+    """(label, recipe name) for the recipe list: `task_name`'s recipes first, then the others by task."""
+    order = [t.name for t in tasks()]
+    rank = {name: (recipe_task(name) != task_name, order.index(recipe_task(name)) if recipe_task(name) in order
+                   else len(order), name) for name in recipe_choices()}
+    return [(recipe_label(name, lang), name) for name in sorted(rank, key=rank.get)]
+
+
+def task_recipe(task_name: str) -> str | None:
+    """The recipe the page picks for a task: the one named after it, else one whose model needs no download."""
+    names = [n for n in recipe_choices() if recipe_task(n) == task_name]
+    if task_name in names:
+        return task_name
+    offline = [n for n in names if load_recipe(RECIPES / f"{n}.yaml").model.name.split(":")[0] in ("default", "tiny")]
+    return (offline or names or [None])[0]
+
+
+def _register_recipe_labels() -> None:
+    """The recipe labels' Chinese join the page text, so the language switch re-labels the list."""
+    from . import i18n
+
+    for name in recipe_choices():
+        i18n.ZH.setdefault(recipe_label(name), recipe_label(name, "zh"))
+
+
+_register_recipe_labels()
+
 
 def _meta_or_none(path):
     try:
@@ -55,16 +134,22 @@ def _meta_or_none(path):
         return None
 
 
-def _task_widget(path, value):
+def _task_widget(path, value, **kw):
     meta = field_meta(path)
-    label = path.split(".")[-1].replace("_", " ")
+    label, kw = label_of(path), {"min_width": MIN_WIDTH, **kw}
+    if path == "adapter.method":  # the methods by their titles ("Full finetuning (baseline)"); the value is the name
+        from ..methods import METHODS
+
+        return gr.Dropdown([(METHODS[m].title, m) for m in meta["choices"]], value=value, label=label,
+                           info=meta["help"], **kw)
     if meta.get("choices"):
-        return gr.Dropdown(meta["choices"], value=value, label=label, info=meta["help"])
+        return gr.Dropdown(meta["choices"], value=value, label=label, info=meta["help"], **kw)
     if isinstance(value, bool):
-        return gr.Checkbox(value=value, label=label, info=meta["help"])
+        return gr.Checkbox(value=value, label=label, info=meta["help"], **kw)
     if isinstance(value, (int, float)):
-        return gr.Number(value=value, label=label, info=meta["help"], minimum=meta.get("min"), maximum=meta.get("max"))
-    return gr.Textbox(value=value, label=label, info=meta["help"], max_length=2000)
+        return gr.Number(value=value, label=label, info=meta["help"], minimum=meta.get("min"), maximum=meta.get("max"),
+                         **kw)
+    return gr.Textbox(value=value, label=label, info=meta["help"], max_length=2000, **kw)
 
 
 def _get(cfg, path):
@@ -76,10 +161,11 @@ def _get(cfg, path):
 
 def _widget(path, kind, lo, hi, step, value):
     meta = field_meta(path)
-    label = path.split(".")[-1].replace("_", " ")
+    label = label_of(path)
     if kind == "slider":
-        return gr.Slider(lo, hi, value=value, step=step, label=label, info=meta["help"])
-    return gr.Number(value=value, label=label, info=meta["help"], minimum=meta.get("min"), maximum=meta.get("max"))
+        return gr.Slider(lo, hi, value=value, step=step, label=label, info=meta["help"], min_width=MIN_WIDTH)
+    return gr.Number(value=value, label=label, info=meta["help"], minimum=meta.get("min"), maximum=meta.get("max"),
+                     min_width=MIN_WIDTH)
 
 
 def build_config(state: dict | None, recipe: str, model_name: str, targets: list[str], values: list,
@@ -315,6 +401,28 @@ def on_method(method):
             + [gr.update(visible=shown.get(p, False)) for p in METHOD_FIELDS[1:]])
 
 
+def on_quantization(quantization):
+    """The 4-bit options (QUANT_OPTIONS) shown only while quantizing to 4 bit."""
+    shown = quant_visibility(quantization)
+    return [gr.update(visible=shown[p]) for p in QUANT_OPTIONS]
+
+
+def on_data_task(state, recipe_name):
+    """The recipe follows the Data tab's task: its recipes first in the list, and one of them chosen when the
+    current recipe trains another task."""
+    task = (state or {}).get("task")
+    if not task or task not in [t.name for t in tasks()]:
+        return gr.update()
+    keep = recipe_name in recipe_choices() and recipe_task(recipe_name) == task
+    return gr.Dropdown(choices=recipe_options(task, current_lang()),
+                       value=recipe_name if keep else (task_recipe(task) or recipe_name))
+
+
+def clear_estimate():
+    """An estimate is of one recipe, model and upload: when one changes, the old lines go (press Estimate again)."""
+    return "", ""
+
+
 @friendly
 def on_estimate(state, recipe_name, model_name, target_list, name, **settings):
     """(memory sentence, time sentence) for the form's run."""
@@ -392,47 +500,58 @@ def on_stop(run_id, request: gr.Request = None):
 # ---- layout --------------------------------------------------------------------------------------------------
 def build(upload_state: gr.State, current_run: gr.BrowserState):
     defaults = load_recipe(RECIPES / "classification.yaml")
+    form_widgets = {}  # dotted path -> widget, laid out below; the API's order is NUMERIC / task / EXTRA_FIELDS
     with gr.Row():
-        recipe = gr.Dropdown(recipe_choices(), value="classification", label="Recipe",
-                             info="A recipe is a small YAML file of settings in recipes/.")
+        recipe = gr.Dropdown(recipe_options(defaults.task), value="classification", label="What to train (recipe)",
+                             info="A ready-made set of settings for one task; the choices below change it. "
+                                  "(The recipes are YAML files in recipes/.)", scale=2, min_width=MIN_WIDTH)
         model = gr.Dropdown([DEFAULT_MODEL, "tiny:llama", "tiny:qwen2", "tiny:gpt2"], value=DEFAULT_MODEL,
-                            allow_custom_value=True, label="Model",
-                            info=field_meta("model.name")["help"])
-        run_name = gr.Textbox(label="Run name (optional)", max_length=200, placeholder="e.g. tickets-r16")
+                            allow_custom_value=True, label="Model to start from",
+                            info=field_meta("model.name")["help"], scale=2, min_width=MIN_WIDTH)
+    with gr.Row():
+        for path, kind, lo, hi, st in (n for n in NUMERIC if n[0] in BASIC):
+            form_widgets[path] = _widget(path, kind, lo, hi, st, _get(defaults, path))
+        run_name = gr.Textbox(label="Run name (optional)", max_length=200, placeholder="e.g. tickets-r16",
+                              min_width=MIN_WIDTH)
     lang_md = gr.Markdown("")
     suggest = gr.Radio([], label="Models made for this language (one click picks it; downloads need a network)",
                        visible=False)
-    with gr.Row():
-        widgets = [_widget(p, k, lo, hi, st, _get(defaults, p)) for p, k, lo, hi, st in NUMERIC[:7]]
     with gr.Accordion("More settings", open=False):
         with gr.Row():
-            widgets += [_widget(p, k, lo, hi, st, _get(defaults, p)) for p, k, lo, hi, st in NUMERIC[7:]]
-            targets = gr.Dropdown([], value=[], multiselect=True, label="LoRA target modules",
-                                  info=field_meta("adapter.target_modules")["help"])
+            for path, kind, lo, hi, st in sorted((n for n in NUMERIC if n[0] in TRAINING),
+                                                 key=lambda n: TRAINING.index(n[0])):
+                form_widgets[path] = _widget(path, kind, lo, hi, st, _get(defaults, path))
     task_widgets, task_groups = {}, {}
     for task_name, paths in TASK_FIELDS.items():
         available = [p for p in paths if _meta_or_none(p)]
-        with gr.Accordion(f"{get_task(task_name).title} settings", open=True, visible=defaults.task == task_name) as group:
+        with gr.Accordion(f"{get_task(task_name).title} — settings", open=False,
+                          visible=defaults.task == task_name) as group:
             with gr.Row():
                 for path in available:
                     task_widgets[path] = _task_widget(path, _get(defaults, path))
         task_groups[task_name] = group
-    with gr.Accordion("Method and hardware", open=False):
+    with gr.Accordion("Advanced: adapter, method, quantization, hardware", open=False):
         extra_widgets = {}
         shown = method_visibility(defaults.adapter.method)
         with gr.Row():
             for path in METHOD_FIELDS:
-                w = _task_widget(path, _get(defaults, path))
-                if path != "adapter.method":
-                    w.visible = shown.get(path, False)
-                extra_widgets[path] = w
+                extra_widgets[path] = _task_widget(path, _get(defaults, path),
+                                                   visible=path == "adapter.method" or shown.get(path, False))
+        with gr.Row():
+            for path, kind, lo, hi, st in (n for n in NUMERIC if n[0] in ADAPTER):
+                form_widgets[path] = _widget(path, kind, lo, hi, st, _get(defaults, path))
+            targets = gr.Dropdown([], value=[], multiselect=True, label="LoRA target modules",
+                                  info=field_meta("adapter.target_modules")["help"], min_width=MIN_WIDTH)
+        quant_shown, gpus_shown = quant_visibility(defaults.train.quantization), has_gpus()
         with gr.Row():
             for path in HARDWARE_FIELDS:
+                visible = quant_shown.get(path, True) and (gpus_shown or path not in GPU_FIELDS)
                 if path == "train.gpus":
                     extra_widgets[path] = gr.Dropdown(gpu_choices(), value=defaults.train.gpus, allow_custom_value=True,
-                                                      label="gpus", info=field_meta(path)["help"])
+                                                      label=label_of(path), info=field_meta(path)["help"],
+                                                      visible=visible, min_width=MIN_WIDTH)
                 else:
-                    extra_widgets[path] = _task_widget(path, _get(defaults, path))
+                    extra_widgets[path] = _task_widget(path, _get(defaults, path), visible=visible)
     with gr.Row():
         start = gr.Button("Train", variant="primary")
         stop = gr.Button("Stop", variant="stop", interactive=False)
@@ -451,7 +570,8 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
         yaml_box = gr.Code(language="yaml", label="config.yaml", interactive=False)
     timer = gr.Timer(1.0)  # the status line's clock ticks every second
 
-    numeric = dict(zip((p for p, *_ in NUMERIC), widgets))
+    numeric = {p: form_widgets[p] for p, *_ in NUMERIC}
+    widgets = list(numeric.values())
     task_list = [task_widgets[p] for p in task_paths()]
     # The form by name; this order is the API's positional order (the settings after the run name were appended in
     # turn: an older API call that omits the last ones still works).
@@ -469,6 +589,13 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
                   api_visibility="private")
     recipe.change(on_recipe, recipe, [*widgets, model, *task_list, *(task_groups[t] for t in TASK_FIELDS)],
                   api_visibility="private")
+    upload_state.change(on_data_task, [upload_state, recipe], recipe, api_visibility="private",
+                        show_progress="hidden")  # Task = ner on the Data tab: a tagging recipe here
+    gr.on([recipe.change, model.change, upload_state.change], clear_estimate, None, [estimate_md, time_md],
+          api_visibility="private", show_progress="hidden")
+    extra_widgets["train.quantization"].change(on_quantization, extra_widgets["train.quantization"],
+                                               [extra_widgets[p] for p in QUANT_OPTIONS], api_visibility="private",
+                                               show_progress="hidden")
     model.change(on_model, model, targets, api_visibility="private")
     pressed = gr.State(None)  # when Train was pressed, until its checks answer
     poll_outputs = [progress, loss_plot, eval_plot, stop, params_md, action_btn]

@@ -25,8 +25,8 @@ from .reading import ChatReading
 
 class ChatTask(ChatReading, ChatModel, ChatMetrics, ChatPredict, Task):
     name = "chat"
-    title = "Chat / instruction tuning"
-    title_zh = "对话 / 指令微调"
+    title = "Chat assistant"
+    title_zh = "对话助手"
     peft_task_type = "CAUSAL_LM"
     auto_class = "AutoModelForCausalLM"
     hub_tag = "text-generation"
@@ -36,12 +36,12 @@ class ChatTask(ChatReading, ChatModel, ChatMetrics, ChatPredict, Task):
     demo = "chat"                  # the Chat tab is this task's demo
     settings_fields = ("chat.shape", "chat.template", "chat.system_prompt", "chat.packing", "chat.eval_samples",
                        "chat.max_new_tokens")
-    column_roles = {"text_columns": "Prompt column(s)", "label_column": "Response column"}
+    column_roles = {"text_columns": "Prompt column(s)", "label_column": "Answer column"}
     count_word = "conversation lengths"
     selection_metric = "loss"      # Trainer reads eval_loss; a name ending in "loss" means lower is better
     headline_metric = "rouge_l"    # what the verdict compares (tuner/verdict.py)
     floors = ("baseline",)         # report key of what the model must beat
-    translations = {"Chat / instruction tuning settings": "对话 / 指令微调设置", "Prompt column(s)": "提示列", "Response column": "回复列"}
+    translations = {"Chat assistant — settings": "对话助手 — 设置", "Prompt column(s)": "提示列", "Answer column": "回答列"}
 
 
 TASK = register(ChatTask())

@@ -21,8 +21,8 @@ from .reading import ClassificationReading
 class ClassificationTask(ClassificationReading, ClassificationModel, ClassificationMetrics, ClassificationPredict,
                          ClassificationAnalysis, Task):
     name = "classification"
-    title = "Text classification"
-    title_zh = "文本分类"
+    title = "Sort texts into labels"
+    title_zh = "把文本分到标签（文本分类）"
     peft_task_type = "SEQ_CLS"
     auto_class = "AutoModelForSequenceClassification"
     hub_tag = "text-classification"

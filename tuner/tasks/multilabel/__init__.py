@@ -23,8 +23,8 @@ from .reading import MultiLabelReading
 
 class MultiLabelTask(MultiLabelReading, MultiLabelModel, MultiLabelMetrics, MultiLabelPredict, Task):
     name = "multilabel"
-    title = "Multi-label classification"
-    title_zh = "多标签分类"
+    title = "Tag texts with several labels"
+    title_zh = "给文本打多个标签（多标签分类）"
     peft_task_type = "SEQ_CLS"
     auto_class = "AutoModelForSequenceClassification"
     hub_tag = "text-classification"
@@ -41,7 +41,7 @@ class MultiLabelTask(MultiLabelReading, MultiLabelModel, MultiLabelMetrics, Mult
     baseline_title = "label set"   # the most common label set of the training rows, given to every row
     sort_validation = True         # validation rows are scored in length order: every metric is order-free
     translations = {
-        "Multi-label classification settings": "多标签分类设置", "label separator": "标签分隔符", "Labels column": "标签列",
+        "Tag texts with several labels — settings": "给文本打多个标签 — 设置", "label separator": "标签分隔符", "Labels column": "标签列",
         "Multi-label: how a row's labels are written; auto = detect a list (a JSON list or list column) or a ';', '|' "
         "or ',' between labels; none = one label per row.":
             "多标签：每行的标签如何书写；auto = 自动检测列表（JSON 列表或列表列）或标签之间的“;”“|”或“,”；none = 每行一个标签。",

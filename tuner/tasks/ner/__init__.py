@@ -35,8 +35,8 @@ from .reading import NerReading
 
 class NerTask(NerReading, NerModel, NerMetrics, NerPredict, Task):
     name = "ner"
-    title = "Named-entity tagging"
-    title_zh = "命名实体标注"
+    title = "Find names in text"
+    title_zh = "找出文本中的名称（实体标注）"
     peft_task_type = "TOKEN_CLS"
     auto_class = "AutoModelForTokenClassification"
     hub_tag = "token-classification"
@@ -50,7 +50,7 @@ class NerTask(NerReading, NerModel, NerMetrics, NerPredict, Task):
     floors = ("baseline",)        # report key of what the model must beat
     baseline_title = "dictionary"
     prediction_suffix = ".jsonl"  # `predict --file` writes JSON Lines {text, entities, tokens, tags}
-    translations = {"Named-entity tagging settings": "命名实体标注设置", "Tokens column": "词元列", "Tags column": "标签序列列"}
+    translations = {"Find names in text — settings": "找出文本中的名称 — 设置", "Tokens column": "词元列", "Tags column": "标签序列列"}
 
 
 TASK = register(NerTask())
