@@ -179,3 +179,26 @@ def test_every_recipe_has_a_label_and_a_task_recipe():
         assert train_tab.recipe_label(name).endswith(name) and i18n.t(train_tab.recipe_label(name), "zh") != name
     for task in task_names():
         assert train_tab.task_recipe(task) in recipe_choices()
+
+
+def test_empty_tables_have_real_headers(monkeypatch):
+    demo = build(monkeypatch)
+    tables = [b for b in demo.blocks.values() if type(b).__name__ == "Dataframe"]
+    assert len(tables) >= 5
+    for table in tables:
+        headers = (table.value or {}).get("headers") or []
+        assert headers and not any(h.isdigit() for h in map(str, headers)), (table.label, headers)
+        if not table.value.get("data"):  # an empty table: a handler's None leaves its headers, not 1 2 3
+            assert table.postprocess(None).headers == headers
+
+
+def test_errors_are_short_toasts_and_a_new_tab_closes_them(monkeypatch):
+    from tuner.errors import RunError
+    from tuner.ui import CLOSE_TOASTS
+    from tuner.ui.common import TOAST_SECONDS, _as_page_error
+
+    assert _as_page_error(RunError("Pick a finished run first."), "x").duration == TOAST_SECONDS < 10
+    demo = build(monkeypatch)
+    tabs = {b._id for b in demo.blocks.values() if type(b).__name__ == "Tab"}
+    closing = [d for d in demo.fns.values() if d.js == CLOSE_TOASTS]
+    assert len(closing) == 1 and {t[0] for t in closing[0].targets} == tabs

@@ -8,6 +8,7 @@ from . import chat_tab, data_tab, evaluate_tab, export_tab, i18n, runs_tab, trai
 from .common import CSS, demo_run_ids
 
 TITLE = "Tuner — finetuning studio"
+CLOSE_TOASTS = "() => { document.querySelectorAll('[data-testid=\"toast-close\"]').forEach((b) => b.click()); }"
 
 
 def build_app() -> gr.Blocks:
@@ -49,6 +50,9 @@ def build_app() -> gr.Blocks:
         # ... and the generated text already on the page is made again in the new language
         language.change(i18n.in_language(results["show"]), [language, results["run"]], results["outputs"],
                         api_visibility="private")
+        # Opening another tab closes the toasts of the last one (an error there is not about this tab).
+        tabs = [b for b in demo.blocks.values() if isinstance(b, gr.Tab)]
+        gr.on([t.select for t in tabs], None, None, None, js=CLOSE_TOASTS, api_visibility="private", queue=False)
         if demo_ids:  # the demo opens on Try it with the first chosen run
             demo.load(tryit["choices"], current_run, tryit["run"], api_visibility="private")
             return demo

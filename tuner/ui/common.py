@@ -16,6 +16,11 @@ from ..verdict import metric_name
 log = logging.getLogger("tuner.ui")
 
 
+# An error toast stays this long (Gradio's own: 10 s), and switching tabs closes it (tuner/ui/__init__.py), so a
+# toast from one tab does not sit over the next.
+TOAST_SECONDS = 6
+
+
 def _as_page_error(exc: Exception, name: str) -> gr.Error:
     """A TunerError keeps its sentence; anything else gets a generic one (the traceback goes to the log)."""
     from .i18n import current_lang, error_text, say, translate_error  # the sentence in this browser session's language
@@ -26,9 +31,11 @@ def _as_page_error(exc: Exception, name: str) -> gr.Error:
             exc.title = say("Error", lang)
         return exc
     if isinstance(exc, TunerError):
-        return gr.Error(error_text(exc, lang), print_exception=False, title=say("Error", lang))
+        return gr.Error(error_text(exc, lang), duration=TOAST_SECONDS, print_exception=False,
+                        title=say("Error", lang))
     log.exception("handler %s failed", name)
-    return gr.Error(translate_error(user_message(exc), lang), print_exception=False, title=say("Error", lang))
+    return gr.Error(translate_error(user_message(exc), lang), duration=TOAST_SECONDS, print_exception=False,
+                    title=say("Error", lang))
 
 
 def toast(kind: str, template: str, **parts) -> None:
@@ -38,9 +45,9 @@ def toast(kind: str, template: str, **parts) -> None:
 
     text = say(template, **parts) if parts else sentence(say(template))
     if kind == "warning":
-        gr.Warning(text, title=say("Warning"))
+        gr.Warning(text, title=say("Warning"), duration=TOAST_SECONDS)
     else:
-        gr.Info(text, title=say("Info"))
+        gr.Info(text, title=say("Info"), duration=TOAST_SECONDS)
 
 
 def friendly(fn):

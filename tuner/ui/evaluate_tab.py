@@ -136,8 +136,10 @@ def build(current_run: gr.BrowserState):
         refresh = gr.Button("↻ Refresh", scale=1, size="sm")
     summary = gr.Markdown()
     with gr.Row():
-        headline = gr.Dataframe(label="Headline metrics", interactive=False)
-        per_label = gr.Dataframe(label="Per-label report (chat: sample answers)", interactive=False, wrap=True)
+        headline = gr.Dataframe(label="Headline metrics", interactive=False,  # headers while empty, not 1 2 3
+                                headers=["metric", "finetuned", "baseline"])
+        per_label = gr.Dataframe(label="Per-label report (chat: sample answers)", interactive=False, wrap=True,
+                                 headers=["label", "precision", "recall", "f1", "support"])
     confusion = gr.Plot(label="Confusion matrix")
     from . import mistakes  # the error analysis section (tuner.analysis): mistakes, label errors, train again
 

@@ -211,7 +211,8 @@ def on_compare(run_ids, metric, request: gr.Request = None):
 
 
 def build(current_run: gr.BrowserState):
-    table = gr.Dataframe(label="All runs", interactive=False, wrap=True)
+    table = gr.Dataframe(label="All runs", interactive=False, wrap=True,  # headers while empty, not 1 2 3
+                         headers=["run", "name", "state", "created", "verdict", "size", "message"])
     note = gr.Markdown()
     with gr.Row():
         pick = gr.Dropdown([], label="Run", scale=4, allow_custom_value=True)
@@ -226,8 +227,8 @@ def build(current_run: gr.BrowserState):
             cmp_metric = gr.Dropdown(COMPARE_METRICS, value="accuracy", label="Metric", scale=1)
             cmp_go = gr.Button("Compare", scale=1)
         cmp_plot = gr.BarPlot(x="run", y="accuracy", label="Metric across runs", height=260)
-        cmp_table = gr.Dataframe(label="Metrics", interactive=False, wrap=True)
-        cmp_diff = gr.Dataframe(label="Config differences", interactive=False, wrap=True)
+        cmp_table = gr.Dataframe(label="Metrics", interactive=False, wrap=True, headers=["run", "name", "state"])
+        cmp_diff = gr.Dataframe(label="Config differences", interactive=False, wrap=True, headers=["setting"])
 
     table.change(compare_choices, None, [cmp_runs, note], api_visibility="private")
     cmp_go.click(on_compare, [cmp_runs, cmp_metric], [cmp_diff, cmp_table, cmp_plot], api_name="compare")
