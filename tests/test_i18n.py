@@ -125,7 +125,7 @@ def test_every_train_setting_on_the_page_has_a_chinese_label_and_help():
     from tuner.config import field_meta
     from tuner.ui.train_tab import EXTRA_FIELDS, NUMERIC, label_of
 
-    kept = {"r", "alpha", "dropout", "LoRA alpha", "LoRA dropout"}  # LoRA's own symbols read the same in Chinese
+    kept = {"r", "alpha", "dropout", "LoRA alpha", "LoRA dropout", "DoRA"}  # LoRA's own symbols read the same in Chinese
     missing = []
     for path in [p for p, *_ in NUMERIC] + EXTRA_FIELDS:
         label, help_text = label_of(path), field_meta(path)["help"]

@@ -57,7 +57,7 @@ class AdapterConfig:
     method: str = _f("lora", "How the model learns: LoRA, the usual choice, trains a small add-on beside the frozen model. Others: "
                      + ", ".join(m for m in METHODS if m != "lora" and METHODS[m].kind != "weights")
                      + " (peft), or full / freeze (baselines that train the model's own weights).", choices=list(METHODS))
-    r: int = _f(16, "Size of the small add-on the model learns: higher learns more but needs more memory; 8 to 32 suits most data. (LoRA rank r.)", min=1, max=1024)
+    r: int = _f(16, "Size of the small add-on the model learns: higher learns more but needs more memory; 8 to 32 suits most data.", min=1, max=1024)
     alpha: float = _f(32.0, "How strongly the add-on changes the model; usually twice the size (r). (LoRA scales its update by alpha / r.)", min=0.0, max=10_000.0)
     dropout: float = _f(0.0, "Randomly hides part of the add-on's input while training, against learning the training rows by heart; 0 is fastest (any value above 0 makes CPU steps about 1.7x slower).", min=0.0, max=0.9)
     target_modules: list[str] = _f([], "Which layers of the model get the add-on; empty = all the usual ones (every attention and MLP projection found in the model).")
@@ -77,7 +77,7 @@ class TrainConfig:
     max_examples: int = _f(0, "Stop after the model has read this many rows in total (for large data: sizes the schedule); 0 = no cap.", min=0, max=100_000_000)
     batch_size: int = _f(16, "How many rows the model learns from at once: larger is faster per row but needs more memory. (Per optimizer step and device.)", min=1, max=4096)
     max_batch_size: int = _f(0, "For large data: let the batch grow up to this size to finish sooner (it doubles while 1,000+ steps remain; learning rate x1.41 per doubling); 0 = off.", min=0, max=4096)
-    max_minutes: float = _f(0.0, "Time budget in minutes: the run measures its own speed and shortens itself to finish in time; 0 = no limit.", min=0.0, max=100_000.0)
+    max_minutes: float = _f(0.0, "The longest the training may take, in minutes: the run measures its own speed and shortens itself to finish in time; 0 = no limit.", min=0.0, max=100_000.0)
     grad_accum: int = _f(1, "Micro-batches accumulated per optimizer step (effective batch = batch_size x grad_accum x devices).", min=1, max=1024)
     eval_batch_size: int = _f(64, "Examples per forward pass during evaluation.", min=1, max=4096)
     warmup_fraction: float = _f(0.06, "Share of the steps spent warming the learning rate up from 0.", min=0.0, max=0.5)

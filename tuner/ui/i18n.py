@@ -146,7 +146,9 @@ ZH: dict[str, str] = {
     "Early stopping (checks without gain)": "提前停止（无提升的检查次数）", "Max rows read": "最多读取行数",
     "Max batch size": "最大批大小", "LoRA rank (r)": "LoRA 秩 (r)", "Method": "方法", "Quantization": "量化",
     "4-bit format": "4 位格式", "Double quantization": "双重量化", "Compute precision": "计算精度", "GPUs": "GPU",
-    "Processes": "进程数", "Advanced: adapter, method, quantization, hardware": "高级：适配器、方法、量化、硬件",
+    "Processes": "进程数", "Steadier at large r (rsLoRA)": "大 r 时更稳定 (rsLoRA)",
+    "LoRA+ learning-rate ratio": "LoRA+ 学习率倍数", "AdaLoRA starting rank": "AdaLoRA 初始秩",
+    "Virtual tokens": "虚拟 token 数", "Last layers to train": "训练的最后几层", "Advanced: adapter, method, quantization, hardware": "高级：适配器、方法、量化、硬件",
     # train form: plain help texts (tuner/config.py), expert detail after the plain words
     "What the model learns to do: sort texts into labels, find names in text, chat, or tag texts with several labels.":
         "模型要学会做的事：把文本分到标签、找出文本中的名称、对话，或给文本打多个标签。",
@@ -154,8 +156,8 @@ ZH: dict[str, str] = {
         "作为起点的预训练模型：“default” 是自带的小型英文模型（可离线使用）；也可以是本地文件夹或 Hugging Face Hub ID（需要网络）。",
     "How much of each text the model reads, in tokens (a token is about ¾ of an English word); longer texts are cut. Shorter = faster.":
         "模型读取每条文本的长度上限，以 token 计（一个 token 约为一个汉字或 ¾ 个英文单词）；更长的文本会被截断。越短越快。",
-    "Size of the small add-on the model learns: higher learns more but needs more memory; 8 to 32 suits most data. (LoRA rank r.)":
-        "模型学习的小附加模块的大小：越大学得越多，但占用内存也越多；大多数数据用 8 到 32 即可。（LoRA 秩 r。）",
+    "Size of the small add-on the model learns: higher learns more but needs more memory; 8 to 32 suits most data.":
+        "模型学习的小附加模块的大小：越大学得越多，但占用内存也越多；大多数数据用 8 到 32 即可。",
     "How strongly the add-on changes the model; usually twice the size (r). (LoRA scales its update by alpha / r.)":
         "附加模块改变模型的力度；通常取大小 (r) 的两倍。（LoRA 按 alpha / r 缩放更新量。）",
     "Randomly hides part of the add-on's input while training, against learning the training rows by heart; 0 is fastest (any value above 0 makes CPU steps about 1.7x slower).":
@@ -184,8 +186,8 @@ ZH: dict[str, str] = {
         "模型一次学习的行数：越大每行越快，但占用内存越多。（每个优化步、每个设备。）",
     "For large data: let the batch grow up to this size to finish sooner (it doubles while 1,000+ steps remain; learning rate x1.41 per doubling); 0 = off.":
         "用于大数据集：让批大小增长到该值以更快结束（仍有 1,000 步以上时成倍增长；每翻一倍学习率乘以 1.41）；0 = 关闭。",
-    "Time budget in minutes: the run measures its own speed and shortens itself to finish in time; 0 = no limit.":
-        "时间预算（分钟）：训练会自行测速并缩短计划，在预算内结束；0 = 不限制。",
+    "The longest the training may take, in minutes: the run measures its own speed and shortens itself to finish in time; 0 = no limit.":
+        "训练最多可用的分钟数：训练会自行测速并缩短计划，在时限内结束；0 = 不限制。",
     "Stop early once the score on held-out rows has not improved for this many checks in a row (never before every training row was read once); the best model is kept. 0 = train the whole schedule.":
         "在留出数据上的分数连续这么多次检查没有提升时提前停止（至少先完整读一遍训练数据）；保留最好的模型。0 = 训练完整个计划。",
     "How many times the model is checked on held-out rows while it trains (plus once at the end).":

@@ -67,9 +67,12 @@ LABELS = {
     "adapter.r": "LoRA rank (r)", "adapter.alpha": "LoRA alpha", "adapter.dropout": "LoRA dropout",
     "adapter.method": "Method", "train.quantization": "Quantization", "train.quant_type": "4-bit format",
     "train.double_quant": "Double quantization", "train.compute_dtype": "Compute precision", "train.gpus": "GPUs",
-    "train.processes": "Processes",
+    "train.processes": "Processes", "adapter.use_rslora": "Steadier at large r (rsLoRA)",
+    "adapter.use_dora": "DoRA", "adapter.loraplus_lr_ratio": "LoRA+ learning-rate ratio",
+    "adapter.adalora_init_r": "AdaLoRA starting rank", "adapter.num_virtual_tokens": "Virtual tokens",
+    "adapter.freeze_layers": "Last layers to train",
 }
-MIN_WIDTH = 220  # px: a column never narrower, so a help text (in Chinese too) is not squeezed one word per line
+MIN_WIDTH = 260  # px: a column never narrower, so a help text (in Chinese too) is not squeezed one word per line
 
 
 def label_of(path: str) -> str:
