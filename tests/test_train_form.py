@@ -202,3 +202,15 @@ def test_errors_are_short_toasts_and_a_new_tab_closes_them(monkeypatch):
     tabs = {b._id for b in demo.blocks.values() if type(b).__name__ == "Tab"}
     closing = [d for d in demo.fns.values() if d.js == CLOSE_TOASTS]
     assert len(closing) == 1 and {t[0] for t in closing[0].targets} == tabs
+
+
+def test_a_recipe_for_another_task_is_refused_naming_both_tasks_by_title():
+    from tuner.errors import ConfigError
+    from tuner.ui.i18n import error_text
+
+    state = {"task": "ner", "train_file": "x.conll", "text_columns": ["tokens"], "label_column": "tags"}
+    with pytest.raises(ConfigError) as info:
+        train_tab.build_config(state, "classification", "default", [], [])
+    assert str(info.value) == ("The recipe 'classification' is for “Sort texts into labels”, but the Data tab's task "
+                               "is “Find names in text”; pick a recipe for “Find names in text”.")
+    assert "找出文本中的名称" in error_text(info.value, "zh")

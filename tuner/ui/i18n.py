@@ -363,8 +363,8 @@ ERROR_PATTERNS_ZH: list[tuple[str, str]] = [
     (r"The (?P<name>.+) must be a whole number between (?P<lo>\S+) and (?P<hi>\S+)\.", "{name} 必须是介于 {lo} 和 {hi} 之间的整数。"),
     (r"The (?P<name>.+) must be between (?P<lo>\S+) and (?P<hi>\S+), got (?P<got>\S+)\.", "{name} 必须介于 {lo} 和 {hi} 之间，当前为 {got}。"),
     (r"Unknown recipe '(?P<recipe>[^']*)'; choose one from the list\.", "未知的配方“{recipe}”；请从列表中选择。"),
-    (r"The recipe '(?P<recipe>[^']*)' is for (?P<a>\w+), but the data tab is set to (?P<b>\w+); pick a matching recipe\.",
-     "配方“{recipe}”用于 {a}，但数据页设置的是 {b}；请选择匹配的配方。"),
+    (r"The recipe '(?P<recipe>[^']*)' is for “(?P<a>[^”]*)”, but the Data tab's task is “(?P<b>[^”]*)”; pick a recipe "
+     r"for “(?P=b)”\.", "配方“{recipe}”用于“{a}”，但数据页的任务是“{b}”；请选一个用于“{b}”的配方。"),
     (r"The folder '(?P<name>[^']*)' is not empty; choose a new folder for the (?P<what>.+)\.", "文件夹“{name}”不是空的；请为{what}选择一个新文件夹。"),
     (r"Could not load '(?P<name>[^']*)' from the Hugging Face Hub \(no network here, or the id is wrong\); use the bundled default model or a local folder\.",
      "无法从 Hugging Face Hub 加载“{name}”（此处没有网络，或 ID 有误）；请使用自带的默认模型或本地文件夹。"),

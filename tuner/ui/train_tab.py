@@ -182,8 +182,12 @@ def build_config(state: dict | None, recipe: str, model_name: str, targets: list
         raise DataError(f"Fix the training data on the Data tab first: {state['error']}",
                         zh=f"请先在数据页修正训练数据：{state.get('error_zh') or state['error']}")
     cfg = load_recipe(RECIPES / f"{recipe}.yaml")
-    if state.get("task") and state["task"] != cfg.task:
-        raise ConfigError(f"The recipe '{recipe}' is for {cfg.task}, but the data tab is set to {state['task']}; pick a matching recipe.")
+    if state.get("task") and state["task"] != cfg.task:  # the tasks by their titles, in both languages
+        ours, theirs = get_task(cfg.task), get_task(state["task"])
+        raise ConfigError(f"The recipe '{recipe}' is for “{ours.title}”, but the Data tab's task is “{theirs.title}”; "
+                          f"pick a recipe for “{theirs.title}”.",
+                          zh=f"配方“{recipe}”用于“{ours.title_zh or ours.title}”，但数据页的任务是“{theirs.title_zh or theirs.title}”；"
+                             f"请选一个用于“{theirs.title_zh or theirs.title}”的配方。")
     overrides: dict = {"data": {"train_file": state["train_file"], "validation_file": state.get("validation_file", ""),
                                 "text_columns": state["text_columns"], "label_column": state["label_column"]},
                        "model": {"name": model_name or DEFAULT_MODEL}, "adapter": {"target_modules": list(targets or [])}}
