@@ -153,8 +153,9 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
             show_btn = gr.Button("Show mistakes", scale=1)
         with gr.Row():
             wrong = gr.Dataframe(label="Validation rows the model gets wrong (most confident first)", interactive=False,
-                                 wrap=True, scale=3)
-            pairs = gr.Dataframe(label="Most confused label pairs", interactive=False, scale=2)
+                                 wrap=True, scale=3, headers=list(MISTAKE_COLUMNS.values()))  # not 1 2 3 while empty
+            pairs = gr.Dataframe(label="Most confused label pairs", interactive=False, scale=2,
+                                 headers=list(PAIR_COLUMNS.values()))
         gr.Markdown("#### Suspected label errors in the training data")
         with gr.Row():
             evidence = gr.Radio([("classical model only", "classical"), ("classical + finetuned model", "both"),
@@ -162,7 +163,8 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
                                 label="Evidence", scale=3)
             find_btn = gr.Button("Find suspected label errors", variant="primary", scale=1)
         issues_md = gr.Markdown()
-        issues = gr.Dataframe(label="Suspected label errors (lowest label quality first)", interactive=False, wrap=True)
+        issues = gr.Dataframe(label="Suspected label errors (lowest label quality first)", interactive=False, wrap=True,
+                              headers=list(ISSUE_COLUMNS.values()))
         with gr.Row():
             row = gr.Number(label="Row", precision=0, minimum=1, scale=1)
             action = gr.Radio(ACTIONS, value="relabel", label="Decision", scale=2)
