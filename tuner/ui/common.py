@@ -241,4 +241,26 @@ CSS = """
 .tuner-error {color: #b3261e; font-weight: 600;}
 .tuner-warn {color: #8a5a00;}
 footer {display: none !important;}
+/* charts (tuner/ui/charts.py): horizontal bars, one row each, from zero */
+.tuner-hbars {display: flex; flex-direction: column; gap: 3px; font-size: 0.9em; margin: 4px 0;}
+.tuner-hbars-title {font-weight: 600; margin-bottom: 4px;}
+.tuner-hbar {display: grid; grid-template-columns: minmax(5em, 14em) minmax(3em, 1fr) auto; gap: 8px;
+             align-items: center; min-height: 20px;}
+.tuner-hbar-name {overflow: hidden; text-overflow: ellipsis; white-space: nowrap; text-align: right;}
+.tuner-hbar-track {height: 14px; background: #eef1f8; border-radius: 3px; overflow: hidden;}
+.tuner-hbar-fill {display: block; height: 100%; background: #4f7cff; border-radius: 3px;}
+.tuner-hbar-others .tuner-hbar-name {font-style: italic;}
+.tuner-hbar-others .tuner-hbar-fill {background: #9aa7c7;}
+.tuner-hbar-value {font-variant-numeric: tabular-nums; white-space: nowrap; min-width: 3.5em; text-align: right;}
+/* tables in Markdown (the length table): numbers never break across lines; a wide table scrolls */
+.prose table {display: block; overflow-x: auto; max-width: 100%;}
+.prose td, .prose th {white-space: nowrap;}
+/* phone width (issue #25): a short header, bars and controls that fit 390 px */
+@media (max-width: 640px) {
+  .gradio-container {padding-left: 6px !important; padding-right: 6px !important;}
+  .gradio-container h2 {font-size: 1.15em; margin: 0 0 2px 0;}
+  .gradio-container h2 + p {font-size: 0.85em; line-height: 1.3; margin: 0;}
+  .tuner-hbar {grid-template-columns: minmax(4em, 38%) minmax(2em, 1fr) auto; gap: 5px;}
+  .tuner-progress-text {font-size: 0.85em;}
+}
 """

@@ -12,6 +12,7 @@ from .. import data as data_mod
 from ..config import RunConfig
 from ..errors import TunerError
 from ..tasks import DEFAULT_TASK, get_task, task_names
+from .charts import label_chart
 from .common import check_state_owner, esc, log, user_of
 from .i18n import current_lang, error_text, say, sentence, t
 
@@ -152,8 +153,7 @@ def _run(train_path, val_path, task_name, tcols, lcol, propose, store):
                            label=t(roles["label_column"], lang))
     if problem:  # refused: the columns and the preview still show what was read
         return state, text_dd, label_dd, "", prev, None, listed_out, _error_html(problem)
-    top = int(cnt["rows"].max()) if len(cnt) else 1
-    return state, text_dd, label_dd, md, prev, gr.BarPlot(value=cnt, y_lim=[0, top * 1.1]), listed_out, ""
+    return state, text_dd, label_dd, md, prev, label_chart(cnt, lang), listed_out, ""
 
 
 # ---- issue #23: an upload's state belongs to whoever made it (tuner/ui/common.py check_state_owner) ----
@@ -222,7 +222,8 @@ def build(upload_state: gr.State):
             error = gr.HTML(elem_classes=["tuner-error"])  # HTML: the sentence is escaped once, by esc()
             summary = gr.Markdown(view.get("summary", ""))
             skipped_file = gr.File(label="Rows left out (CSV)", visible=False, interactive=False)
-            counts = gr.BarPlot(view.get("counts"), x="label", y="rows", title="Rows per label", height=260, sort="-y")
+            # HTML bars: sorted, the 20 largest plus "others", one row each (readable at 100+ labels and on a phone)
+            counts = gr.HTML(label_chart(view["counts"]) if view.get("counts") is not None else "")
     preview = gr.Dataframe(view.get("preview"), label="Preview (first rows)", interactive=False, wrap=True, max_height=320)
 
     outputs = [upload_state, text_cols, label_col, summary, preview, counts, skipped_file, error]

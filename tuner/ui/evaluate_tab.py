@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..errors import RunError
 from ..tasks import report_task
+from .charts import confusion_figure
 from .common import esc, finished_run_choices, friendly, owned_run, visible_owner
 from .i18n import current_lang, say, sentence
 
@@ -24,44 +25,6 @@ def _headed(df: pd.DataFrame, lang: str) -> pd.DataFrame:
         return df
     return df.rename(columns={c: say(c, lang) if say(c, lang) != c else _floor(c, lang) for c in df.columns
                               if isinstance(c, str)})
-
-
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Source Han Sans SC",
-             "Microsoft YaHei", "SimHei", "PingFang SC")
-
-
-def cjk_fonts() -> list[str]:
-    """The installed fonts (of CJK_FONTS) that draw Chinese, for matplotlib's per-glyph fallback."""
-    from matplotlib import font_manager
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return [name for name in CJK_FONTS if name in installed]
-
-
-def confusion_figure(matrix, labels):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(labels)
-    size = min(2.5 + 0.6 * n, 10)
-    plt.rcParams["font.family"] = ["DejaVu Sans", *cjk_fonts()]  # Chinese titles and labels: a CJK font as fallback
-    fig, ax = plt.subplots(figsize=(size, size * 0.85), dpi=100)
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(n), [str(x)[:18] for x in labels], rotation=45, ha="right")
-    ax.set_yticks(range(n), [str(x)[:18] for x in labels])
-    ax.set_xlabel(say("predicted"))
-    ax.set_ylabel(say("true"))
-    peak = max((max(r) for r in matrix), default=0) or 1
-    if n <= 30:
-        for i in range(n):
-            for j in range(n):
-                ax.text(j, i, matrix[i][j], ha="center", va="center", color="white" if matrix[i][j] > peak / 2 else "black")
-    ax.set_title(say("Confusion matrix (validation)"))
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
 
 
 HEADLINE = ["accuracy", "macro_f1", "micro_f1", "f1", "precision", "recall", "token_accuracy",
@@ -109,7 +72,7 @@ def report_views(report: dict):
         summary = f"### {icon} {esc(sentence_for(verdict, current_lang()))}\n\n" + summary
     notes = task.report_notes(report)
     summary += sentence(_floor(notes.strip(), lang), lang) if lang == "zh" and notes.strip() else notes
-    figure = (confusion_figure(report["confusion_matrix"], report.get("confusion_labels", report["labels"]))
+    figure = (confusion_figure(report["confusion_matrix"], report.get("confusion_labels", report["labels"]), lang)
               if report.get("confusion_matrix") else None)
     return summary, headline, per, figure
 
@@ -135,12 +98,13 @@ def build(current_run: gr.BrowserState):
                           allow_custom_value=True)
         refresh = gr.Button("↻ Refresh", scale=1, size="sm")
     summary = gr.Markdown()
-    with gr.Row():
-        headline = gr.Dataframe(label="Headline metrics", interactive=False,  # headers while empty, not 1 2 3
-                                headers=["metric", "finetuned", "baseline"])
-        per_label = gr.Dataframe(label="Per-label report (chat: sample answers)", interactive=False, wrap=True,
-                                 headers=["label", "precision", "recall", "f1", "support"])
-    confusion = gr.Plot(label="Confusion matrix")
+    headline = gr.Dataframe(label="Headline metrics", interactive=False,  # headers while empty, not 1 2 3
+                            headers=["metric", "finetuned", "baseline"])
+    # Full width and a fixed height that scrolls: at 77 labels every column (precision, recall, F1, support) shows.
+    per_label = gr.Dataframe(label="Per-label report (chat: sample answers)", interactive=False, wrap=True,
+                             headers=["label", "precision", "recall", "f1", "support"],
+                             max_height=420, elem_classes=["tuner-per-label"])
+    confusion = gr.Plot(label="Confusion matrix", elem_classes=["tuner-confusion"])
     from . import mistakes  # the error analysis section (tuner.analysis): mistakes, label errors, train again
 
     mistakes.build(run, current_run)

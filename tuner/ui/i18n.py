@@ -445,6 +445,14 @@ SAY_ZH.update({
 })
 # -- plots, charts and tables --
 SAY_ZH.update({
+    "Rows per label": "每个标签的行数",
+    "Rows per label: the {top} largest of {n} labels": "每个标签的行数：{n} 个标签中最多的 {top} 个",
+    "others ({k} labels)": "其他（{k} 个标签）",
+    "{metric} per run": "各运行的 {metric}",
+    "Training loss": "训练损失", "Validation metrics": "验证指标", "validation loss": "验证损失",
+    "step": "步数", "loss": "损失", "value": "数值", "predicted": "预测", "true": "真实",
+    "Confusion matrix (validation)": "混淆矩阵（验证集）",
+    "The {n} most-confused of {total} labels (validation)": "{total} 个标签中最易混淆的 {n} 个（验证集）",
 })
 # -- data, evaluate, runs, export tabs and toasts --
 SAY_ZH.update({

@@ -207,7 +207,10 @@ def on_compare(run_ids, metric, request: gr.Request = None):
     """Compare the picked runs: (config differences, metrics table, chart)."""
     chosen = [owned_run(r, request) for r in (run_ids or [])[:MAX_COMPARE]]
     diff, metrics_table, chart = compare_runs(chosen, metric or "accuracy")
-    return diff, metrics_table, gr.BarPlot(value=chart, x="run", y=metric or "accuracy")
+    from .charts import runs_chart
+    from .i18n import current_lang
+
+    return diff, metrics_table, runs_chart(chart, metric or "accuracy", current_lang())  # bars from zero
 
 
 def build(current_run: gr.BrowserState):
@@ -226,7 +229,7 @@ def build(current_run: gr.BrowserState):
             cmp_runs = gr.Dropdown([], multiselect=True, label="Runs to compare", scale=4, max_choices=MAX_COMPARE)
             cmp_metric = gr.Dropdown(COMPARE_METRICS, value="accuracy", label="Metric", scale=1)
             cmp_go = gr.Button("Compare", scale=1)
-        cmp_plot = gr.BarPlot(x="run", y="accuracy", label="Metric across runs", height=260)
+        cmp_plot = gr.HTML(label="Metric across runs")  # HTML bars (tuner/ui/charts.py): they start at zero
         cmp_table = gr.Dataframe(label="Metrics", interactive=False, wrap=True, headers=["run", "name", "state"])
         cmp_diff = gr.Dataframe(label="Config differences", interactive=False, wrap=True, headers=["setting"])
 

@@ -12,7 +12,6 @@ import functools
 import shlex
 
 import gradio as gr
-import pandas as pd
 
 from .. import jobs, models
 from ..config import RECIPES, RunConfig, field_meta, load_recipe, recipe_choices
@@ -20,6 +19,7 @@ from ..errors import ConfigError, DataError, RunError
 from ..models import DEFAULT_MODEL
 from ..start import start_run, train_device
 from ..tasks import get_task, tasks
+from .charts import curves
 from .common import check_state_owner, esc, friendly, owned_run, progress_html, toast, user_of
 from .i18n import current_lang, say, sentence
 
@@ -362,12 +362,7 @@ def poll(run_id: str | None, request: gr.Request = None, pressed=None):
     except RunError:
         return progress_html({"state": "idle", "lang": lang}), None, None, gr.Button(interactive=False), "", hidden
     prog = status_of(run, lang)
-    loss = pd.DataFrame([{"step": e["step"], "loss": e["loss"]} for e in prog["train"]]) if prog["train"] else None
-    keys = [k for k in ("accuracy", "f1", "macro_f1", "micro_f1") if any(isinstance(e.get(k), (int, float)) for e in prog["eval"])]
-    keys = keys or ["loss"]  # chat runs: held-out loss
-    rows = [{"step": e["step"], "metric": k if k != "loss" else "validation loss", "value": e[k]} for e in prog["eval"]
-            for k in keys if isinstance(e.get(k), (int, float))]
-    ev = pd.DataFrame(rows) if rows else None
+    loss, ev = curves(prog, lang)  # tuner/ui/charts.py: integer steps, y-range with a margin
     action = next_action(run)
     button = gr.Button(visible=True, value=action["label_zh" if lang == "zh" else "label"]) if action else hidden
     active = prog["state"] in ("running", "queued") and not prog["stopping"]
@@ -569,8 +564,9 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
     action_btn = gr.Button("Train again", visible=False, variant="secondary")
     params_md = gr.Markdown("")
     with gr.Row():
-        loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss", height=260)
-        eval_plot = gr.LinePlot(x="step", y="value", color="metric", title="Validation metrics", height=260)
+        loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss", height=260, x_axis_format="d")
+        eval_plot = gr.LinePlot(x="step", y="value", color="metric", title="Validation metrics", height=260,
+                                x_axis_format="d")
     with gr.Accordion("Show command (CLI + YAML for this run)", open=False):
         show = gr.Button("Show command", size="sm")
         command = gr.Code(language="shell", label="Command line", interactive=False)
