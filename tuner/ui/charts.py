@@ -169,10 +169,9 @@ def confusion_figure(matrix, labels, lang: str | None = None, top: int = CONFUSI
     matrix, labels, subset = most_confused(matrix, labels, top)
     n = len(labels)
     size = min(3.0 + 0.55 * n, 9.5)
-    with plt.rc_context({"font.sans-serif": _fonts()}):  # Chinese titles and labels need a CJK font
-        fig, ax = plt.subplots(figsize=(size, size * 0.85), dpi=100)
-        _draw_confusion(ax, matrix, labels, subset, total, lang)
-        fig.tight_layout()
+    fig, ax = plt.subplots(figsize=(size, size * 0.85), dpi=100)
+    _draw_confusion(ax, matrix, labels, subset, total, lang)
+    fig.tight_layout()
     plt.close(fig)
     return fig
 
@@ -188,13 +187,13 @@ def _fonts() -> list[str]:
 
 
 def _draw_confusion(ax, matrix, labels, subset: bool, total: int, lang) -> None:
-    n = len(labels)
+    n, font = len(labels), {"fontfamily": _fonts()}  # Chinese titles and labels need a CJK font
     ax.imshow(matrix, cmap="Blues")
     short = [x if len(x) <= 22 else x[:21] + "…" for x in labels]
-    ax.set_xticks(range(n), short, rotation=45, ha="right", fontsize=9)
-    ax.set_yticks(range(n), short, fontsize=9)
-    ax.set_xlabel(say("predicted", lang))
-    ax.set_ylabel(say("true", lang))
+    ax.set_xticks(range(n), short, rotation=45, ha="right", fontsize=9, **font)
+    ax.set_yticks(range(n), short, fontsize=9, **font)
+    ax.set_xlabel(say("predicted", lang), **font)
+    ax.set_ylabel(say("true", lang), **font)
     peak = max((max(r) for r in matrix), default=0) or 1
     for i in range(n):
         for j in range(n):
@@ -203,4 +202,4 @@ def _draw_confusion(ax, matrix, labels, subset: bool, total: int, lang) -> None:
                         color="white" if matrix[i][j] > peak / 2 else "black")
     title = (say("The {n} most-confused of {total} labels (validation)", lang, n=n, total=total) if subset
              else say("Confusion matrix (validation)", lang))
-    ax.set_title(title, fontsize=11)
+    ax.set_title(title, fontsize=11, **font)
