@@ -122,3 +122,11 @@ def test_confusion_figure_at_77_labels_shows_12_and_says_so():
     assert len(ax.get_xticklabels()) == charts.CONFUSION_LABELS == len(ax.get_yticklabels())
     assert ax.get_title() == "The 12 most-confused of 77 labels (validation)"
     assert "混淆" in charts.confusion_figure(matrix, labels, "zh").axes[0].get_title()
+
+
+def test_the_others_bar_does_not_set_the_scale():
+    """57 labels summed are longer than any label: the labels' bars keep their lengths, others is drawn cut."""
+    html = charts.label_chart(counts_77(), "en")
+    bars = _bars(html)
+    assert bars[0][2] == pytest.approx(100.0) and bars[19][2] == pytest.approx(100.0 * 162 / 200)
+    assert bars[-1][2] == 100.0 and html.count("tuner-hbar-cut") == 1

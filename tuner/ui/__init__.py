@@ -16,10 +16,11 @@ def build_app() -> gr.Blocks:
 
     age = max(int(cleanup.max_age_seconds()), 60)
     with gr.Blocks(title=TITLE, delete_cache=(min(age, 3600), age)) as demo:  # Gradio's upload cache, like ours
-        with gr.Row():
+        with gr.Row(elem_classes=["tuner-header-row"]):  # classes: the phone-width CSS (common.CSS) shrinks it
             gr.Markdown(f"## 🎛️ {TITLE}\nUpload a dataset, train a LoRA adapter, read an honest evaluation, try the result. "
-                        "Everything here can be reproduced with `python -m tuner`.")
-            language = gr.Radio(i18n.LANGUAGES, value=i18n.DEFAULT, label="Language", scale=0, min_width=180)
+                        "Everything here can be reproduced with `python -m tuner`.", elem_classes=["tuner-header"])
+            language = gr.Radio(i18n.LANGUAGES, value=i18n.DEFAULT, label="Language", scale=0, min_width=180,
+                                elem_classes=["tuner-lang"])
         if auth.mode() == "oauth":  # a Space with `hf_oauth: true`: sign in with Hugging Face
             gr.LoginButton()
         upload_state = gr.State(data_tab.sample_state())  # the bundled sample, already inspected (data_tab.sample_view)

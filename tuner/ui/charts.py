@@ -41,16 +41,20 @@ def label_bars(counts, top: int = TOP_LABELS, lang: str | None = None) -> pd.Dat
 
 def bars_html(rows: list[dict], title: str, value_fmt=None) -> str:
     """Horizontal bars as HTML: one row per {"label", "value", "others"?}, each bar's length value / the largest
-    value (bars start at zero; a negative value draws an empty bar). The page's CSS (`common.CSS`) lays them out."""
+    value (bars start at zero; a negative value draws an empty bar). The "others" bar, a sum of many labels, is
+    not the scale: longer than the largest label's bar, it is drawn full and marked as cut (its number says how
+    long). The page's CSS (`common.CSS`) lays them out."""
     fmt = value_fmt or (lambda v: f"{v:,}" if isinstance(v, int) else f"{v:.4g}")
-    peak = max((float(r["value"]) for r in rows if r["value"] is not None), default=0.0)
+    scaled = [r for r in rows if r["value"] is not None and not r.get("others")] or rows
+    peak = max((float(r["value"]) for r in scaled if r["value"] is not None), default=0.0)
     lines = [f'<div class="tuner-hbars" role="figure" aria-label="{esc(title)}">',
              f'<div class="tuner-hbars-title">{esc(title)}</div>']
     for r in rows:
         value = r["value"]
         width = 100.0 * max(float(value), 0.0) / peak if value is not None and peak > 0 else 0.0
         shown = "–" if value is None else fmt(value)
-        kind = " tuner-hbar-others" if r.get("others") else ""
+        kind = (" tuner-hbar-others" if r.get("others") else "") + (" tuner-hbar-cut" if width > 100.0 else "")
+        width = min(width, 100.0)
         lines.append(
             f'<div class="tuner-hbar{kind}" data-label="{esc(r["label"])}" data-value="{esc(value)}">'
             f'<span class="tuner-hbar-name" title="{esc(r["label"])}">{esc(r["label"])}</span>'
@@ -78,6 +82,16 @@ def runs_chart(chart: pd.DataFrame, metric: str, lang: str | None = None) -> str
         return ""
     rows = [{"label": str(run), "value": None if pd.isna(v) else float(v)} for run, v in zip(chart["run"], chart[metric])]
     return bars_html(rows, say("{metric} per run", lang, metric=metric))
+
+
+def column_widths(columns: list[str], first: float = 34.0) -> list[str]:
+    """Widths of a table's columns: the first (the label or metric name) `first` %, the rest share what is left;
+    a table of text columns (chat's sample answers) shares the width equally."""
+    n = len(columns)
+    if n <= 1:
+        return ["100%"] * n
+    rest = (100.0 - first) / (n - 1)
+    return [f"{first:.0f}%"] + [f"{rest:.1f}%"] * (n - 1)
 
 
 # ---- curves ----------------------------------------------------------------------------------------------

@@ -251,16 +251,34 @@ footer {display: none !important;}
 .tuner-hbar-fill {display: block; height: 100%; background: #4f7cff; border-radius: 3px;}
 .tuner-hbar-others .tuner-hbar-name {font-style: italic;}
 .tuner-hbar-others .tuner-hbar-fill {background: #9aa7c7;}
+.tuner-hbar-cut .tuner-hbar-fill {background: repeating-linear-gradient(135deg, #9aa7c7 0 8px, #c3cbe0 8px 12px);}
 .tuner-hbar-value {font-variant-numeric: tabular-nums; white-space: nowrap; min-width: 3.5em; text-align: right;}
 /* tables in Markdown (the length table): numbers never break across lines; a wide table scrolls */
-.prose table {display: block; overflow-x: auto; max-width: 100%;}
+.prose table {display: block; overflow-x: auto; width: max-content; max-width: 100%;}
 .prose td, .prose th {white-space: nowrap;}
-/* phone width (issue #25): a short header, bars and controls that fit 390 px */
+.prose td:first-child {white-space: normal;}
+/* a component's label tag stops short of its top-right buttons (clear, copy, fullscreen) instead of running under */
+label[data-testid="block-label"] {max-width: calc(100% - 48px);}
+/* the confusion figure keeps a readable size and scrolls sideways on a narrow screen */
+.tuner-confusion .matplotlib {overflow-x: auto; justify-content: safe center !important;}
+.tuner-confusion .matplotlib img {min-width: 560px; max-width: none;}
+/* phone width (issue #25): a short header, bars and tables that fit 390 px */
 @media (max-width: 640px) {
   .gradio-container {padding-left: 6px !important; padding-right: 6px !important;}
-  .gradio-container h2 {font-size: 1.15em; margin: 0 0 2px 0;}
-  .gradio-container h2 + p {font-size: 0.85em; line-height: 1.3; margin: 0;}
+  .tuner-header-row {flex-wrap: wrap !important; gap: 2px !important;}
+  .tuner-header-row > .tuner-header, .tuner-header-row > .form:has(.tuner-lang) {min-width: 100% !important;
+    flex-basis: 100% !important;}
+  .tuner-header h2 {font-size: 1.15rem !important; margin: 0 !important;}
+  .tuner-header p {font-size: 0.8rem !important; line-height: 1.3 !important; margin: 2px 0 0 0 !important;}
+  .gradio-container .form:has(.tuner-lang) > .tuner-lang {min-width: 100% !important; padding: 4px 8px !important;}
+  .tuner-lang [data-testid="block-info"] {display: none;}  /* "English · 中文" says what it is */
+  .tuner-lang .wrap {flex-wrap: nowrap !important; gap: 6px !important;}
+  .tuner-lang label {white-space: nowrap;}
+  .prose table td, .prose table th {padding: 4px 6px !important; font-size: 0.85rem;}
   .tuner-hbar {grid-template-columns: minmax(4em, 38%) minmax(2em, 1fr) auto; gap: 5px;}
+  .tuner-table .cell-wrap, .tuner-table .header {font-size: 12px !important;}
+  .tuner-table th, .tuner-table td {padding-left: 3px !important; padding-right: 3px !important;}
+  .tuner-table .header {word-break: normal !important; overflow-wrap: anywhere;}
   .tuner-progress-text {font-size: 0.85em;}
 }
 """

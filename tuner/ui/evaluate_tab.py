@@ -98,13 +98,14 @@ def build(current_run: gr.BrowserState):
                           allow_custom_value=True)
         refresh = gr.Button("↻ Refresh", scale=1, size="sm")
     summary = gr.Markdown()
-    headline = gr.Dataframe(label="Headline metrics", interactive=False,  # headers while empty, not 1 2 3
-                            headers=["metric", "finetuned", "baseline"])
+    headline = gr.Dataframe(label="Headline metrics", interactive=False, wrap=True, elem_classes=["tuner-table"],
+                            headers=["metric", "finetuned", "baseline"])  # headers while empty, not 1 2 3
     # Full width and a fixed height that scrolls: at 77 labels every column (precision, recall, F1, support) shows.
     per_label = gr.Dataframe(label="Per-label report (chat: sample answers)", interactive=False, wrap=True,
                              headers=["label", "precision", "recall", "f1", "support"],
-                             max_height=420, elem_classes=["tuner-per-label"])
-    confusion = gr.Plot(label="Confusion matrix", elem_classes=["tuner-confusion"])
+                             max_height=420, elem_classes=["tuner-table"])
+    # the figure's own title names it (and says when it shows the most-confused labels only); no label on top
+    confusion = gr.Plot(label="Confusion matrix", show_label=False, elem_classes=["tuner-confusion"])
     from . import mistakes  # the error analysis section (tuner.analysis): mistakes, label errors, train again
 
     mistakes.build(run, current_run)
