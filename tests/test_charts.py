@@ -79,15 +79,15 @@ def test_curves_have_integer_steps_from_zero_and_margins():
             "eval": [{"step": s, "accuracy": a, "macro_f1": a - 0.1} for s, a in ((10, 0.5), (20, 0.8), (30, 1.0))]}
     loss, metric = charts.curves(prog, "en")
     assert loss["value"]["step"].dtype.kind == "i" and metric["value"]["step"].dtype.kind == "i"
-    assert loss["x_lim"] == [0, 40] and loss["x_axis_format"] == "d"  # whole steps, to the planned end
+    assert loss["x_lim"] == [0, 41] and loss["x_axis_format"] == "d"  # whole steps, past the planned end
     lo, hi = loss["y_lim"]
     assert lo <= loss["value"]["loss"].min() and hi > loss["value"]["loss"].max()
     assert set(metric["value"]["metric"]) == {"accuracy", "macro_f1"}
     lo, hi = metric["y_lim"]
-    assert lo < 0.4 and 1.0 < hi <= 1.02  # the 1.0 point is visible; scores stay near [0, 1]
+    assert lo < 0.4 and 1.0 < hi <= 1.05  # the 1.0 point is visible; scores stay near [0, 1]
     short, _ = charts.curves({"total_steps": 3, "train": [{"step": 1, "loss": 1.0}, {"step": 3, "loss": 0.5}],
                               "eval": []}, "zh")
-    assert short["x_lim"] == [0, charts.MIN_STEP_SPAN]  # short runs: the axis still has whole-number ticks
+    assert short["x_lim"] == [0, charts.MIN_STEP_SPAN + 1]  # short runs: the axis still has whole-number ticks
     assert short["title"] == "训练损失" and short["x_title"] == "步数"
 
 

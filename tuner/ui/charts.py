@@ -16,8 +16,9 @@ from .i18n import say
 
 TOP_LABELS = 20        # bars of a label chart before the rest are summed into one "others" bar
 CONFUSION_LABELS = 12  # labels of the confusion view before it keeps only the most-confused ones
-MIN_STEP_SPAN = 16     # the step axis spans at least this many steps: Vega picks whole-number ticks only then
-Y_MARGIN = 0.08        # share of the value range added above and below a curve
+MIN_STEP_SPAN = 10     # the step axis spans at least this many steps: Vega then picks whole-number ticks on a
+                       # plot up to ~560 px wide (the page's half width; Vega asks for a tick every 40 px)
+Y_MARGIN = 0.1         # share of the value range added above and below a curve
 
 
 # ---- bars ------------------------------------------------------------------------------------------------
@@ -110,10 +111,11 @@ def y_range(values, margin: float = Y_MARGIN, floor: float | None = None) -> lis
 
 
 def step_range(steps, total: int | None = None) -> list[int]:
-    """[0, last] of a step axis: the run's planned steps when known (the line grows towards its end), at least
-    MIN_STEP_SPAN so the ticks are whole steps."""
+    """[0, end] of a step axis: the run's planned steps when known (the line grows towards its end), at least
+    MIN_STEP_SPAN so the ticks are whole steps, and a step or 2% more so the last point is not cut by the edge."""
     last = max([int(s) for s in steps] or [0])
-    return [0, max(last, int(total or 0), MIN_STEP_SPAN)]
+    span = max(last, int(total or 0), MIN_STEP_SPAN)
+    return [0, span + max(1, round(span * 0.02))]
 
 
 def loss_frame(prog: dict, lang: str | None = None) -> pd.DataFrame | None:
@@ -156,7 +158,7 @@ def curves(prog: dict, lang: str | None = None) -> tuple[dict, dict]:
     metric = curve_plot(ev, "value", total, say("Validation metrics", lang), say("value", lang), lang, floor=0)
     if bounded and metric.get("y_lim"):  # scores live in [0, 1]: the margin may not push the axis past 1
         lo, hi = metric["y_lim"]
-        metric["y_lim"] = [max(lo, 0.0), min(hi, 1.0 + 0.02)]
+        metric["y_lim"] = [max(lo, 0.0), min(hi, 1.05)]
     return loss, metric
 
 

@@ -260,8 +260,8 @@ footer {display: none !important;}
 /* a component's label tag stops short of its top-right buttons (clear, copy, fullscreen) instead of running under */
 label[data-testid="block-label"] {max-width: calc(100% - 48px);}
 /* the confusion figure keeps a readable size and scrolls sideways on a narrow screen */
-.tuner-confusion .matplotlib {overflow-x: auto; justify-content: safe center !important;}
-.tuner-confusion .matplotlib img {min-width: 560px; max-width: none;}
+.tuner-confusion .matplotlib {overflow-x: auto !important; display: block !important; text-align: center;}
+.tuner-confusion .matplotlib img {min-width: 560px; height: auto;}
 /* phone width (issue #25): a short header, bars and tables that fit 390 px */
 @media (max-width: 640px) {
   .gradio-container {padding-left: 6px !important; padding-right: 6px !important;}
@@ -270,7 +270,7 @@ label[data-testid="block-label"] {max-width: calc(100% - 48px);}
     flex-basis: 100% !important;}
   .tuner-header h2 {font-size: 1.15rem !important; margin: 0 !important;}
   .tuner-header p {font-size: 0.8rem !important; line-height: 1.3 !important; margin: 2px 0 0 0 !important;}
-  .gradio-container .form:has(.tuner-lang) > .tuner-lang {min-width: 100% !important; padding: 4px 8px !important;}
+  fieldset.tuner-lang {min-width: 100% !important; flex-grow: 1 !important; padding: 4px 8px !important;}
   .tuner-lang [data-testid="block-info"] {display: none;}  /* "English · 中文" says what it is */
   .tuner-lang .wrap {flex-wrap: nowrap !important; gap: 6px !important;}
   .tuner-lang label {white-space: nowrap;}

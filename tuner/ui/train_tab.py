@@ -565,8 +565,9 @@ def build(upload_state: gr.State, current_run: gr.BrowserState):
     params_md = gr.Markdown("")
     with gr.Row():
         loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss", height=260, x_axis_format="d")
-        eval_plot = gr.LinePlot(x="step", y="value", color="metric", title="Validation metrics", height=260,
-                                x_axis_format="d")
+        # points, not lines: each is one evaluation, and the first (often the only one) shows on its own
+        eval_plot = gr.ScatterPlot(x="step", y="value", color="metric", title="Validation metrics", height=260,
+                                   x_axis_format="d")
     with gr.Accordion("Show command (CLI + YAML for this run)", open=False):
         show = gr.Button("Show command", size="sm")
         command = gr.Code(language="shell", label="Command line", interactive=False)
