@@ -256,7 +256,7 @@ footer {display: none !important;}
 /* tables in Markdown (the length table): numbers never break across lines; a wide table scrolls */
 .prose table {display: block; overflow-x: auto; width: max-content; max-width: 100%;}
 .prose td, .prose th {white-space: nowrap;}
-.prose td:first-child {white-space: normal;}
+.prose td:first-child {white-space: normal; word-break: normal; overflow-wrap: normal;}
 /* a component's label tag stops short of its top-right buttons (clear, copy, fullscreen) instead of running under */
 label[data-testid="block-label"] {max-width: calc(100% - 48px);}
 /* the confusion figure keeps a readable size and scrolls sideways on a narrow screen */
