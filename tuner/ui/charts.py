@@ -85,16 +85,6 @@ def runs_chart(chart: pd.DataFrame, metric: str, lang: str | None = None) -> str
     return bars_html(rows, say("{metric} per run", lang, metric=metric))
 
 
-def column_widths(columns: list[str], first: float = 34.0) -> list[str]:
-    """Widths of a table's columns: the first (the label or metric name) `first` %, the rest share what is left;
-    a table of text columns (chat's sample answers) shares the width equally."""
-    n = len(columns)
-    if n <= 1:
-        return ["100%"] * n
-    rest = (100.0 - first) / (n - 1)
-    return [f"{first:.0f}%"] + [f"{rest:.1f}%"] * (n - 1)
-
-
 # ---- curves ----------------------------------------------------------------------------------------------
 def y_range(values, margin: float = Y_MARGIN, floor: float | None = None) -> list[float] | None:
     """[low, high] holding every value with `margin` of the range (or of the value, for a flat line) on each

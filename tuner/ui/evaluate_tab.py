@@ -54,7 +54,7 @@ def report_views(report: dict):
     headline = _headed(pd.DataFrame(rows), lang)
     task = report_task(report)
     table = task.report_rows(report)
-    per = _headed(pd.DataFrame(table).round(4), lang) if table else None
+    per = _headed(pd.DataFrame(table).round(3), lang) if table else None  # 3 decimals: the number columns fit a phone
     summary = say("**{n} validation examples** · {steps} steps in {secs} s · trainable parameters {trainable} of "
                   "{total} · {precision}.", lang, n=f"{report.get('n_examples', 0):,}", steps=report.get("steps", "?"),
                   secs=f"{report.get('train_seconds', 0):.0f}", trainable=f"{report.get('trainable_params', 0):,}",
@@ -98,12 +98,14 @@ def build(current_run: gr.BrowserState):
                           allow_custom_value=True)
         refresh = gr.Button("↻ Refresh", scale=1, size="sm")
     summary = gr.Markdown()
+    # Full width, the first column's share fixed (the others sized to their numbers), a fixed height that scrolls:
+    # at 77 labels, and at 390 px, every column (precision, recall, F1, support) shows. Headers while empty, not 1 2 3.
     headline = gr.Dataframe(label="Headline metrics", interactive=False, wrap=True, elem_classes=["tuner-table"],
-                            headers=["metric", "finetuned", "baseline"])  # headers while empty, not 1 2 3
-    # Full width and a fixed height that scrolls: at 77 labels every column (precision, recall, F1, support) shows.
+                            headers=["metric", "finetuned", "classical baseline", "baseline"],
+                            column_widths=["28%", "24%", "24%", "24%"])
     per_label = gr.Dataframe(label="Per-label report (chat: sample answers)", interactive=False, wrap=True,
-                             headers=["label", "precision", "recall", "f1", "support"],
-                             max_height=420, elem_classes=["tuner-table"])
+                             headers=["label", "precision", "recall", "f1", "support"], max_height=420,
+                             elem_classes=["tuner-table"], column_widths=["26%", "17%", "17%", "17%", "19%"])
     # the figure's own title names it (and says when it shows the most-confused labels only); no label on top
     confusion = gr.Plot(label="Confusion matrix", show_label=False, elem_classes=["tuner-confusion"])
     from . import mistakes  # the error analysis section (tuner.analysis): mistakes, label errors, train again
