@@ -261,7 +261,7 @@ footer {display: none !important;}
 label[data-testid="block-label"] {max-width: calc(100% - 48px);}
 /* the confusion figure keeps a readable size and scrolls sideways on a narrow screen */
 .tuner-confusion .matplotlib {overflow-x: auto !important; display: block !important; text-align: center;}
-.tuner-confusion .matplotlib img {min-width: 560px; height: auto;}
+.tuner-confusion .matplotlib img {min-width: 560px; height: auto; display: block; margin: 0 auto;}
 /* phone width (issue #25): a short header, bars and tables that fit 390 px */
 @media (max-width: 640px) {
   .gradio-container {padding-left: 6px !important; padding-right: 6px !important;}
