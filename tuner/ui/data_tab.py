@@ -88,7 +88,10 @@ def inspect_files(train_path: str, val_path: str | None, task_name: str, text_co
         listed = _skipped_file(train_path, [skipped] if skipped else [])
         return state, columns, None, "", data_mod.preview(df), None, listed, error_text(exc, current_lang())
     state.update(text_columns=info["text_columns"], label_column=info["label_column"], rows=info["rows"])
-    counts = pd.DataFrame({"label": list(info["label_counts"]), "rows": list(info["label_counts"].values())})
+    names = list(info["label_counts"])
+    if task.generative:  # the counts are of what the task describes (conversation lengths), not of the file's labels
+        names = [sentence(name) for name in names]
+    counts = pd.DataFrame({"label": names, "rows": list(info["label_counts"].values())})
     lang = language_warning(df, info.get("text_columns") or []) if check_language else ""
     lists = [x for x in (info.get("skipped"), vskipped) if x]
     shown = [x.warning(current_lang()) for x in lists]

@@ -505,6 +505,7 @@ SAY_ZH.update({
 # Sentences core code writes in English only (the Data tab's warnings, the shape of a file, the Runs table's
 # messages): patterns with named parts, as ERROR_PATTERNS_ZH. `sentence(text, lang)` tries these, then the errors.
 SENTENCE_PATTERNS_ZH: list[tuple[str, str]] = [
+    (r"(?P<n>\d+) turns?", "{n} 轮"),  # a chat file's conversation lengths (the Data tab's bars)
     (r"Only (?P<n>[\d,]+) rows: expect weak results; a few hundred rows per label help\.",
      "只有 {n} 行：效果可能较弱；每个标签有几百行会更好。"),
     (r"Only (?P<n>[\d,]+) sentences: expect weak results; a few thousand tagged sentences help\.",
