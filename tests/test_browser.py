@@ -12,23 +12,15 @@ import re
 import shutil
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-SHOTS = ROOT / "test-artifacts" / "screenshots"
 pytestmark = pytest.mark.slow
 
-if not Path(CHROMIUM).is_file():  # .ci/run installs the `chromium` package with apt when it is missing
-    pytest.skip(f"{CHROMIUM} is not installed and could not be installed here (apt-get install -y chromium)",
-                allow_module_level=True)
-from apphelpers import running_app  # noqa: E402
+from browserhelpers import SHOTS, launch, playwright_or_skip  # noqa: E402
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt (playwright)")
+sync_api = playwright_or_skip()
+from apphelpers import running_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +34,7 @@ def app(tmp_path_factory, tiny_model_dir):
 def test_page_end_to_end_in_chromium(app, sample_csv, tiny_model_dir, tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(120_000)
         page.goto(app["url"])

@@ -11,23 +11,15 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-SHOTS = ROOT / "test-artifacts" / "screenshots"
 pytestmark = pytest.mark.slow
 
-if not Path(CHROMIUM).is_file():
-    pytest.skip(f"{CHROMIUM} is not installed and could not be installed here (apt-get install -y chromium)",
-                allow_module_level=True)
-from apphelpers import running_app  # noqa: E402
+from browserhelpers import SHOTS, launch, playwright_or_skip  # noqa: E402
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt (playwright)")
+sync_api = playwright_or_skip()
+from apphelpers import running_app  # noqa: E402
 
 PHASE_WORDS = re.compile("Waiting for a free training slot|Starting the training process|Reading the data|Tokeniz"
                          "|Fitting the classical baseline|Loading the model|Training…")
@@ -65,7 +57,7 @@ def open_train_tab(page, app, sample_csv, tiny_model_dir):
 def test_phases_and_stop_under_cpu_load(app, sample_csv, tiny_model_dir):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(120_000)
         open_train_tab(page, app, sample_csv, tiny_model_dir)
@@ -101,7 +93,7 @@ def test_phases_and_stop_under_cpu_load(app, sample_csv, tiny_model_dir):
 
 def test_a_run_ticks_to_the_end_and_its_times_agree(app, sample_csv, tiny_model_dir):
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(120_000)
         open_train_tab(page, app, sample_csv, tiny_model_dir)

@@ -17,16 +17,12 @@ import pytest
 from tuner.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 pytestmark = pytest.mark.slow
 
-if not Path(CHROMIUM).is_file():
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)", allow_module_level=True)
-from apphelpers import running_app  # noqa: E402
+from browserhelpers import launch, playwright_or_skip  # noqa: E402
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt (playwright)")
+sync_api = playwright_or_skip()
+from apphelpers import running_app  # noqa: E402
 
 TABS = [("data", "1 · 数据"), ("train", "2 · 训练"), ("evaluate", "3 · 评估"), ("try_it", "4 · 试用"), ("chat", "对话"),
         ("runs", "运行记录"), ("export", "导出")]
@@ -72,7 +68,7 @@ def open_tab(page, name: str) -> None:
 def test_every_tab_in_chinese(app, tmp_path, size):
     out = shots_dir(tmp_path)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = launch(p)
         context = browser.new_context(viewport=SIZES[size], locale="zh-CN")
         page = context.new_page()
         page.set_default_timeout(60_000)
