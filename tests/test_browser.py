@@ -47,7 +47,7 @@ def test_page_end_to_end_in_chromium(app, sample_csv, tiny_model_dir, tmp_path):
 
         # Train: the tiny model (typed into the model box), then watch the run finish and the loss curve draw.
         page.get_by_role("tab", name="2 · Train").click()
-        model = page.get_by_label("Model", exact=True)
+        model = page.get_by_label("Model to start from", exact=True)
         model.fill(str(tiny_model_dir))
         model.press("Enter")
         # Before Start: how long it will take on this machine (a speed probe of this model on this data).

@@ -48,7 +48,7 @@ def open_train_tab(page, app, sample_csv, tiny_model_dir):
     page.locator("input[type=file]").first.set_input_files(str(sample_csv))
     page.get_by_text("90 rows").first.wait_for()
     page.get_by_role("tab", name="2 · Train").click()
-    model = page.get_by_label("Model", exact=True)
+    model = page.get_by_label("Model to start from", exact=True)
     model.fill(str(tiny_model_dir))
     model.press("Enter")
     time.sleep(1)  # the model's change event (its layers for the target list) answers first

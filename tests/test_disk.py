@@ -314,7 +314,7 @@ def test_training_child_on_a_full_disk_records_the_clear_message(runs_dir, sampl
     run = runs.create_run(cfg_for(sample_csv))
     real_write, real_open = Path.write_text, open
 
-    def fail(cfg, run, callbacks=()):
+    def fail(cfg, run, callbacks=(), clock=None):
         try:
             raise OSError(errno.ENOSPC, "No space left on device", str(run.path / "checkpoint-8" / "optimizer.pt"))
         except OSError as inner:  # safetensors wraps the OS error in its own

@@ -195,7 +195,7 @@ def test_queue_kill_resume_and_restart(runs_dir, sample_csv, tiny_model_dir, mon
     try:
         # 24: two Train presses at once: one trains, the other waits and sees its position.
         assert manager.submit(a) == 0 and manager.submit(b) == 1
-        assert b.state == "queued" and "Queued: position 1 of the training queue" in poll(b.id)[0]
+        assert b.state == "queued" and "Waiting for a free training slot: position 1 in the queue" in poll(b.id)[0]
         _wait(lambda: any(e.get("type") == "train" for e in a.events()), RUN_TIMEOUT, "run A to log a loss", a)
         assert b.state == "queued" and a.state == "running"
 

@@ -8,8 +8,8 @@
   the run trains in (fp32 on a CPU without native bf16: an fp32 run measured against a bf16 peak would read 0.1x
   its MFU on AMX, and 10-50x it on an AVX2 CPU that only emulates bf16).
 Model-FLOPs utilisation (MFU) = flops_per_token x processed tokens/s / matmul_probe. Against a peak of the same
-precision it cannot pass 100%; a reading above it (a probe taken while other work held the cores) is clamped to
-100% and logged.
+precision it cannot pass 100%; a reading above it (a probe taken while other work held the cores) is left out, not
+shown as a number that cannot be true, and logged.
 """
 
 from __future__ import annotations
@@ -141,17 +141,19 @@ class SpeedMeter:
         if self.peak:
             seq_len = d_processed / max(1, rows - rows0)
             mfu = flops_per_token(self.model, seq_len) * d_processed / elapsed / self.peak
-            out["mfu"] = round(clamp_mfu(mfu, self), 3)
+            mfu = plausible_mfu(mfu, self)
+            if mfu is not None:
+                out["mfu"] = round(mfu, 3)
         return out
 
 
-def clamp_mfu(mfu: float, source=None) -> float:
-    """`mfu` limited to [0, 1]. Above 1 the probe missed the real peak (it ran while other work held the cores);
-    logged once per `source` (a SpeedMeter), since a same-precision peak cannot be beaten."""
+def plausible_mfu(mfu: float, source=None) -> float | None:
+    """`mfu` when it can be true (0 to 1), else None. Above 1 the probe missed the real peak (it ran while other work
+    held the cores): no reading is better than a wrong one. Logged once per `source` (a SpeedMeter)."""
     if mfu > 1.0:
         if source is None or not getattr(source, "_warned", False):
-            log.warning("MFU %.0f%% is above 100%%: the matmul probe read a low peak; shown as 100%%", 100 * mfu)
+            log.warning("MFU %.0f%% is above 100%%: the matmul probe read a low peak; left out", 100 * mfu)
             if source is not None:
                 source._warned = True
-        return 1.0
+        return None
     return max(mfu, 0.0)

@@ -465,7 +465,6 @@ SAY_ZH.update({
     "method {method}": "方法 {method}", "adapter {mb} MB on disk": "适配器占磁盘 {mb} MB",
     "batch {batch} x accumulation {accum}": "批大小 {batch} × 梯度累积 {accum}",
     "Training started.": "训练已开始。", "Queued: position {n}.": "已排队：第 {n} 位。",
-    "Queued: position {pos} of the training queue.": "已排队：训练队列中的第 {pos} 位。",
     "Info": "提示", "Warning": "警告", "Error": "错误",
     # evaluate tab
     "Pick a finished run.": "请选择一个已结束的运行。",
