@@ -103,7 +103,7 @@ def build(current_run: gr.BrowserState):
     headline = gr.Dataframe(label="Headline metrics", interactive=False, wrap=True, elem_classes=["tuner-table"],
                             headers=["metric", "finetuned", "classical baseline", "baseline"],
                             column_widths=["28%", "24%", "24%", "24%"])
-    per_label = gr.Dataframe(label="Per-label report (chat: sample answers)", interactive=False, wrap=True,
+    per_label = gr.Dataframe(label="Per-label report", interactive=False, wrap=True,
                              headers=["label", "precision", "recall", "f1", "support"], max_height=420,
                              elem_classes=["tuner-table"], column_widths=["26%", "17%", "17%", "17%", "19%"])
     # the figure's own title names it (and says when it shows the most-confused labels only); no label on top

@@ -85,7 +85,7 @@ ZH: dict[str, str] = {
     "tag scheme": "标注方案", "repair tags": "修复标签", "case feature": "大小写特征",
     "Show command (CLI + YAML for this run)": "显示命令（本次运行的 CLI 与 YAML）", "config.yaml": "config.yaml",
     # evaluate
-    "Headline metrics": "主要指标", "Per-label report (chat: sample answers)": "各标签报告（对话：示例回答）",
+    "Headline metrics": "主要指标", "Per-label report": "各标签报告",
     "Confusion matrix": "混淆矩阵",
     # chat
     "Chat run": "对话运行", "Finished chat runs (completed or stopped) with a saved adapter.": "已结束（完成或停止）且保存了适配器的对话运行。",
