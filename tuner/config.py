@@ -72,7 +72,7 @@ class AdapterConfig:
 @dataclass
 class TrainConfig:
     learning_rate: float = _f(1e-3, "How big each learning step is: too high and training jumps around, too low and it learns slowly; the recipe's value is a good start. (Peak rate; LoRA takes about 10x the rate of full finetuning.)", min=1e-8, max=1.0, exclusive_min=0.0)
-    epochs: float = _f(3.0, "How many times the model reads all the training rows: more learns more and takes longer (fractions allowed).", min=0.01, max=1000.0)
+    epochs: float = _f(3.0, "How many times the model reads all the training rows: more learns more and takes longer (fractions allowed). Small files get more passes (up to 10) where the recipe sets a minimum number of steps.", min=0.01, max=1000.0)
     min_steps: int = _f(0, "Small data: train at least this many optimizer steps, taking more passes over the rows (at most 10 in all); early stopping still ends the run when the validation score stops improving. 0 = off.", min=0, max=1_000_000)
     max_examples: int = _f(0, "Stop after the model has read this many rows in total (for large data: sizes the schedule); 0 = no cap.", min=0, max=100_000_000)
     batch_size: int = _f(16, "How many rows the model learns from at once: larger is faster per row but needs more memory. (Per optimizer step and device.)", min=1, max=4096)

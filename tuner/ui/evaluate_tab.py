@@ -55,7 +55,7 @@ def report_views(report: dict):
     task = report_task(report)
     table = task.report_rows(report)
     per = _headed(pd.DataFrame(table).round(3), lang) if table else None  # 3 decimals: the number columns fit a phone
-    summary = say("**{n} validation examples** · {steps} steps in {secs} s · trainable parameters {trainable} of "
+    summary = say("**{n} validation examples** · {steps} steps in {secs} s of training · trainable parameters {trainable} of "
                   "{total} · {precision}.", lang, n=f"{report.get('n_examples', 0):,}", steps=report.get("steps", "?"),
                   secs=f"{report.get('train_seconds', 0):.0f}", trainable=f"{report.get('trainable_params', 0):,}",
                   total=f"{report.get('total_params', 0):,}", precision=report.get("train_precision", ""))

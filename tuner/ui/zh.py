@@ -171,8 +171,9 @@ ZH: dict[str, str] = {
         "Freeze：与新的输出层一起训练的模型最后几层的层数；0 = 只训练输出层。",
     "How big each learning step is: too high and training jumps around, too low and it learns slowly; the recipe's value is a good start. (Peak rate; LoRA takes about 10x the rate of full finetuning.)":
         "每一步学习的幅度：太高训练会来回跳，太低学得慢；配方里的值是不错的起点。（峰值学习率；LoRA 可承受约为全量微调 10 倍的学习率。）",
-    "How many times the model reads all the training rows: more learns more and takes longer (fractions allowed).":
-        "模型把全部训练数据读几遍：越多学得越多，也越耗时（可以是小数）。",
+    "How many times the model reads all the training rows: more learns more and takes longer (fractions allowed). "
+    "Small files get more passes (up to 10) where the recipe sets a minimum number of steps.":
+        "模型把全部训练数据读几遍：越多学得越多，也越耗时（可以是小数）。数据很少时，若配方设定了最少步数，会多读几遍（最多 10 遍）。",
     "Stop after the model has read this many rows in total (for large data: sizes the schedule); 0 = no cap.":
         "模型总共读完这么多行后停止（用于大数据集，决定训练计划）；0 = 不限制。",
     "How many rows the model learns from at once: larger is faster per row but needs more memory. (Per optimizer step and device.)":
@@ -468,8 +469,8 @@ SAY_ZH.update({
     "Info": "提示", "Warning": "警告", "Error": "错误",
     # evaluate tab
     "Pick a finished run.": "请选择一个已结束的运行。",
-    "**{n} validation examples** · {steps} steps in {secs} s · trainable parameters {trainable} of {total} · {precision}.":
-        "**{n} 条验证样本** · {steps} 步，用时 {secs} 秒 · 可训练参数 {trainable} / {total} · {precision}。",
+    "**{n} validation examples** · {steps} steps in {secs} s of training · trainable parameters {trainable} of {total} · {precision}.":
+        "**{n} 条验证样本** · {steps} 步，训练用时 {secs} 秒 · 可训练参数 {trainable} / {total} · {precision}。",
     " Baseline: {name}.": " 基线：{name}。",
     " The classical baseline ({name}) took {secs} s to fit.": " 传统基线（{name}）拟合用时 {secs} 秒。",
     "metric": "指标", "finetuned": "微调后", "classical baseline": "传统基线", "label": "标签", "prompt": "提示",
