@@ -473,7 +473,7 @@ SAY_ZH.update({
         "**{n} 条验证样本** · {steps} 步，训练用时 {secs} 秒 · 可训练参数 {trainable} / {total} · {precision}。",
     " Baseline: {name}.": " 基线：{name}。",
     " The classical baseline ({name}) took {secs} s to fit.": " 传统基线（{name}）拟合用时 {secs} 秒。",
-    "metric": "指标", "finetuned": "微调后", "classical baseline": "传统基线", "label": "标签", "prompt": "提示",
+    "metric": "指标", "finetuned": "微调后", "classical baseline": "传统基线", "label": "标签", "precision": "精确率", "recall": "召回率", "support": "样本数", "prompt": "提示",
     "reference": "参考回答", "base": "基础模型", "entity": "实体", "type": "类型", "confidence": "置信度",
     "start": "起点", "end": "终点",
     # try it
