@@ -20,6 +20,7 @@ import time
 from . import environment
 from . import runs as runs_mod
 from .errors import RunError
+from .progress import OUTCOMES, PHASES, PRE_TRAINING
 from .runs import Run
 
 log = logging.getLogger(__name__)
@@ -162,8 +163,6 @@ class JobManager:
         """Ask a run to stop. A queued run is removed from the queue; one that has not reached its first training
         step (starting, reading, tokenizing, loading) ends at once, with nothing to save; a training run stops
         cleanly at the next step (adapter saved). The status says `stopping` from this moment."""
-        from .progress import OUTCOMES, PRE_TRAINING
-
         with self._lock:
             queued = [r for r in self._queue if r.id == run.id]
             if queued:
@@ -235,7 +234,7 @@ class JobManager:
             _note(run, state="failed", message=user_message(exc))
             return
         log.info("starting run %s: %s", run.id, argv)
-        message = "Starting the training process (loading Python and the libraries)…"
+        message = PHASES["starting"]
         try:  # said before the launch: the page shows it while Python and the libraries load in the child
             run.set_status(launched=time.time(), message=message, phase="starting", phase_parts={})
             run.append_event({"type": "phase", "phase": "starting", "message": message})

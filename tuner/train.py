@@ -225,18 +225,26 @@ def build_for_training(cfg: RunConfig, task, meta: dict, source: str, tokenizer,
     return model, kv_cache, compiled
 
 
-def phase(run: Run, main: bool, name: str, message: str, clock=None, **parts) -> None:
+def phase(run: Run, main: bool, name: str, clock=None, **parts) -> None:
     """What the run is doing now, for the page and the CLI before the first step (and after the last): starting
-    (tuner.jobs), reading, tokenizing, baseline, loading, training, saving, evaluating. `message` is the English
-    sentence (logs, older readers); `parts` the numbers the page words it with (tuner.progress.PHASES). A stop asked
-    for before the first training step ends the run here (`clock`, a tuner.progress.PhaseClock)."""
+    (tuner.jobs), reading, tokenizing, baseline, loading, training, saving, evaluating. `parts` are the numbers the
+    phase is worded with (tuner.progress.PHASES); the event's English `message` (logs, older readers) is the
+    page's own sentence. A stop asked for before the first training step ends the run here (`clock`, a
+    tuner.progress.PhaseClock)."""
     if clock is not None:
         with clock.lock:
             clock.check()  # the phase that ends: a stop asked for during it
             clock.phase = name
     if main:
+        message = phase_sentence(name, parts)
         run.set_status(phase=name, message=message, phase_parts=parts)
         run.append_event({"type": "phase", "phase": name, "message": message, **parts})
+
+
+def phase_sentence(name: str, parts: dict) -> str:
+    from .progress import fill, message
+
+    return fill(*message({"state": "running", "phase": name, "phase_parts": parts}))
 
 
 def counting_tokenizer(run: Run, main: bool, tokenizer, clock, rows: int):
@@ -248,7 +256,7 @@ def counting_tokenizer(run: Run, main: bool, tokenizer, clock, rows: int):
         if main:
             parts = {"rows": rows, "done_rows": done_rows, "tokens": tokens}
             run.set_status(phase_parts=parts)
-            run.append_event({"type": "phase", "phase": "tokenizing", "message": f"Tokenized {tokens:,} tokens so far…",
+            run.append_event({"type": "phase", "phase": "tokenizing", "message": phase_sentence("tokenizing", parts),
                               **parts})
 
     return CountingTokenizer(tokenizer, report, clock)
@@ -285,7 +293,7 @@ def train(cfg: RunConfig, run: Run, callbacks=(), clock=None) -> dict:
     set_seed(cfg.seed)
     task = get_task(cfg.task)
     main = is_main_process()
-    phase(run, main, "reading", "Reading the data…", clock)
+    phase(run, main, "reading", clock)
     memory.check_reading(cfg)  # one sentence, before reading, when this machine cannot hold the file as it is read
     splits = task.load_splits(cfg)
     if main and splits.skipped:  # the rows left out of the files, for the page's download (tuner.skipped)
@@ -305,10 +313,9 @@ def train(cfg: RunConfig, run: Run, callbacks=(), clock=None) -> dict:
     train_split = sample_split(splits.train, used, cfg.seed) if used < n_rows else splits.train
     splits.validation = capped_validation(splits, cfg)
     if used < n_rows:
-        phase(run, main, "tokenizing", f"Tokenizing {used:,} of {n_rows:,} training rows (all the run can use)…",
-              clock, rows=used, total_rows=n_rows)
+        phase(run, main, "tokenizing", clock, rows=used, total_rows=n_rows)
     else:
-        phase(run, main, "tokenizing", f"Tokenizing {n_rows:,} training rows…", clock, rows=n_rows)
+        phase(run, main, "tokenizing", clock, rows=n_rows)
     counting = counting_tokenizer(run, main, tokenizer, clock, used)
     train_ds = task.encode(train_split, counting, cfg.model.max_length)
     val_ds = task.encode(splits.validation, counting, cfg.model.max_length)
@@ -320,12 +327,12 @@ def train(cfg: RunConfig, run: Run, callbacks=(), clock=None) -> dict:
     plan = plan_steps(cfg, n_plan, world)
     floors = {}
     if main and len(val_ds) and task.classical_floor is not None:
-        phase(run, main, "baseline", "Fitting the classical baseline (TF-IDF + linear model)…", clock)
+        phase(run, main, "baseline", clock)
         floors = task.classical_floor(splits)  # every training row, up to tuner.classical's MAX_ROWS / MAX_CHARS
     splits.train = train_split  # the report and the floors that need the model read the rows it trained on
     shown = ("all-MiniLM-L6-v2 (bundled)" if cfg.model.name == "default"
              else Path(cfg.model.name).name if Path(cfg.model.name).is_dir() else cfg.model.name)
-    phase(run, main, "loading", f"Loading the model {shown}…", clock, model=shown)
+    phase(run, main, "loading", clock, model=shown)
     model, kv_cache, compiled = build_for_training(cfg, task, splits.meta, source, tokenizer, precision, device,
                                                    plan["steps"])
     trainable, total = models.count_parameters(model)
@@ -363,7 +370,7 @@ def train(cfg: RunConfig, run: Run, callbacks=(), clock=None) -> dict:
             optimizers=(methods.make_optimizer(model, cfg.adapter, cfg.train.learning_rate, cfg.train.weight_decay), None),
         )
         eval_errors = guard_evaluation(trainer, run, get_task(cfg.task).selection_metric)
-        phase(run, main, "training", "Training…", clock)
+        phase(run, main, "training", clock)
         t0 = time.time()
         try:
             trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -389,10 +396,10 @@ def train(cfg: RunConfig, run: Run, callbacks=(), clock=None) -> dict:
     if clock is not None:
         clock.result = result  # a stop during the final evaluation still ends with the steps trained
     if trainer.is_world_process_zero():
-        phase(run, main, "saving", "Saving the adapter…", clock)
+        phase(run, main, "saving", clock)
         save_adapter(trainer.model, tokenizer, run, cfg, splits.meta)
     # Under data parallel the evaluation gathers across processes: every rank takes part, rank 0 writes.
-    phase(run, main, "evaluating", "Scoring the validation rows…", clock)
+    phase(run, main, "evaluating", clock)
     report = evaluate_and_report(trainer, task, val_ds, splits, cfg) if has_val else {}
     if not trainer.is_world_process_zero():
         return result

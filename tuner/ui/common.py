@@ -10,6 +10,7 @@ import gradio as gr
 
 from .. import progress as progress_words
 from ..errors import TunerError, user_message
+from ..progress import fmt_duration
 from ..tasks.registry import report_task
 from ..verdict import metric_name
 
@@ -163,8 +164,6 @@ def all_run_choices(owner: str | None = None) -> list[tuple[str, str]]:
 
     return [(run_label(r), r.id) for r in list_runs(owner)]
 
-
-fmt_duration = progress_words.fmt_duration
 
 
 def progress_html(prog: dict) -> str:
