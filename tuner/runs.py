@@ -360,7 +360,7 @@ class Run:
         return {
             "state": state, "message": status.get("message", ""),
             "phase": phase.get("phase", "") if state in ("queued", "running") else "",
-            "phase_message": phase.get("message", ""), "phase_parts": parts,
+            "phase_parts": parts,
             "training_eval": bool(phase.get("training_eval")), "stopping": bool(status.get("stopping")),
             "outcome": status.get("outcome", ""), "planned_steps": status.get("planned_steps"),
             "verdict": status.get("verdict", ""),
