@@ -360,21 +360,80 @@ def cmd_serve(args) -> int:
 
 
 def cmd_mistakes(args) -> int:
-    """The validation rows the run gets wrong, most confident first, after the most confused label pairs."""
+    """What the run gets wrong on its validation rows, in its task's view: a classifier's wrong rows (most confident
+    first) after its most confused label pairs; a tagger's sentences with the most entity errors (spans marked) after
+    its most frequent error kinds; a chat model's answers with the lowest ROUGE-L beside their references."""
     from .analysis import mistakes
 
     found = mistakes.find(find_run(args.run), refresh=args.refresh)
-    rows = mistakes.filtered(found["rows"], args.true, args.predicted)
+    kind = mistakes.kind_of(found)
+    if kind == "entities":
+        rows = mistakes.with_type(found["rows"], args.type)
+    elif kind == "answers":
+        rows = found["rows"]
+    else:
+        rows = mistakes.filtered(found["rows"], args.true, args.predicted)
     if args.json:
         print(json.dumps({**found, "rows": rows[:args.limit]}, indent=1, ensure_ascii=False))
         return 0
-    print(f"{found['n_wrong']:,} of {found['n_validation']:,} validation rows are wrong.")
-    for pair in found["pairs"][:10]:
-        print(f"  {pair['true']} -> {pair['predicted']}: {pair['rows']:,} rows")
-    print(f"{'row':>6}  {'true':>14}  {'predicted':>14}  {'conf':>6}  text")
-    for r in rows[:args.limit]:
-        print(f"{r['row'] + 1:>6}  {r['true'][:14]:>14}  {r['predicted'][:14]:>14}  {r['confidence']:>6.3f}  {r['text'][:70]}")
+    if kind == "entities":
+        if args.type:
+            print(f"{len(rows):,} sentences have an error involving {args.type}.")
+        _print_entity_mistakes(found, rows[:args.limit])
+    elif kind == "answers":
+        _print_answer_mistakes(found, rows[:args.limit])
+    else:
+        print(f"{found['n_wrong']:,} of {found['n_validation']:,} validation rows are wrong.")
+        for pair in found["pairs"][:10]:
+            print(f"  {pair['true']} -> {pair['predicted']}: {pair['rows']:,} rows")
+        print(f"{'row':>6}  {'true':>14}  {'predicted':>14}  {'conf':>6}  text")
+        for r in rows[:args.limit]:
+            print(f"{r['row'] + 1:>6}  {r['true'][:14]:>14}  {r['predicted'][:14]:>14}  {r['confidence']:>6.3f}  {r['text'][:70]}")
     return 0
+
+
+ENTITY_ERROR_WORDS = {"missed": "missed {true}", "wrong_type": "{true} read as {predicted}",
+                      "boundary": "{true} with other boundaries", "spurious": "spurious {predicted}"}
+
+
+def _print_entity_mistakes(found: dict, rows: list[dict]) -> None:
+    """The tagger's view: totals, error kinds, then each sentence with [words|mark] around its entities."""
+    print(f"{found['n_wrong']:,} of {found['n_validation']:,} validation sentences have entity errors. "
+          f"Of {found['n_entities']:,} reference entities {found['n_missed']:,} were not found exactly "
+          f"(recall {found['recall']:.3f}); of {found['n_predicted']:,} predicted, {found['n_spurious']:,} are not in "
+          f"the reference (precision {found['precision']:.3f}).")
+    print("Most frequent errors:")
+    for k in found["kinds"][:10]:
+        print(f"  {ENTITY_ERROR_WORDS[k['kind']].format(**k)}: {k['spans']:,} spans")
+    print("[words|mark]: missed TYPE = not found, A read as B = right words, wrong type, other boundaries = "
+          "overlapping words, spurious TYPE = not in the reference, TYPE alone = right.")
+    for rank, r in enumerate(rows, 1):
+        print(f"#{rank}  {r['errors']} errors (missed {len(r['missed'])}, spurious {len(r['spurious'])})")
+        words, i = [], 0
+        for m in r["marks"]:
+            words += r["tokens"][i:m["start"]]
+            if m["kind"] == "correct":
+                mark = m["true"]
+            elif m["kind"] == "boundary":
+                mark = f"{m['true']}, predicted \"{m.get('predicted_text', '')}\" as {m['predicted']}"
+            else:
+                mark = ENTITY_ERROR_WORDS[m["kind"]].format(**m)
+            words.append(f"[{' '.join(r['tokens'][m['start']:m['end']])}|{mark}]")
+            i = m["end"]
+        print("    " + " ".join(words + r["tokens"][i:]))
+
+
+def _print_answer_mistakes(found: dict, rows: list[dict]) -> None:
+    """The chat model's view: each scored answer beside its prompt and reference, the lowest ROUGE-L first."""
+    mean = "–" if found["mean_rouge_l"] is None else f"{found['mean_rouge_l']:.3f}"
+    print(f"{found['n_scored']:,} validation answers scored, the lowest ROUGE-L first (mean {mean}). Only the first "
+          f"{found['cap']} validation prompts are answered: generation is slow on a CPU (greedy, up to "
+          f"{found['max_new_tokens']} new tokens).")
+    for r in rows:
+        print(f"ROUGE-L {r['rouge_l']:.3f}")
+        for key in ("prompt", "reference", "answer"):
+            text = " ".join(str(r[key]).split())
+            print(f"  {key:>9}: {text[:300]}{'…' if len(text) > 300 else ''}")
 
 
 def cmd_label_issues(args) -> int:
@@ -470,11 +529,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--public", action="store_true", help="with --push: make the new repository public (default private)")
     ex.add_argument("--token-env", default="HF_TOKEN", metavar="VAR", help="environment variable holding the write token (default HF_TOKEN)")
     ex.set_defaults(fn=cmd_export)
-    mi = sub.add_parser("mistakes", help="the validation rows a finished classifier gets wrong, most confident first")
+    mi = sub.add_parser("mistakes", help="what a finished run gets wrong on its validation rows: a classifier's wrong "
+                        "rows, a tagger's sentences with entity errors, a chat model's lowest-ROUGE-L answers")
     mi.add_argument("run", help="run id or run folder")
-    mi.add_argument("--true", help="only rows whose true label is this")
-    mi.add_argument("--predicted", help="only rows predicted as this")
-    mi.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
+    mi.add_argument("--true", help="only rows whose true label is this (classifier)")
+    mi.add_argument("--predicted", help="only rows predicted as this (classifier)")
+    mi.add_argument("--type", help="only sentences with an error involving this entity type, e.g. PER (tagger)")
+    mi.add_argument("--limit", type=int, default=50, help="rows or sentences to print (default 50)")
     mi.add_argument("--json", action="store_true")
     mi.add_argument("--refresh", action="store_true", help="score the validation rows again instead of the saved result")
     mi.set_defaults(fn=cmd_mistakes)

@@ -1,4 +1,7 @@
-"""The validation rows a finished run gets wrong, most confident first, and the label pairs it confuses most.
+"""What a finished run gets wrong on its validation rows. A classifier: the rows it gets wrong, most confident first,
+and the label pairs it confuses most (made here). Other tasks make their own view through the `mistakes` hook: the
+tagger's sentences with the most entity errors (tuner/tasks/ner/analysis.py), chat's answers with the lowest ROUGE-L
+(tuner/tasks/chat/analysis.py).
 
 The validation rows are read again as training read them (the same split, seed and cap), scored by the run's own
 model (tuner.inference), and the result is kept in the run's analysis/ folder until the adapter changes.
@@ -58,24 +61,42 @@ def confused_pairs(mistakes: list[dict]) -> list[dict]:
 
 
 def find(run: Run, refresh: bool = False) -> dict:
-    """{rows: mistakes most confident first, pairs, n_validation, n_wrong, labels}; cached per adapter."""
+    """The run's mistakes view, cached per adapter. "kind" says which: "labels" {rows: mistakes most confident
+    first, pairs, n_validation, n_wrong, labels}; otherwise the task's own (`Task.mistakes`: "entities" for the
+    tagger, "answers" for chat)."""
     task = _task_of(run, "mistakes")
     if not refresh:
         cached = store.load(run, "mistakes")
         if cached is not None:
             return cached
     from ..inference import get_predictor
+    from ..train import capped_validation
 
     predictor = get_predictor(run)
-    split, names = validation_rows(run, task)
-    names = list(predictor.meta.get("labels") or names)
-    probs = task.label_probabilities(predictor, split["text"])
-    wrong = rank_mistakes(split["text"], split["label"], probs, names, split["row"])
-    result = {"n_validation": len(split["text"]), "n_wrong": len(wrong), "labels": names,
-              "pairs": confused_pairs(wrong), "rows": wrong[:MAX_ROWS]}
+    cfg = run.config()
+    splits = task.analysis_splits(cfg)
+    split = capped_validation(splits, cfg)
+    result = task.mistakes(predictor, split, splits.meta)
+    if result is None:
+        names = list(predictor.meta.get("labels") or splits.meta["labels"])
+        probs = task.label_probabilities(predictor, split["text"])
+        wrong = rank_mistakes(split["text"], split["label"], probs, names, split["row"])
+        result = {"kind": "labels", "n_validation": len(split["text"]), "n_wrong": len(wrong), "labels": names,
+                  "pairs": confused_pairs(wrong), "rows": wrong[:MAX_ROWS]}
     return store.save(run, "mistakes", result)
+
+
+def kind_of(found: dict) -> str:
+    """Which view a result is: "labels" (also a result saved before views had kinds), "entities" or "answers"."""
+    return found.get("kind", "labels")
 
 
 def filtered(rows: list[dict], true: str | None = None, predicted: str | None = None) -> list[dict]:
     """The mistakes whose true and/or predicted label is the one given (None or "" = any)."""
     return [r for r in rows if (not true or r["true"] == true) and (not predicted or r["predicted"] == predicted)]
+
+
+def with_type(rows: list[dict], entity_type: str | None = None) -> list[dict]:
+    """The sentences of an "entities" view with an error that involves `entity_type` (the reference's or the
+    prediction's type; None or "" = every sentence)."""
+    return [r for r in rows if not entity_type or entity_type in r["types"]]

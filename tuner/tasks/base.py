@@ -153,11 +153,20 @@ class Task(abc.ABC):
     # ---- error analysis (tuner.analysis) ---------------------------------------------------------------------
     analyses: ClassVar[tuple[str, ...]] = ()  # what tuner.analysis offers for this task's runs: "mistakes" (the
                                         # validation rows it gets wrong), "label_issues" (suspected label errors)
+    mistakes_kind: ClassVar[str] = "labels"  # the view `mistakes` makes (its result's "kind"): "labels" (rows with
+                                        # true and predicted labels), "entities" (sentences, spans marked), "answers"
 
     def analysis_splits(self, cfg) -> Splits:
         """The run's rows as training reads them, each split with "row" (positions in its file) beside its lists."""
         raise DataError(f"Error analysis is not available for {self.title.lower()} runs.",
                         zh=f"{self.title_zh or self.title}运行暂不支持错误分析。")
+
+    def mistakes(self, predictor, split: dict, meta: dict) -> dict | None:
+        """The mistakes view of a run on its validation split (`predictor`: the loaded run, tuner.inference), as a
+        JSON-ready dict with "kind" ("entities": sentences with entity errors; "answers": answers scored against
+        their references) that the page and the CLI show by kind. Default None: the label view, made by
+        tuner.analysis.mistakes from `label_probabilities`."""
+        return None
 
     def label_probabilities(self, predictor, texts: list[str]):
         """The finetuned model's label probabilities for `texts`: a (rows, labels) numpy array in meta["labels"]

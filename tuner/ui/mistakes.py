@@ -1,6 +1,9 @@
-"""Evaluate tab, "Mistakes and label errors": the validation rows the model gets wrong (most confident first,
-filterable by label), the most confused label pairs, suspected label errors in the training rows with suggested
-labels, the person's decisions on them, and "Train again with these corrections" (tuner.analysis)."""
+"""Evaluate tab, "Mistakes and label errors": what the model gets wrong on its validation rows, in the view that fits
+the run's task (tuner.analysis.mistakes): a classifier's wrong rows (most confident first, filterable by label) and
+its most confused label pairs; a tagger's sentences with the most entity errors, missed / spurious / wrong-type spans
+marked, and its most frequent error kinds; a chat model's answers with the lowest ROUGE-L beside their references.
+For classifiers also: suspected label errors in the training rows with suggested labels, the person's decisions on
+them, and "Train again with these corrections"."""
 
 from __future__ import annotations
 
@@ -11,10 +14,11 @@ import gradio as gr
 import pandas as pd
 
 from ..analysis import corrections, label_issues, mistakes
-from .common import friendly, owned_run, user_of
+from .common import esc, friendly, owned_run, user_of
 from .i18n import say
 
 SHOWN = 200  # rows of each table on the page (the CLI and the CSV have them all)
+SHOWN_SENTENCES = 100  # sentences of an entity view drawn on the page (the CLI prints them all with --limit)
 ANY = ""
 ACTIONS = [("Accept the suggestion", "relabel"), ("Drop the row", "drop"), ("Keep as it is", "keep")]
 
@@ -31,11 +35,12 @@ MISTAKE_COLUMNS = {"row": "row", "true": "true label", "predicted": "predicted",
 PAIR_COLUMNS = {"true": "true label", "predicted": "predicted", "rows": "rows"}
 ISSUE_COLUMNS = {"row": "row", "given": "given label", "suggested": "suggested label", "quality": "label quality",
                  "decision": "decision", "text": "text"}
+KIND_COLUMNS = {"error": "error", "spans": "spans"}
+ANSWER_COLUMNS = {"rouge_l": "ROUGE-L", "prompt": "prompt", "reference": "reference", "answer": "model's answer"}
 
 
-def mistakes_view(run, true_label=ANY, predicted=ANY):
-    """(summary, mistakes table, confused pairs, true-label filter, predicted filter) for a run."""
-    found = mistakes.find(run)
+def labels_view(found: dict, true_label=ANY, predicted=ANY):
+    """A classifier's view: (summary, mistakes table, confused pairs, true-label filter, predicted filter)."""
     rows = mistakes.filtered(found["rows"], true_label or None, predicted or None)
     summary = say("**{wrong} of {total} validation rows are wrong**; the most confident mistakes first.",
                   wrong=f"{found['n_wrong']:,}", total=f"{found['n_validation']:,}")
@@ -44,6 +49,136 @@ def mistakes_view(run, true_label=ANY, predicted=ANY):
     choices = [(say("any"), ANY), *[(n, n) for n in found["labels"]]]
     return (summary, _table(rows, MISTAKE_COLUMNS), _table(found["pairs"], PAIR_COLUMNS),
             gr.Dropdown(choices=choices, value=true_label or ANY), gr.Dropdown(choices=choices, value=predicted or ANY))
+
+
+def error_words(kind: str, true: str | None, predicted: str | None) -> str:
+    """One kind of entity error in the page's language ("ORG read as LOC")."""
+    if kind == "wrong_type":
+        return say("{true} read as {predicted}", true=true, predicted=predicted)
+    if kind == "boundary":
+        return say("{type} with other boundaries", type=true)
+    if kind == "spurious":
+        return say("spurious {type}", type=predicted)
+    return say("missed {type}", type=true)
+
+
+# a mark's look: missed red, wrong type amber, other boundaries violet, spurious blue (dashed), right green
+MARK_STYLE = {
+    "missed": "background:rgba(239,68,68,.16);border-bottom:2px solid #dc2626", "wrong_type":
+    "background:rgba(245,158,11,.2);border-bottom:2px solid #d97706", "boundary":
+    "background:rgba(168,85,247,.16);border-bottom:2px solid #9333ea", "spurious":
+    "background:rgba(59,130,246,.14);border-bottom:2px dashed #2563eb", "correct": "border-bottom:2px solid #16a34a",
+}
+BADGE_COLOUR = {"missed": "#dc2626", "wrong_type": "#d97706", "boundary": "#9333ea", "spurious": "#2563eb",
+                "correct": "#16a34a"}
+
+
+def _mark_html(mark: dict, words: str) -> str:
+    if mark["kind"] == "boundary":
+        badge = say("{type}, predicted “{words}” as {predicted}", type=mark["true"],
+                    words=mark.get("predicted_text", ""), predicted=mark["predicted"])
+    elif mark["kind"] == "correct":
+        badge = mark["true"]
+    else:
+        badge = error_words(mark["kind"], mark["true"], mark["predicted"])
+    return (f'<span style="{MARK_STYLE[mark["kind"]]};padding:0 2px;border-radius:3px">{esc(words)}'
+            f'<span style="font-size:.72em;font-weight:600;color:{BADGE_COLOUR[mark["kind"]]};margin-left:3px;'
+            f'white-space:nowrap">{esc(badge)}</span></span>')
+
+
+def sentence_html(row: dict) -> str:
+    """One sentence's words with its marks (reference entities and spurious predictions never overlap)."""
+    tokens, out, i = row["tokens"], [], 0
+    for mark in row["marks"]:
+        out.extend(esc(t) for t in tokens[i:mark["start"]])
+        out.append(_mark_html(mark, " ".join(tokens[mark["start"]:mark["end"]])))
+        i = mark["end"]
+    out.extend(esc(t) for t in tokens[i:])
+    return " ".join(out)
+
+
+def sentences_html(rows: list[dict]) -> str:
+    """The worst sentences as a list, each with its counts and marked words, under a legend of the marks."""
+    if not rows:
+        return ""
+    legend = " ".join(f'<span style="{MARK_STYLE[k]};padding:0 3px;border-radius:3px">{esc(say(w))}</span>'
+                      for k, w in (("missed", "missed"), ("wrong_type", "wrong type"),
+                                   ("boundary", "other boundaries"), ("spurious", "spurious"), ("correct", "right")))
+    note = say("Missed: in the reference, not predicted with these words and type (wrong-type and boundary marks "
+               "count here too). Spurious: predicted, not in the reference.")
+    items = []
+    for rank, r in enumerate(rows[:SHOWN_SENTENCES], 1):
+        counts = say("{errors} errors · missed {missed} · spurious {spurious}", errors=r["errors"],
+                     missed=len(r["missed"]), spurious=len(r["spurious"]))
+        items.append(f'<li style="margin:0 0 .7em 0"><div style="font-size:.85em;opacity:.75">#{rank} · {esc(counts)}'
+                     f'</div><div style="line-height:1.9;overflow-wrap:anywhere">{sentence_html(r)}</div></li>')
+    more = ""
+    if len(rows) > SHOWN_SENTENCES:
+        more = f'<p style="font-size:.85em;opacity:.75">{esc(say("The first {shown} of {n} sentences are shown; `python -m tuner mistakes` prints them all.", shown=SHOWN_SENTENCES, n=f"{len(rows):,}"))}</p>'
+    return (f'<div class="tuner-entity-errors"><p style="margin:0 0 .4em 0">{legend}</p>'
+            f'<p style="font-size:.85em;opacity:.75;margin:0 0 .8em 0">{esc(note)}</p>'
+            f'<ol style="list-style:none;padding:0;margin:0">{"".join(items)}</ol>{more}</div>')
+
+
+def entities_view(found: dict, entity_type=ANY):
+    """A tagger's view: (summary, error kinds table, marked sentences HTML, entity-type filter)."""
+    rows = mistakes.with_type(found["rows"], entity_type or None)
+    summary = say("**{wrong} of {total} validation sentences have entity errors**; the most errors first. Of "
+                  "{entities} reference entities, {missed} were not found exactly (recall {recall}); of {predicted} "
+                  "predicted entities, {spurious} are not in the reference (precision {precision}).",
+                  wrong=f"{found['n_wrong']:,}", total=f"{found['n_validation']:,}",
+                  entities=f"{found['n_entities']:,}", missed=f"{found['n_missed']:,}", recall=f"{found['recall']:.3f}",
+                  predicted=f"{found['n_predicted']:,}", spurious=f"{found['n_spurious']:,}",
+                  precision=f"{found['precision']:.3f}")
+    if entity_type:
+        summary += " " + say("{n} sentences have an error with {type}.", n=f"{len(rows):,}", type=entity_type)
+    kinds = [{"error": error_words(k["kind"], k["true"], k["predicted"]), "spans": k["spans"]} for k in found["kinds"]]
+    choices = [(say("any"), ANY), *[(t, t) for t in found.get("types", [])]]
+    return (summary, _table(kinds, KIND_COLUMNS), sentences_html(rows),
+            gr.Dropdown(choices=choices, value=entity_type or ANY))
+
+
+def answers_view(found: dict):
+    """A chat model's view: (summary, answers table, lowest ROUGE-L first)."""
+    summary = say("**{n} validation answers scored**, the lowest ROUGE-L first (mean {mean}). Only the first {cap} "
+                  "validation prompts are answered: generation is slow on a CPU (greedy, up to {tokens} new tokens).",
+                  n=found["n_scored"], mean="–" if found["mean_rouge_l"] is None else f"{found['mean_rouge_l']:.3f}",
+                  cap=found["cap"], tokens=found["max_new_tokens"])
+    return summary, _table(found["rows"], ANSWER_COLUMNS)
+
+
+def mistakes_view(run, true_label=ANY, predicted=ANY, entity_type=ANY):
+    """The run's view, by its kind: (summary, mistakes, pairs, true filter, predicted filter, error kinds, sentences,
+    type filter, answers); the parts of the other views are left as they are."""
+    found = mistakes.find(run)
+    kind, keep = mistakes.kind_of(found), gr.skip()
+    if kind == "entities":
+        summary, kinds, html, type_pick = entities_view(found, entity_type)
+        return summary, keep, keep, keep, keep, kinds, html, type_pick, keep
+    if kind == "answers":
+        summary, answers = answers_view(found)
+        return summary, keep, keep, keep, keep, keep, keep, keep, answers
+    return (*labels_view(found, true_label, predicted), keep, keep, keep, keep)
+
+
+def sections(run) -> tuple:
+    """What the section shows for a run's task: (label view, entity view, answer view, label-issue controls, the
+    sentence why label issues are hidden, the note above the answers) as visibility updates and text."""
+    from ..tasks import get_task
+
+    task = get_task(run.config().task)
+    kind = task.mistakes_kind if "mistakes" in task.analyses else None
+    issues = "label_issues" in task.analyses
+    why = "" if issues else say("Suspected label errors and training again on corrected labels are for text "
+                                "classification runs: they check one label per row.")
+    note = ""
+    if kind == "answers":
+        from ..tasks.chat.analysis import MAX_SCORED
+
+        note = say("The model answers the first {cap} validation prompts; on a CPU this takes a minute or more.",
+                   cap=MAX_SCORED)
+    return (gr.update(visible=kind in ("labels", None)), gr.update(visible=kind == "entities"),
+            gr.update(visible=kind == "answers"), gr.update(visible=issues), why, note)
 
 
 def issues_view(run, found: dict | None = None):
@@ -92,11 +227,20 @@ def on_work(run_id, request: gr.Request = None):
 
 
 @friendly
-def on_mistakes(run_id, true_label=ANY, predicted=ANY, request: gr.Request = None):
-    """Mistakes: (summary, mistakes table, confused pairs, true-label filter, predicted filter)."""
+def on_mistakes(run_id, true_label=ANY, predicted=ANY, entity_type=ANY, request: gr.Request = None):
+    """Mistakes in the run's view: (summary, mistakes table, confused pairs, true-label filter, predicted filter,
+    entity error kinds, marked sentences, entity-type filter, answers table)."""
     if not run_id:
-        return say("Pick a finished run."), None, None, gr.Dropdown(), gr.Dropdown()
-    return mistakes_view(owned_run(run_id, request), true_label, predicted)
+        return say("Pick a finished run."), None, None, gr.Dropdown(), gr.Dropdown(), None, "", gr.Dropdown(), None
+    return mistakes_view(owned_run(run_id, request), true_label, predicted, entity_type)
+
+
+@friendly
+def on_sections(run_id, request: gr.Request = None):
+    """The section's parts for the picked run's task (see `sections`)."""
+    if not run_id:
+        return gr.update(), gr.update(), gr.update(), gr.update(), "", ""
+    return sections(owned_run(run_id, request))
 
 
 @friendly
@@ -148,40 +292,61 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
     with gr.Accordion("Mistakes and label errors", open=False):
         summary = gr.Markdown()
         with gr.Row():
-            true_pick = gr.Dropdown([], label="True label", allow_custom_value=True, scale=1)
-            pred_pick = gr.Dropdown([], label="Predicted label", allow_custom_value=True, scale=1)
+            with gr.Column(scale=2) as labels_box:  # a classifier: filters by label
+                with gr.Row():
+                    true_pick = gr.Dropdown([], label="True label", allow_custom_value=True)
+                    pred_pick = gr.Dropdown([], label="Predicted label", allow_custom_value=True)
+            with gr.Column(scale=2, visible=False) as type_box:  # a tagger: filter by entity type
+                type_pick = gr.Dropdown([], label="Entity type", allow_custom_value=True)
+            answers_note = gr.Markdown()
             show_btn = gr.Button("Show mistakes", scale=1)
-        with gr.Row():
+        with gr.Row() as labels_views:
             wrong = gr.Dataframe(label="Validation rows the model gets wrong (most confident first)", interactive=False,
                                  wrap=True, scale=3, headers=list(MISTAKE_COLUMNS.values()))  # not 1 2 3 while empty
             pairs = gr.Dataframe(label="Most confused label pairs", interactive=False, scale=2,
                                  headers=list(PAIR_COLUMNS.values()))
-        gr.Markdown("#### Suspected label errors in the training data")
-        with gr.Row():
-            evidence = gr.Radio([("classical model only", "classical"), ("classical + finetuned model", "both"),
-                                 ("finetuned model only", "model")], value=label_issues.DEFAULT_EVIDENCE,
-                                label="Evidence", scale=3)
-            find_btn = gr.Button("Find suspected label errors", variant="primary", scale=1)
-        issues_md = gr.Markdown()
-        issues = gr.Dataframe(label="Suspected label errors (lowest label quality first)", interactive=False, wrap=True,
-                              headers=list(ISSUE_COLUMNS.values()))
-        with gr.Row():
-            row = gr.Number(label="Row", precision=0, minimum=1, scale=1)
-            action = gr.Radio(ACTIONS, value="relabel", label="Decision", scale=2)
-            new_label = gr.Textbox(label="New label (empty = the suggestion)", scale=2)
-            apply_btn = gr.Button("Apply to row", scale=1)
-        with gr.Row():
-            accept_all = gr.Button("Accept all suggestions")
-            drop_all = gr.Button("Drop all shown rows")
-            keep_all = gr.Button("Keep all as they are")
-            clear_all = gr.Button("Clear decisions")
-        download = gr.File(label="Corrections (CSV)", visible=False, interactive=False)
-        again = gr.Button("Train again with these corrections", variant="primary")
-        again_msg = gr.Markdown()
+        with gr.Column(visible=False) as entities_views:
+            kinds = gr.Dataframe(label="Most frequent entity errors", interactive=False, wrap=True, max_height=300,
+                                 headers=list(KIND_COLUMNS.values()), column_widths=["75%", "25%"])
+            sentences = gr.HTML(label="Sentences with the most entity errors")
+        answers = gr.Dataframe(label="Validation answers with the lowest ROUGE-L", interactive=False, wrap=True,
+                               visible=False, headers=list(ANSWER_COLUMNS.values()), max_height=600,
+                               column_widths=["12%", "28%", "30%", "30%"])
+        issues_why = gr.Markdown()
+        with gr.Column() as issues_box:
+            gr.Markdown("#### Suspected label errors in the training data")
+            with gr.Row():
+                evidence = gr.Radio([("classical model only", "classical"), ("classical + finetuned model", "both"),
+                                     ("finetuned model only", "model")], value=label_issues.DEFAULT_EVIDENCE,
+                                    label="Evidence", scale=3)
+                find_btn = gr.Button("Find suspected label errors", variant="primary", scale=1)
+            issues_md = gr.Markdown()
+            issues = gr.Dataframe(label="Suspected label errors (lowest label quality first)", interactive=False,
+                                  wrap=True, headers=list(ISSUE_COLUMNS.values()))
+            with gr.Row():
+                row = gr.Number(label="Row", precision=0, minimum=1, scale=1)
+                action = gr.Radio(ACTIONS, value="relabel", label="Decision", scale=2)
+                new_label = gr.Textbox(label="New label (empty = the suggestion)", scale=2)
+                apply_btn = gr.Button("Apply to row", scale=1)
+            with gr.Row():
+                accept_all = gr.Button("Accept all suggestions")
+                drop_all = gr.Button("Drop all shown rows")
+                keep_all = gr.Button("Keep all as they are")
+                clear_all = gr.Button("Clear decisions")
+            download = gr.File(label="Corrections (CSV)", visible=False, interactive=False)
+            again = gr.Button("Train again with these corrections", variant="primary")
+            again_msg = gr.Markdown()
 
     run.change(on_work, run, work, api_visibility="private")
-    shown = [summary, wrong, pairs, true_pick, pred_pick]
-    show_btn.click(on_mistakes, [run, true_pick, pred_pick], shown, api_name="mistakes")
+
+    def show_parts(run_id, request: gr.Request = None):  # the label view's filters and tables go together
+        labels, entities, answers_vis, issues_vis, why, note = on_sections(run_id, request)
+        return labels, labels, entities, entities, answers_vis, issues_vis, why, note
+
+    run.change(show_parts, run, [labels_box, labels_views, type_box, entities_views, answers, issues_box, issues_why,
+                                 answers_note], api_visibility="private")
+    shown = [summary, wrong, pairs, true_pick, pred_pick, kinds, sentences, type_pick, answers]
+    show_btn.click(on_mistakes, [run, true_pick, pred_pick, type_pick], shown, api_name="mistakes")
     decided = [issues_md, issues, download]
     find_btn.click(on_find, [run, evidence], decided, api_name="label_issues")
     apply_btn.click(on_decide, [run, row, action, new_label], decided, api_name="decide")

@@ -11,19 +11,21 @@ model.py      the causal LM, encoded conversations, batches
 metrics.py    loss / perplexity / ROUGE-L / BLEU beside the base model, the CLI and Evaluate tab views
 generate.py   greedy or sampled replies with stop strings (also the Chat tab's streaming)
 predict.py    a reply per text or per row of a file
+analysis.py   the validation answers with the lowest ROUGE-L beside their references (tuner.analysis)
 """
 
 from __future__ import annotations
 
 from ..base import Task
 from ..registry import register
+from .analysis import ChatAnalysis
 from .metrics import ChatMetrics
 from .model import ChatModel
 from .predict import ChatPredict
 from .reading import ChatReading
 
 
-class ChatTask(ChatReading, ChatModel, ChatMetrics, ChatPredict, Task):
+class ChatTask(ChatReading, ChatModel, ChatMetrics, ChatPredict, ChatAnalysis, Task):
     name = "chat"
     title = "Chat assistant"
     title_zh = "对话助手"

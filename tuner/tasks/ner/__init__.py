@@ -21,19 +21,21 @@ tagging.py    words in, tags out: sub-token labels, the case feature, whole-sent
 model.py      the token-classification head, tokenized rows, batches
 metrics.py    entity-level scores, the report, the dictionary baseline
 predict.py    entities of a text, tagged files
+analysis.py   the validation sentences with the most entity errors, spans marked (tuner.analysis)
 """
 
 from __future__ import annotations
 
 from ..base import Task
 from ..registry import register
+from .analysis import NerAnalysis
 from .metrics import NerMetrics
 from .model import NerModel
 from .predict import NerPredict
 from .reading import NerReading
 
 
-class NerTask(NerReading, NerModel, NerMetrics, NerPredict, Task):
+class NerTask(NerReading, NerModel, NerMetrics, NerPredict, NerAnalysis, Task):
     name = "ner"
     title = "Find names in text"
     title_zh = "找出文本中的名称（实体标注）"
