@@ -377,9 +377,7 @@ def cmd_mistakes(args) -> int:
         print(json.dumps({**found, "rows": rows[:args.limit]}, indent=1, ensure_ascii=False))
         return 0
     if kind == "entities":
-        if args.type:
-            print(f"{len(rows):,} sentences have an error involving {args.type}.")
-        _print_entity_mistakes(found, rows[:args.limit])
+        _print_entity_mistakes(found, rows, args.limit, args.type)
     elif kind == "answers":
         _print_answer_mistakes(found, rows[:args.limit])
     else:
@@ -396,7 +394,7 @@ ENTITY_ERROR_WORDS = {"missed": "missed {true}", "wrong_type": "{true} read as {
                       "boundary": "{true} with other boundaries", "spurious": "spurious {predicted}"}
 
 
-def _print_entity_mistakes(found: dict, rows: list[dict]) -> None:
+def _print_entity_mistakes(found: dict, rows: list[dict], limit: int, entity_type: str | None) -> None:
     """The tagger's view: totals, error kinds, then each sentence with [words|mark] around its entities."""
     print(f"{found['n_wrong']:,} of {found['n_validation']:,} validation sentences have entity errors. "
           f"Of {found['n_entities']:,} reference entities {found['n_missed']:,} were not found exactly "
@@ -405,9 +403,11 @@ def _print_entity_mistakes(found: dict, rows: list[dict]) -> None:
     print("Most frequent errors:")
     for k in found["kinds"][:10]:
         print(f"  {ENTITY_ERROR_WORDS[k['kind']].format(**k)}: {k['spans']:,} spans")
+    if entity_type:
+        print(f"{len(rows):,} sentences have an error involving {entity_type}.")
     print("[words|mark]: missed TYPE = not found, A read as B = right words, wrong type, other boundaries = "
           "overlapping words, spurious TYPE = not in the reference, TYPE alone = right.")
-    for rank, r in enumerate(rows, 1):
+    for rank, r in enumerate(rows[:limit], 1):
         print(f"#{rank}  {r['errors']} errors (missed {len(r['missed'])}, spurious {len(r['spurious'])})")
         words, i = [], 0
         for m in r["marks"]:
