@@ -405,8 +405,8 @@ def _print_entity_mistakes(found: dict, rows: list[dict], limit: int, entity_typ
         print(f"  {ENTITY_ERROR_WORDS[k['kind']].format(**k)}: {k['spans']:,} spans")
     if entity_type:
         print(f"{len(rows):,} sentences have an error involving {entity_type}.")
-    print("[words|mark]: missed TYPE = not found, A read as B = right words, wrong type, other boundaries = "
-          "overlapping words, spurious TYPE = not in the reference, TYPE alone = right.")
+    print("Marks: [words|TYPE] right · [words|missed TYPE] not found · [words|A read as B] right words, wrong type · "
+          "[words|TYPE, predicted ...] other boundaries · [words|spurious TYPE] not in the reference.")
     for rank, r in enumerate(rows[:limit], 1):
         print(f"#{rank}  {r['errors']} errors (missed {len(r['missed'])}, spurious {len(r['spurious'])})")
         words, i = [], 0
@@ -415,7 +415,7 @@ def _print_entity_mistakes(found: dict, rows: list[dict], limit: int, entity_typ
             if m["kind"] == "correct":
                 mark = m["true"]
             elif m["kind"] == "boundary":
-                mark = f"{m['true']}, predicted \"{m.get('predicted_text', '')}\" as {m['predicted']}"
+                mark = f"{m['true']}, predicted " + ", ".join(f'"{p["text"]}" {p["type"]}' for p in m["predicted_spans"])
             else:
                 mark = ENTITY_ERROR_WORDS[m["kind"]].format(**m)
             words.append(f"[{' '.join(r['tokens'][m['start']:m['end']])}|{mark}]")

@@ -36,7 +36,6 @@ PAIR_COLUMNS = {"true": "true label", "predicted": "predicted", "rows": "rows"}
 ISSUE_COLUMNS = {"row": "row", "given": "given label", "suggested": "suggested label", "quality": "label quality",
                  "decision": "decision", "text": "text"}
 KIND_COLUMNS = {"error": "error", "spans": "spans"}
-ANSWER_COLUMNS = {"rouge_l": "ROUGE-L", "prompt": "prompt", "reference": "reference", "answer": "model's answer"}
 
 
 def labels_view(found: dict, true_label=ANY, predicted=ANY):
@@ -75,8 +74,8 @@ BADGE_COLOUR = {"missed": "#dc2626", "wrong_type": "#d97706", "boundary": "#9333
 
 def _mark_html(mark: dict, words: str) -> str:
     if mark["kind"] == "boundary":
-        badge = say("{type}, predicted “{words}” as {predicted}", type=mark["true"],
-                    words=mark.get("predicted_text", ""), predicted=mark["predicted"])
+        badge = say("{type}, predicted {spans}", type=mark["true"],
+                    spans=", ".join(f"“{p['text']}” {p['type']}" for p in mark["predicted_spans"]))
     elif mark["kind"] == "correct":
         badge = mark["true"]
     else:
@@ -101,7 +100,7 @@ def sentences_html(rows: list[dict]) -> str:
     """The worst sentences as a list, each with its counts and marked words, under a legend of the marks."""
     if not rows:
         return ""
-    legend = " ".join(f'<span style="{MARK_STYLE[k]};padding:0 3px;border-radius:3px">{esc(say(w))}</span>'
+    legend = " ".join(f'<span style="{MARK_STYLE[k]};padding:0 3px;border-radius:3px;white-space:nowrap">{esc(say(w))}</span>'
                       for k, w in (("missed", "missed"), ("wrong_type", "wrong type"),
                                    ("boundary", "other boundaries"), ("spurious", "spurious"), ("correct", "right")))
     note = say("Missed: in the reference, not predicted with these words and type (wrong-type and boundary marks "
@@ -114,10 +113,14 @@ def sentences_html(rows: list[dict]) -> str:
                      f'</div><div style="line-height:1.9;overflow-wrap:anywhere">{sentence_html(r)}</div></li>')
     more = ""
     if len(rows) > SHOWN_SENTENCES:
-        more = f'<p style="font-size:.85em;opacity:.75">{esc(say("The first {shown} of {n} sentences are shown; `python -m tuner mistakes` prints them all.", shown=SHOWN_SENTENCES, n=f"{len(rows):,}"))}</p>'
+        words = say("The first {shown} of {n} sentences are shown; the command line prints them all:",
+                    shown=SHOWN_SENTENCES, n=f"{len(rows):,}")
+        more = (f'<p style="font-size:.85em;opacity:.75">{esc(words)} <code>python -m tuner mistakes &lt;run&gt; '
+                f'--limit {len(rows)}</code></p>')
     return (f'<div class="tuner-entity-errors"><p style="margin:0 0 .4em 0">{legend}</p>'
             f'<p style="font-size:.85em;opacity:.75;margin:0 0 .8em 0">{esc(note)}</p>'
-            f'<ol style="list-style:none;padding:0;margin:0">{"".join(items)}</ol>{more}</div>')
+            f'<ol style="list-style:none;padding:0 4px 0 0;margin:0;max-height:720px;overflow-y:auto">{"".join(items)}'
+            f'</ol>{more}</div>')  # a box that scrolls: 100 sentences would make the page as long as ten screens
 
 
 def entities_view(found: dict, entity_type=ANY):
@@ -138,13 +141,32 @@ def entities_view(found: dict, entity_type=ANY):
             gr.Dropdown(choices=choices, value=entity_type or ANY))
 
 
+def answers_html(rows: list[dict]) -> str:
+    """Each scored answer as a row of three boxes, prompt / reference / the model's answer, under its ROUGE-L. The
+    boxes sit side by side where the page is wide and stack on a phone (a grid that fits 220 px columns)."""
+    if not rows:
+        return ""
+    box = "border:1px solid rgba(128,128,128,.3);border-radius:6px;padding:6px 8px;overflow-wrap:anywhere"
+    head = "font-size:.78em;font-weight:600;opacity:.7;margin-bottom:2px"
+    items = []
+    for rank, r in enumerate(rows[:SHOWN], 1):
+        cells = "".join(f'<div style="{box}"><div style="{head}">{esc(say(name))}</div>'
+                        f'<div style="white-space:pre-wrap">{esc(r[key])}</div></div>'
+                        for key, name in (("prompt", "prompt"), ("reference", "reference"), ("answer", "model's answer")))
+        items.append(f'<li style="margin:0 0 .9em 0"><div style="font-size:.85em;margin-bottom:3px">#{rank} · '
+                     f'<b>ROUGE-L {r["rouge_l"]:.3f}</b></div><div style="display:grid;gap:6px;'
+                     f'grid-template-columns:repeat(auto-fit,minmax(220px,1fr))">{cells}</div></li>')
+    return (f'<ol class="tuner-answer-errors" style="list-style:none;padding:0 4px 0 0;margin:0;max-height:900px;'
+            f'overflow-y:auto">{"".join(items)}</ol>')
+
+
 def answers_view(found: dict):
-    """A chat model's view: (summary, answers table, lowest ROUGE-L first)."""
+    """A chat model's view: (summary, the answers lowest ROUGE-L first as HTML)."""
     summary = say("**{n} validation answers scored**, the lowest ROUGE-L first (mean {mean}). Only the first {cap} "
                   "validation prompts are answered: generation is slow on a CPU (greedy, up to {tokens} new tokens).",
                   n=found["n_scored"], mean="–" if found["mean_rouge_l"] is None else f"{found['mean_rouge_l']:.3f}",
                   cap=found["cap"], tokens=found["max_new_tokens"])
-    return summary, _table(found["rows"], ANSWER_COLUMNS)
+    return summary, answers_html(found["rows"])
 
 
 def mistakes_view(run, true_label=ANY, predicted=ANY, entity_type=ANY):
@@ -231,7 +253,7 @@ def on_mistakes(run_id, true_label=ANY, predicted=ANY, entity_type=ANY, request:
     """Mistakes in the run's view: (summary, mistakes table, confused pairs, true-label filter, predicted filter,
     entity error kinds, marked sentences, entity-type filter, answers table)."""
     if not run_id:
-        return say("Pick a finished run."), None, None, gr.Dropdown(), gr.Dropdown(), None, "", gr.Dropdown(), None
+        return say("Pick a finished run."), None, None, gr.Dropdown(), gr.Dropdown(), None, "", gr.Dropdown(), ""
     return mistakes_view(owned_run(run_id, request), true_label, predicted, entity_type)
 
 
@@ -291,6 +313,7 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
     work = gr.Markdown()  # the run's data work, visible with the report
     with gr.Accordion("Mistakes and label errors", open=False):
         summary = gr.Markdown()
+        answers_note = gr.Markdown()  # full width: beside the button a phone squeezes it to a column of words
         with gr.Row():
             with gr.Column(scale=2) as labels_box:  # a classifier: filters by label
                 with gr.Row():
@@ -298,7 +321,6 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
                     pred_pick = gr.Dropdown([], label="Predicted label", allow_custom_value=True)
             with gr.Column(scale=2, visible=False) as type_box:  # a tagger: filter by entity type
                 type_pick = gr.Dropdown([], label="Entity type", allow_custom_value=True)
-            answers_note = gr.Markdown()
             show_btn = gr.Button("Show mistakes", scale=1)
         with gr.Row() as labels_views:
             wrong = gr.Dataframe(label="Validation rows the model gets wrong (most confident first)", interactive=False,
@@ -307,11 +329,10 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
                                  headers=list(PAIR_COLUMNS.values()))
         with gr.Column(visible=False) as entities_views:
             kinds = gr.Dataframe(label="Most frequent entity errors", interactive=False, wrap=True, max_height=300,
-                                 headers=list(KIND_COLUMNS.values()), column_widths=["75%", "25%"])
+                                 headers=list(KIND_COLUMNS.values()), column_widths=["75%", "25%"],
+                                 elem_classes=["tuner-table"])
             sentences = gr.HTML(label="Sentences with the most entity errors")
-        answers = gr.Dataframe(label="Validation answers with the lowest ROUGE-L", interactive=False, wrap=True,
-                               visible=False, headers=list(ANSWER_COLUMNS.values()), max_height=600,
-                               column_widths=["12%", "28%", "30%", "30%"])
+        answers = gr.HTML(label="Validation answers with the lowest ROUGE-L", visible=False)
         issues_why = gr.Markdown()
         with gr.Column() as issues_box:
             gr.Markdown("#### Suspected label errors in the training data")

@@ -654,14 +654,14 @@ SAY_ZH.update({
     "{type} with other boundaries": "{type} 边界不同",
     "spurious {type}": "误报 {type}",
     "missed {type}": "漏掉 {type}",
-    "{type}, predicted “{words}” as {predicted}": "{type}，预测为“{words}”（{predicted}）",
+    "{type}, predicted {spans}": "{type}，预测为 {spans}",
     "missed": "漏掉", "wrong type": "类型错误", "other boundaries": "边界不同", "spurious": "误报", "right": "正确",
     "Missed: in the reference, not predicted with these words and type (wrong-type and boundary marks count here "
     "too). Spurious: predicted, not in the reference.":
         "漏掉：参考标注中有，但没有以相同的词和类型被预测出来（类型错误和边界不同也计入此项）。误报：预测出来了，但参考标注中没有。",
     "{errors} errors · missed {missed} · spurious {spurious}": "{errors} 处错误 · 漏掉 {missed} · 误报 {spurious}",
-    "The first {shown} of {n} sentences are shown; `python -m tuner mistakes` prints them all.":
-        "仅显示 {n} 个句子中的前 {shown} 个；`python -m tuner mistakes` 会全部列出。",
+    "The first {shown} of {n} sentences are shown; the command line prints them all:":
+        "仅显示 {n} 个句子中的前 {shown} 个；命令行可全部列出：",
     "**{n} validation answers scored**, the lowest ROUGE-L first (mean {mean}). Only the first {cap} validation "
     "prompts are answered: generation is slow on a CPU (greedy, up to {tokens} new tokens).":
         "**已为 {n} 条验证回答评分**，ROUGE-L 最低的排在前面（平均 {mean}）。只回答前 {cap} 条验证提示：在 CPU 上生成较慢"
@@ -670,7 +670,7 @@ SAY_ZH.update({
     "one label per row.": "疑似标注错误的查找和用更正后的标签重新训练只适用于文本分类运行：它们检查每行的一个标签。",
     "The model answers the first {cap} validation prompts; on a CPU this takes a minute or more.":
         "模型会回答前 {cap} 条验证提示；在 CPU 上需要一分钟或更久。",
-    "error": "错误", "spans": "实体数", "ROUGE-L": "ROUGE-L 得分", "model's answer": "模型的回答",
+    "error": "错误", "spans": "实体数", "model's answer": "模型的回答",
 })
 ZH.update({  # the section's static labels for the two views
     "Entity type": "实体类型", "Most frequent entity errors": "最常见的实体错误",

@@ -26,7 +26,8 @@ ERROR_KINDS = ("missed", "wrong_type", "boundary", "spurious")
 
 def sentence_errors(tokens: list[str], ref: list[str], pred: list[str]) -> dict:
     """One sentence's spans compared: {missed, spurious: [[type, start, end]] (seqeval's false negatives and
-    positives, end exclusive), marks: [{kind, start, end, true, predicted, text, predicted_text}] in word order,
+    positives, end exclusive), marks: [{kind, start, end, true, predicted, text[, predicted_spans: [{type, text}]
+    (boundary)]}] in word order,
     errors (marks that are errors), types (entity types the errors involve)}."""
     refs = [tuple(s) for s in ts.bio_to_spans(ref)]
     preds = [tuple(s) for s in ts.bio_to_spans(pred)]
@@ -47,7 +48,7 @@ def sentence_errors(tokens: list[str], ref: list[str], pred: list[str]) -> dict:
             mark.update(kind="wrong_type", predicted=same[0])
         elif over:
             mark.update(kind="boundary", predicted=over[0][0],
-                        predicted_text=" / ".join(words(p[1], p[2]) for p in over))
+                        predicted_spans=[{"type": p[0], "text": words(p[1], p[2])} for p in over])
         marks.append(mark)
     for t, s, e in spurious:
         if (t, s, e) not in explained:
