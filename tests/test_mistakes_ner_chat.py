@@ -211,7 +211,7 @@ def chat_run(tmp_path_factory):
 def test_chat_view_scores_the_first_prompts_lowest_first(chat_run, monkeypatch):
     from tuner.tasks.chat import analysis as chat_analysis
 
-    monkeypatch.setattr(chat_analysis, "MAX_SCORED", 4)
+    monkeypatch.setattr(get_task("chat"), "mistakes_cap", 4)
     found = mistakes.find(chat_run, refresh=True)
     split = get_task("chat").analysis_splits(chat_run.config()).validation
     first = [c for c in split["conversations"] if c[-1]["role"] == "assistant"][:4]

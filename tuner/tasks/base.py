@@ -155,6 +155,7 @@ class Task(abc.ABC):
                                         # validation rows it gets wrong), "label_issues" (suspected label errors)
     mistakes_kind: ClassVar[str] = "labels"  # the view `mistakes` makes (its result's "kind"): "labels" (rows with
                                         # true and predicted labels), "entities" (sentences, spans marked), "answers"
+    mistakes_cap: ClassVar[int] = 0     # validation rows `mistakes` scores at most (0 = all): generation is slow
 
     def analysis_splits(self, cfg) -> Splits:
         """The run's rows as training reads them, each split with "row" (positions in its file) beside its lists."""

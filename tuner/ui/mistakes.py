@@ -194,11 +194,9 @@ def sections(run) -> tuple:
     why = "" if issues else say("Suspected label errors and training again on corrected labels are for text "
                                 "classification runs: they check one label per row.")
     note = ""
-    if kind == "answers":
-        from ..tasks.chat.analysis import MAX_SCORED
-
+    if kind == "answers" and task.mistakes_cap:
         note = say("The model answers the first {cap} validation prompts; on a CPU this takes a minute or more.",
-                   cap=MAX_SCORED)
+                   cap=task.mistakes_cap)
     return (gr.update(visible=kind in ("labels", None)), gr.update(visible=kind == "entities"),
             gr.update(visible=kind == "answers"), gr.update(visible=issues), why, note)
 

@@ -31,14 +31,15 @@ class ChatAnalysis:
 
     analyses = ("mistakes",)
     mistakes_kind = "answers"
+    mistakes_cap = MAX_SCORED
 
     def analysis_splits(self, cfg):
         return self.load_splits(cfg)
 
     def mistakes(self, predictor, split: dict, meta: dict) -> dict:
-        """Greedy answers to the first MAX_SCORED validation prompts, scored one by one against their replies."""
+        """Greedy answers to the first `mistakes_cap` validation prompts, scored one by one against their replies."""
         usable = [c for c in split["conversations"] if len(c) >= 2 and c[-1]["role"] == "assistant"]
-        sample = usable[:MAX_SCORED]
+        sample = usable[:self.mistakes_cap]
         max_new = int(predictor.meta.get("max_new_tokens", 128))
         answers = predictor.compute(generate_replies, predictor.model, predictor.tokenizer, [c[:-1] for c in sample],
                                     predictor.template, max_new, predictor.max_length) if sample else []
@@ -46,5 +47,5 @@ class ChatAnalysis:
         rows = rank_answers([c[-2]["content"] for c in sample], refs, answers)
         mean = sum(r["rouge_l"] for r in rows) / len(rows) if rows else None
         return {"kind": "answers", "n_validation": len(split["conversations"]), "n_usable": len(usable),
-                "n_scored": len(sample), "cap": MAX_SCORED, "max_new_tokens": max_new,
+                "n_scored": len(sample), "cap": self.mistakes_cap, "max_new_tokens": max_new,
                 "mean_rouge_l": None if mean is None else round(mean, 4), "rows": rows}
