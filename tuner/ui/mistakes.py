@@ -360,7 +360,8 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
 
     def show_parts(run_id, request: gr.Request = None):  # the label view's filters and tables go together
         labels, entities, answers_vis, issues_vis, why, note = on_sections(run_id, request)
-        return labels, labels, entities, entities, answers_vis, issues_vis, why, note
+        said = [gr.update(value=text, visible=bool(text)) for text in (why, note)]  # no empty gap where not said
+        return labels, labels, entities, entities, answers_vis, issues_vis, *said
 
     run.change(show_parts, run, [labels_box, labels_views, type_box, entities_views, answers, issues_box, issues_why,
                                  answers_note], api_visibility="private")
