@@ -6,7 +6,6 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..errors import RunError
 from ..tasks import report_task
 from .charts import confusion_figure
 from .common import esc, finished_run_choices, friendly, owned_run, visible_owner
@@ -34,10 +33,8 @@ HEADLINE = ["accuracy", "macro_f1", "micro_f1", "f1", "precision", "recall", "to
 def report_views(report: dict):
     """(summary, headline table, per-label table, confusion figure) for any task's report; the task adds its own
     sentences (`Task.report_notes`) and picks the second table's rows (`Task.report_rows`)."""
-    if not report:
-        raise RunError("This run has no evaluation report yet.")
-    if "evaluation_error" in report:
-        raise RunError(report["evaluation_error"])
+    if not report or "evaluation_error" in report:  # a sentence where the scores would be, not an error box
+        return no_report(report), None, None, None
     base = report.get("baseline", {})
     # column -> scores: the classical model's full name is in the summary line, so its column stays narrow
     floors = [(title, f) for title, f in (("classical baseline", report.get("classical")),
@@ -75,6 +72,16 @@ def report_views(report: dict):
     figure = (confusion_figure(report["confusion_matrix"], report.get("confusion_labels", report["labels"]), lang)
               if report.get("confusion_matrix") else None)
     return summary, headline, per, figure
+
+
+def no_report(report: dict) -> str:
+    """The summary of a run without scores: why, and that its adapter is still there."""
+    lang = current_lang()
+    if report.get("evaluation_error"):
+        why = sentence(report["evaluation_error"], lang)
+        return "### ⚠️ " + say("This run has no scores: its evaluation failed.", lang) + f"\n\n{esc(why)}"
+    return "### " + say("This run has no scores: it ended before its evaluation. Its adapter can still be tried "
+                        "(4 · Try it) and exported.", lang)
 
 
 @friendly

@@ -293,6 +293,8 @@ ERRORS_ZH: dict[str, str] = {
 }
 
 ERROR_PATTERNS_ZH: list[tuple[str, str]] = [
+    (r"Evaluation failed \((?P<kind>\w+)\); the adapter was saved and can still be used\.",
+     "评估失败（{kind}）；适配器已保存，仍可使用。"),
     (r"Run (?P<run>\S+) does not exist; pick a run from the list\.", "运行 {run} 不存在；请从列表中选择运行。"),
     (r"Run (?P<run>\S+) has no saved adapter yet; pick a finished run\.", "运行 {run} 还没有保存适配器；请选择已结束的运行。"),
     (r"Run (?P<run>\S+) has no finished adapter to export; pick a completed or stopped run\.",
@@ -450,6 +452,10 @@ SAY_ZH.update({
 })
 # -- data, evaluate, runs, export tabs and toasts --
 SAY_ZH.update({
+    # evaluate tab: a run without scores
+    "This run has no scores: its evaluation failed.": "该运行没有评估分数：评估失败了。",
+    "This run has no scores: it ended before its evaluation. Its adapter can still be tried (4 · Try it) and exported.":
+        "该运行没有评估分数：它在评估之前就结束了。它的适配器仍可试用（4 · 试用）和导出。",
     # data tab summary and length table
     "**{rows} rows** · format {fmt} · {shape} · {n} {what}": "**{rows} 行** · 格式 {fmt} · {shape} · {n} {what}",
     "labels": "个标签", "entity types": "种实体类型", "conversation lengths": "种对话长度",
