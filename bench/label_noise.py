@@ -2,20 +2,25 @@
 training on the corrected file scores at least as well as on the noisy one (issue #26).
 
     nice -n 10 python -m bench.label_noise                       # SST-2 (10k-row sample), SMS spam, waimai_10k
-    nice -n 10 python -m bench.label_noise --only sms_spam --noise 0.1
+    nice -n 10 python -m bench.label_noise --only sms_spam --noise 0.1 --evidence classical,embeddings
+    nice -n 10 python -m bench.label_noise --only sst2 --noise 0.1 --finetune   # real runs: noisy vs corrected
 
 For each dataset and noise share (5%, 10%): the training rows (SST-2: a seeded 10,000-row sample of train.tsv; SMS
 spam and waimai_10k: 80% of the file, stratified) get that share of their labels flipped to another label; the test
-rows (SST-2's dev.tsv, the other 20%) stay clean. The ranking is tuner.analysis.label_issues on 5-fold
-cross-validated TF-IDF + logistic-regression probabilities (evidence "classical"). Printed per line: precision
-and recall of the flagged rows against the flipped ones at k = the number flipped (the top k by label quality) and
-at the tool's own threshold (cleanlab's flagged set), the ranking's time, and the test macro F1 of the model
-trained on the noisy rows vs on the rows corrected by accepting every suggestion.
+rows (SST-2's dev.tsv, the other 20%) stay clean. The ranking is tuner.analysis.label_issues on each evidence of
+`--evidence` (tuner.analysis.evidence): "classical" (5-fold cross-validated TF-IDF + logistic regression),
+"embeddings" (5-fold cross-validated logistic regression on the bundled MiniLM's mean-pooled sentence embeddings),
+"model" (the finetuned run's own probabilities; needs --finetune), and combinations joined by "+" ("both" =
+classical+model), combined by the product's rule (each weighted by its log-loss gain over the label shares) and,
+on a second line marked "=", by a plain average. Printed per line: precision and recall of the flagged rows
+against the flipped ones at k = the number flipped (the top k by label quality) and at the tool's own threshold
+(cleanlab's flagged set), the evidence's time, the weights, and the test macro F1 of the model trained on the noisy
+rows vs on the rows corrected by accepting every suggestion.
 
-The model trained for that last comparison is the classical baseline (tuner.classical, TF-IDF + linear SVM), a
-stand-in for the finetuned model: the bench machine is shared and has no GPU, and two MiniLM runs per line would take
-hours there. The finetuned model's own probabilities (evidence "model"/"both") need a trained run, and are not
-measured here.
+Without --finetune that model is the classical baseline (tuner.classical, TF-IDF + linear SVM), a stand-in. With
+--finetune the noisy rows train a real run (`python -m tuner train <recipe> --set data.train_file=...`, runs under
+bench/out/runs), its probabilities on the training rows are the "model" evidence, and for the evidence named by
+--fix-with (default: the product's default) the corrected rows train a second run; both runs score the test rows.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
+OUT = ROOT / "bench" / "out"
 
 
 def read(path: Path, text: str, label: str, delimiter: str) -> list[tuple[str, str]]:
@@ -88,14 +94,89 @@ def test_f1(texts, labels, test_texts, test_labels, n_labels) -> float:
     return f1_score(test_labels, model.predict(list(test_texts)), average="macro", labels=list(range(n_labels)))
 
 
+def write_csv(path: Path, texts, labels, names) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        w.writerows((t, names[int(y)]) for t, y in zip(texts, labels))
+    return path
+
+
+def finetune(name: str, texts, labels, names, recipe: str, extra: list[str]):
+    """Train a real run on these rows through the CLI; the finished Run."""
+    import os
+    import subprocess
+    import sys
+
+    from tuner import runs
+
+    data = write_csv(OUT / "data" / f"{name}.csv", texts, labels, names)
+    env = dict(os.environ, TUNER_RUNS_DIR=str(OUT / "runs"))
+    argv = [sys.executable, "-m", "tuner", "train", recipe, "--name", f"noise-{name}", "--no-estimate",
+            "--set", f"data.train_file={data}"] + [x for item in extra for x in ("--set", item)]
+    t0 = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    ids = [ln.split()[1] for ln in done.stdout.splitlines() + done.stderr.splitlines() if ln.startswith("run ")]
+    if done.returncode or not ids:
+        raise SystemExit(f"training {name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    os.environ["TUNER_RUNS_DIR"] = env["TUNER_RUNS_DIR"]
+    run = runs.get_run(ids[0])
+    print(f"  trained {name}: run {run.id} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return run
+
+
+def run_probs(run, texts) -> np.ndarray:
+    from tuner.inference import get_predictor
+    from tuner.tasks import get_task
+
+    return get_task("classification").label_probabilities(get_predictor(run), list(texts))
+
+
+def memorised(run, probs: np.ndarray, noisy: np.ndarray, flipped) -> str:
+    """How often the finetuned model disagrees with a flipped label, on the rows it trained on vs the rows it held out
+    for validation: the price of "model" evidence seeing the rows it scores."""
+    from tuner.tasks import get_task
+
+    seen = set(int(i) for i in get_task("classification").analysis_splits(run.config()).train["row"])
+    pred = probs.argmax(axis=1)
+    parts = []
+    for what, rows in (("trained on", [i for i in flipped if i in seen]), ("held out", [i for i in flipped if i not in seen])):
+        share = float(np.mean(pred[rows] != noisy[rows])) if rows else float("nan")
+        parts.append(f"{share:.3f} of {len(rows):,} flipped rows it {what}")
+    return "the finetuned model disagrees with the flipped label on " + ", ".join(parts)
+
+
+def run_f1(run, test_texts, test_labels, n_labels) -> float:
+    from sklearn.metrics import f1_score
+
+    pred = np.argmax(run_probs(run, test_texts), axis=1)
+    return f1_score(test_labels, pred, average="macro", labels=list(range(n_labels)))
+
+
 def main(argv=None) -> int:
+    from tuner.analysis import evidence as ev
     from tuner.analysis import label_issues
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=["sst2", "sms_spam", "waimai_10k"])
     ap.add_argument("--noise", type=float, action="append", help="share of labels flipped (default 0.05 and 0.1)")
+    ap.add_argument("--evidence", default="classical,embeddings,classical+embeddings",
+                    help="comma-separated evidences: classical, embeddings, model, both, or parts joined by +")
     ap.add_argument("--c", type=float, help="the logistic regression's C (default tuner.classical.PROBABILITY_C)")
+    ap.add_argument("--finetune", action="store_true", help="train real runs on the noisy and the corrected rows")
+    ap.add_argument("--fix-with", default=label_issues.DEFAULT_EVIDENCE, help="with --finetune: the evidence whose "
+                    "suggestions correct the rows for the second run ('none': no second run)")
+    ap.add_argument("--recipe", default="classification", help="with --finetune: the recipe the runs use")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="with --finetune: a setting")
+    ap.add_argument("--noisy-run", help="with --finetune, one dataset and one noise share: reuse this finished run "
+                    "trained on the noisy rows instead of training it again")
     args = ap.parse_args(argv)
+    evidences = [e.strip() for e in args.evidence.split(",") if e.strip()]
+    fix_with = [args.fix_with] if args.finetune and args.fix_with != "none" else []
+    for e in evidences + fix_with:
+        if not ev.parts_of(e) or ("model" in ev.parts_of(e) and not args.finetune):
+            ap.error(f"evidence '{e}': unknown, or 'model' without --finetune")
     if args.c:
         from tuner import classical
 
@@ -103,34 +184,85 @@ def main(argv=None) -> int:
     if not SHARED.is_dir():
         print(f"skipped: the shared datasets folder {SHARED} is not present")
         return 0
-    print(f"{'dataset':>10} {'noise':>5} {'rows':>6} {'flipped':>7} | {'P@k':>5} {'R@k':>5} | {'flagged':>7} "
-          f"{'P':>5} {'R':>5} | {'secs':>5} | {'F1 clean':>8} {'F1 noisy':>8} {'F1 fixed':>8}")
+    needed = {p for e in evidences + fix_with for p in ev.parts_of(e)}
+    print(f"{'dataset':>10} {'noise':>5} {'rows':>6} {'flip':>5} {'evidence':>22} | {'P@k':>5} {'R@k':>5} | "
+          f"{'flagged':>7} {'P':>5} {'R':>5} | {'secs':>5} | {'weights':>11} | {'F1 clean':>8} {'F1 noisy':>8} "
+          f"{'F1 fixed':>8}  (F1: {'finetuned runs' if args.finetune else 'classical stand-in'})")
     for name, (train, test) in datasets(args.only).items():
         names = sorted({lab for _, lab in train})
         index = {n: i for i, n in enumerate(names)}
         texts = [t for t, _ in train]
         clean = np.array([index[lab] for _, lab in train])
         test_texts, test_labels = [t for t, _ in test], [index[lab] for _, lab in test]
-        f1_clean = test_f1(texts, clean, test_texts, test_labels, len(names))
+        f1_clean = test_f1(texts, clean, test_texts, test_labels, len(names)) if not args.finetune else float("nan")
+        vectors, embed_secs = None, 0.0
+        if "embeddings" in needed:
+            cache = OUT / "embeddings" / f"{name}.npz"  # a rerun (--finetune) reuses them, with their time
+            if cache.is_file():
+                saved = np.load(cache)
+                vectors, embed_secs = saved["vectors"], float(saved["secs"])
+            else:
+                t0 = time.perf_counter()
+                vectors = ev.embed(texts)
+                embed_secs = time.perf_counter() - t0
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(cache, vectors=vectors, secs=embed_secs)
+            print(f"  {name}: embedded {len(texts):,} rows in {embed_secs:.0f} s", flush=True)
         for share in args.noise or [0.05, 0.1]:
             noisy, flipped = flip(clean, share, len(names))
-            t0 = time.perf_counter()
-            probs = label_issues.cross_validated_probs(texts, noisy.tolist(), len(names))
-            quality, mask = label_issues.rank_issues(noisy, probs)
-            secs = time.perf_counter() - t0
             truth = set(flipped.tolist())
-            top = set(np.argsort(quality, kind="stable")[:len(truth)].tolist())
-            flagged = set(np.flatnonzero(mask).tolist())
-            p_k, r_k = pr(top, truth)
-            p, r = pr(flagged, truth)
-            fixed = noisy.copy()
-            suggested = label_issues.suggestions(noisy, probs)
-            fixed[list(flagged)] = suggested[list(flagged)]  # accept every suggestion
-            f1_noisy = test_f1(texts, noisy, test_texts, test_labels, len(names))
-            f1_fixed = test_f1(texts, fixed, test_texts, test_labels, len(names))
-            print(f"{name:>10} {share:>5.2f} {len(texts):>6} {len(truth):>7} | {p_k:>5.3f} {r_k:>5.3f} | "
-                  f"{len(flagged):>7} {p:>5.3f} {r:>5.3f} | {secs:>5.0f} | {f1_clean:>8.4f} {f1_noisy:>8.4f} {f1_fixed:>8.4f}",
-                  flush=True)
+            parts, secs = {}, {}
+            if "classical" in needed:
+                t0 = time.perf_counter()
+                parts["classical"] = ev.classical_probs(texts, noisy.tolist(), len(names))
+                secs["classical"] = time.perf_counter() - t0
+            if "embeddings" in needed:
+                t0 = time.perf_counter()
+                parts["embeddings"] = ev.embedding_probs(texts, noisy.tolist(), len(names), vectors=vectors)
+                secs["embeddings"] = time.perf_counter() - t0 + embed_secs
+            noisy_run = None
+            if args.finetune:
+                tag = f"{name}-{round(share * 100)}"
+                if args.noisy_run:
+                    import os
+
+                    from tuner import runs
+
+                    os.environ["TUNER_RUNS_DIR"] = str(OUT / "runs")
+                    noisy_run = runs.get_run(args.noisy_run)
+                else:
+                    noisy_run = finetune(f"{tag}-noisy", texts, noisy, names, args.recipe, args.set)
+                t0 = time.perf_counter()
+                parts["model"] = run_probs(noisy_run, texts)
+                secs["model"] = time.perf_counter() - t0
+                print(f"  {memorised(noisy_run, parts['model'], noisy, flipped.tolist())}", flush=True)
+                f1_noisy_run = run_f1(noisy_run, test_texts, test_labels, len(names))
+            for e in evidences + [x for x in fix_with if x not in evidences]:
+                chosen = {p: parts[p] for p in ev.parts_of(e)}
+                rules = [("", ev.combine(noisy, chosen))]
+                if len(chosen) > 1:
+                    rules.append(("=", (sum(chosen.values()) / len(chosen), {p: 1 / len(chosen) for p in chosen})))
+                for mark, (probs, w) in rules:
+                    quality, mask = label_issues.rank_issues(noisy, probs)
+                    top = set(np.argsort(quality, kind="stable")[:len(truth)].tolist())
+                    flagged = np.flatnonzero(mask)
+                    p_k, r_k = pr(top, truth)
+                    p, r = pr(set(flagged.tolist()), truth)
+                    fixed = noisy.copy()
+                    fixed[flagged] = label_issues.suggestions(noisy, probs)[flagged]  # accept every suggestion
+                    if args.finetune:
+                        f1_noisy, f1_fixed = f1_noisy_run, float("nan")
+                        if e == args.fix_with and not mark:
+                            fixed_run = finetune(f"{tag}-fixed-{e.replace('+', '-')}", texts, fixed, names,
+                                                 args.recipe, args.set)
+                            f1_fixed = run_f1(fixed_run, test_texts, test_labels, len(names))
+                    else:
+                        f1_noisy = test_f1(texts, noisy, test_texts, test_labels, len(names))
+                        f1_fixed = test_f1(texts, fixed, test_texts, test_labels, len(names))
+                    weights = "/".join(f"{w[x]:.2f}" for x in chosen) if len(chosen) > 1 else "-"
+                    print(f"{name:>10} {share:>5.2f} {len(texts):>6} {len(truth):>5} {mark + e:>22} | {p_k:>5.3f} "
+                          f"{r_k:>5.3f} | {len(flagged):>7} {p:>5.3f} {r:>5.3f} | {sum(secs[x] for x in chosen):>5.0f} | "
+                          f"{weights:>11} | {f1_clean:>8.4f} {f1_noisy:>8.4f} {f1_fixed:>8.4f}", flush=True)
     return 0
 
 

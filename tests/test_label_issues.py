@@ -55,6 +55,53 @@ def test_planted_flips_rank_at_the_top(tmp_path):
     assert all(LABELS[suggested[i]] == truth[i] for i in FLIPPED)
 
 
+def planted_rows(tmp_path):
+    path, truth = planted_csv(tmp_path / "planted.csv")
+    rows = list(csv.DictReader(open(path, encoding="utf-8")))
+    return [r["text"] for r in rows], [LABELS.index(r["label"]) for r in rows], truth
+
+
+def test_embeddings_evidence_ranks_planted_flips_at_the_top(tmp_path):
+    """The bundled MiniLM's sentence embeddings, cross-validated: the planted rows are the lowest label quality."""
+    from tuner.analysis import evidence
+
+    texts, labels, truth = planted_rows(tmp_path)
+    vectors = evidence.embed(texts)
+    assert vectors.shape == (len(texts), 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    probs = evidence.embedding_probs(texts, labels, 3, vectors=vectors)
+    quality, flagged = label_issues.rank_issues(labels, probs)
+    top = set(np.argsort(quality, kind="stable")[:len(FLIPPED)].tolist())
+    assert len(top & set(FLIPPED)) >= len(FLIPPED) - 1
+    suggested = label_issues.suggestions(labels, probs)
+    assert sum(LABELS[suggested[i]] == truth[i] for i in FLIPPED) >= len(FLIPPED) - 1
+
+
+def test_combination_weighs_each_evidence_by_what_it_tells_beyond_the_label_shares():
+    from tuner.analysis import evidence
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    labels[:30] = (labels[:30] + 1) % 3  # 10% given wrong: a sharp evidence disagrees with them
+    truth = (labels - (np.arange(300) < 30)) % 3
+    sharp = np.full((300, 3), 0.05)
+    sharp[np.arange(300), truth] = 0.9
+    shares = np.bincount(labels, minlength=3) / 300
+    blind = np.tile(shares, (300, 1))  # knows only the label shares, as a model that cannot read the text
+    w = evidence.weights(labels, {"classical": sharp, "embeddings": blind})
+    assert w["embeddings"] == 0.0 and w["classical"] == 1.0
+    probs, w2 = evidence.combine(labels, {"classical": sharp, "embeddings": blind})
+    assert w2 == w and np.allclose(probs, sharp)
+    worse = 0.5 * sharp + 0.5 / 3  # informative, but less sure: it weighs less, not nothing
+    w3 = evidence.weights(labels, {"classical": sharp, "embeddings": worse})
+    assert 0 < w3["embeddings"] < w3["classical"] and abs(sum(w3.values()) - 1) < 1e-9
+    quality, _ = label_issues.rank_issues(labels, evidence.combine(labels, {"a": sharp, "b": worse})[0])
+    assert set(np.argsort(quality, kind="stable")[:30].tolist()) == set(range(30))
+    assert evidence.weights(labels, {"a": blind, "b": blind}) == {"a": 0.5, "b": 0.5}  # none gains: equal
+    assert evidence.parts_of("embeddings+classical") == ("classical", "embeddings")
+    assert evidence.parts_of("both") == ("classical", "model")
+    assert evidence.parts_of("classical+bogus") == () and evidence.parts_of("") == ()
+
+
 @pytest.fixture
 def planted_run(tmp_path, runs_dir, tiny_model_dir):
     from tuner import runs
@@ -95,6 +142,47 @@ def test_accepting_suggestions_writes_a_corrected_copy_and_leaves_the_upload(pla
     saved = list(csv.DictReader(open(corrections.csv_for(run), encoding="utf-8")))
     assert {int(r["row"]) - 1 for r in saved} == set(flagged)
     assert any(r["action"] == "drop" for r in saved)
+
+
+def test_cli_evidence_option(planted_run, capsys):
+    """`python -m tuner label-issues <run> --evidence ...`: parts joined by +, the default, and a refusal."""
+    from tuner import cli
+
+    run, _, _ = planted_run
+    assert cli.main(["label-issues", run.id, "--evidence", "classical+embeddings", "--json", "--limit", "3"]) == 0
+    found = __import__("json").loads(capsys.readouterr().out)
+    assert found["evidence"] == "classical+embeddings" and set(found["weights"]) == {"classical", "embeddings"}
+    assert abs(sum(found["weights"].values()) - 1) < 0.01 and len(found["rows"]) <= 3
+    assert cli.main(["label-issues", run.id, "--evidence", "classical"]) == 0
+    out = capsys.readouterr().out
+    assert "evidence: classical," in out and "training rows look mislabelled" in out
+    assert label_issues.latest(run)["evidence"] == "classical"  # what the page's Accept all acts on: the last shown
+    assert label_issues.find(run)["evidence"] == label_issues.DEFAULT_EVIDENCE  # a new ranking: the default
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["label-issues", run.id, "--evidence", "classical+magic"])
+    assert exc.value.code == 2 and "unknown evidence 'classical+magic'" in capsys.readouterr().err
+
+
+def test_evidence_the_run_cannot_give_is_skipped(planted_run, tmp_path):
+    """Beside other evidence: embeddings from a base model that cannot read the text's language (Chinese for the
+    bundled MiniLM's vocabulary), and the finetuned model's from a run with no trained adapter, are left out."""
+    from tuner import runs
+
+    run, _, _ = planted_run
+    found = label_issues.find(run, evidence="classical+embeddings+model")
+    assert found["skipped"] == ["model"] and set(found["weights"]) == {"classical", "embeddings"}
+    path = tmp_path / "zh.csv"
+    good, bad = ["这家店的菜很好吃，送餐也快", "味道不错，下次还点"], ["太难吃了，再也不点了", "送得太慢，菜都凉了"]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        for i in range(60):
+            w.writerow([f"{(good if i % 2 else bad)[i % 4 // 2]} {i}", "好评" if i % 2 else "差评"])
+    cfg = RunConfig.from_dict({"name": "zh", "data": {"train_file": str(path), "validation_fraction": 0.2},
+                               "model": {"name": "default", "max_length": 32}})
+    found = label_issues.find(runs.create_run(cfg), evidence="classical+embeddings")
+    assert found["skipped"] == ["embeddings"] and found["weights"] == {"classical": 1.0}
+    assert label_issues.describe(found) == "classical"
 
 
 def test_train_again_starts_a_run_on_the_corrected_copy(planted_run, monkeypatch):
@@ -144,6 +232,7 @@ def test_section_text_is_translated():
     columns = [v for d in ("MISTAKE_COLUMNS", "PAIR_COLUMNS", "ISSUE_COLUMNS")
                for v in re.findall(r'"\w+": "([^"]+)"', source.split(f"{d} = ", 1)[1].split("\n\n")[0])]
     assert len(said) >= 8 and len(labels) >= 15
+    said += list(label_issues.SKIPPED.values())  # said through a lookup
     missing = [s for s in said + columns if i18n.say(s, "zh") == s]
     missing += [s for s in labels if i18n.t(s, "zh") == s]
     assert not missing, missing

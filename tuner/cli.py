@@ -436,18 +436,29 @@ def _print_answer_mistakes(found: dict, rows: list[dict]) -> None:
             print(f"  {key:>9}: {text[:300]}{'…' if len(text) > 300 else ''}")
 
 
+def evidence_choice(value: str) -> str:
+    from .analysis import evidence
+
+    if not evidence.parts_of(value):
+        raise argparse.ArgumentTypeError(f"unknown evidence '{value}': use classical, embeddings, model, or parts "
+                                         "joined by + (e.g. classical+embeddings; both = classical+model)")
+    return value
+
+
 def cmd_label_issues(args) -> int:
     """Suspected label errors in the run's training rows; --write accepts every suggestion into a corrected copy,
     --train-again starts a run with the same settings on it."""
     from .analysis import corrections, label_issues
 
     run = find_run(args.run)
-    found = label_issues.find(run, evidence=args.evidence, refresh=args.refresh)
+    found = label_issues.find(run, evidence=args.evidence or label_issues.DEFAULT_EVIDENCE, refresh=args.refresh)
     if args.json:
         print(json.dumps({**found, "rows": found["rows"][:args.limit]}, indent=1, ensure_ascii=False))
     else:
         print(f"{found['flagged']:,} of {found['rows_checked']:,} training rows look mislabelled "
-              f"(evidence: {found['evidence']}, {found['seconds']:.0f} s).")
+              f"(evidence: {label_issues.describe(found)}, {found['seconds']:.0f} s).")
+        for part in found.get("skipped") or []:
+            print(label_issues.SKIPPED[part])
         print(f"{'row':>6}  {'given':>14}  {'suggested':>14}  {'quality':>7}  text")
         for r in found["rows"][:args.limit]:
             print(f"{r['row'] + 1:>6}  {r['given'][:14]:>14}  {r['suggested'][:14]:>14}  {r['quality']:>7.3f}  {r['text'][:70]}")
@@ -541,8 +552,10 @@ def build_parser() -> argparse.ArgumentParser:
     mi.set_defaults(fn=cmd_mistakes)
     li = sub.add_parser("label-issues", help="suspected label errors in a run's training rows, with suggested labels")
     li.add_argument("run", help="run id or run folder")
-    li.add_argument("--evidence", choices=["classical", "model", "both"], default="classical",
-                    help="out-of-sample probabilities from the cross-validated TF-IDF model, the run's model, or both")
+    li.add_argument("--evidence", type=evidence_choice, default=None, metavar="EVIDENCE",
+                    help="what contradicts a label: classical (cross-validated TF-IDF model), embeddings "
+                         "(cross-validated model on the base model's sentence embeddings), model (the finetuned run), "
+                         "or parts joined by + (both = classical+model); default classical+embeddings+model, the measured best")
     li.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
     li.add_argument("--write", metavar="FILE", help="accept every suggestion and write the corrected training rows as CSV")
     li.add_argument("--train-again", action="store_true", help="accept every suggestion and start a run with the same settings on the corrected copy")

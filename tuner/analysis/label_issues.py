@@ -1,50 +1,40 @@
 """Suspected label errors in a run's training rows: rows whose given label the evidence contradicts, ranked by
-cleanlab on out-of-sample label probabilities, each with a suggested label (the most probable other label).
+cleanlab on label probabilities, each with a suggested label (the most probable other label).
 
-Out-of-sample probabilities, cheaply: 5-fold cross-validated probabilities of a TF-IDF + logistic-regression model
-(the classical baseline's features, tuner.classical), so no row is scored by a model that saw its label; and, with
-`evidence="both"`, averaged with the finetuned model's probabilities on the training rows (which it did see, so
-alone they under-flag). bench/label_noise.py measured the classical evidence (docs/quality.md); the model's is
-offered but not yet measured (no GPU for the bench), so it is not the default.
+The probabilities ("evidence", tuner.analysis.evidence): cross-validated TF-IDF + logistic regression ("classical"),
+cross-validated logistic regression on the run's base model's sentence embeddings ("embeddings"; skipped beside
+other evidence when the base model cannot read the text's language), the finetuned run's own probabilities on its
+training rows ("model"; it saw those rows), or several joined by "+", averaged with weights from each one's log-loss
+gain over the label shares. bench/label_noise.py measured each (docs/quality.md); the default is the measured best.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 import numpy as np
 
 from ..errors import DataError
 from ..runs import Run
+from . import evidence as ev
 from . import store
 
-FOLDS = 5
-EVIDENCE = ("classical", "model", "both")
-DEFAULT_EVIDENCE = "classical"  # the measured one (docs/quality.md); "model"/"both" are offered, not yet measured
+FOLDS = ev.FOLDS
+# The evidences the page and the CLI offer (tuner.analysis.evidence; any parts joined by "+" are accepted too).
+EVIDENCE = ("classical+embeddings+model", "classical+embeddings", "classical", "embeddings", "both", "model")
+# The measured best (bench/label_noise.py, docs/quality.md): on SST-2 with 10% flipped, P@k 0.68 vs 0.57 for
+# classical alone; embeddings are skipped where the base model cannot read the language, the model's where the run
+# has no adapter, so on those files it is classical+model or classical.
+DEFAULT_EVIDENCE = "classical+embeddings+model"
+SKIPPED = {"embeddings": "Embeddings skipped: the base model does not read this text's language.",
+           "model": "The finetuned model's evidence skipped: the run has no trained model."}
 MAX_SHOWN = 2000  # flagged rows kept for the page and the CLI, lowest label quality first
 
 
 def cross_validated_probs(texts: list[str], labels: list[int], n_labels: int, folds: int = FOLDS,
                           seed: int = 0) -> np.ndarray:
-    """(rows, n_labels) probabilities, each row's from a model fitted on the other folds."""
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
-
-    from ..classical import make_pipeline
-
-    labels = np.asarray(labels, dtype=int)
-    smallest = min(Counter(labels.tolist()).values())
-    folds = max(2, min(folds, len(labels) // 2))
-    split = (StratifiedKFold(folds, shuffle=True, random_state=seed) if smallest >= folds
-             else KFold(folds, shuffle=True, random_state=seed))
-    pipeline = make_pipeline(texts, probabilities=True)
-    probs = cross_val_predict(pipeline, texts, labels, cv=split, method="predict_proba")
-    seen = sorted(set(labels.tolist()))
-    if probs.shape[1] != n_labels:  # a label no row has: a zero column in its place
-        full = np.zeros((len(texts), n_labels))
-        full[:, seen] = probs
-        probs = full
-    return probs
+    """(rows, n_labels) probabilities, each row's from a TF-IDF model fitted on the other folds."""
+    return ev.classical_probs(texts, labels, n_labels, folds, seed)
 
 
 def rank_issues(labels, probs) -> tuple[np.ndarray, np.ndarray]:
@@ -69,17 +59,52 @@ def suggestions(labels, probs) -> np.ndarray:
     return np.argmax(probs, axis=1)
 
 
-def combine(classical: np.ndarray | None, model: np.ndarray | None) -> np.ndarray:
-    parts = [p for p in (classical, model) if p is not None]
-    return sum(parts) / len(parts)
+def latest(run: Run) -> dict:
+    """The saved ranking, whatever evidence made it (the one the page shows); else a new one on the default."""
+    return store.load(run, "label_issues") or find(run)
+
+
+def describe(found: dict) -> str:
+    """'classical 0.68 + embeddings 0.32': the evidence parts used and their weights in the average."""
+    weights = found.get("weights") or {}
+    return " + ".join(f"{k} {v:.2f}" for k, v in weights.items()) if len(weights) > 1 else "+".join(weights) or found["evidence"]
+
+
+def gather(task, run: Run, parts: tuple[str, ...], texts: list[str], labels: list[int], names: list[str]) -> tuple[dict, list]:
+    """({evidence part: probabilities}, parts skipped). Beside other evidence, embeddings are skipped when the base
+    model cannot read the text (tuner.language: a language it was not trained on, or many unknown tokens), and the
+    model's when the run has no trained adapter."""
+    cfg = run.config()
+    skipped = ["model"] if "model" in parts and len(parts) > 1 and not run.has_adapter() else []
+    if "embeddings" in parts and len(parts) > 1:
+        from .. import language
+
+        if language.check(texts, cfg.model.name, language.tokenizer_for(cfg.model.name)) is not None:
+            skipped.append("embeddings")
+    out = {}
+    if "classical" in parts:
+        out["classical"] = ev.classical_probs(texts, labels, len(names))
+    if "embeddings" in parts and "embeddings" not in skipped:
+        out["embeddings"] = ev.embedding_probs(texts, labels, len(names), cfg.model.name, cfg.model.max_length)
+    if "model" in parts and "model" not in skipped:
+        from ..inference import get_predictor
+
+        predictor = get_predictor(run)
+        if list(predictor.meta.get("labels") or []) != names:
+            raise DataError("The run's labels differ from its training file's; the model's evidence cannot be used.",
+                            zh="该运行的标签与其训练文件不一致；无法使用模型的依据。")
+        out["model"] = task.label_probabilities(predictor, texts)
+    return out, skipped
 
 
 def find(run: Run, evidence: str = DEFAULT_EVIDENCE, refresh: bool = False) -> dict:
     """{rows: flagged rows lowest quality first ({row, text, given, suggested, quality, suggested_prob}), flagged,
-    rows_checked, evidence, seconds, labels}; cached per adapter and evidence."""
+    rows_checked, evidence, weights (each evidence part's share of the average), skipped, seconds, labels}; cached
+    per adapter and evidence."""
     from .mistakes import _task_of
 
-    if evidence not in EVIDENCE:
+    parts = ev.parts_of(evidence)
+    if not parts:
         raise DataError(f"Unknown evidence '{evidence}'; choose one of: {', '.join(EVIDENCE)}.",
                         zh=f"未知的依据“{evidence}”；请从以下选择：{', '.join(EVIDENCE)}。")
     task = _task_of(run, "label_issues")
@@ -91,23 +116,15 @@ def find(run: Run, evidence: str = DEFAULT_EVIDENCE, refresh: bool = False) -> d
     splits = task.analysis_splits(run.config())
     names = list(splits.meta["labels"])
     texts, labels = list(splits.train["text"]), list(splits.train["label"])
-    classical = cross_validated_probs(texts, labels, len(names)) if evidence != "model" else None
-    model = None
-    if evidence != "classical":
-        from ..inference import get_predictor
-
-        predictor = get_predictor(run)
-        if list(predictor.meta.get("labels") or []) != names:
-            raise DataError("The run's labels differ from its training file's; the model's evidence cannot be used.",
-                            zh="该运行的标签与其训练文件不一致；无法使用模型的依据。")
-        model = task.label_probabilities(predictor, texts)
-    probs = combine(classical, model)
+    found, skipped = gather(task, run, parts, texts, labels, names)
+    probs, weights = ev.combine(labels, found)
     quality, mask = rank_issues(labels, probs)
     suggest = suggestions(labels, probs)
     order = [int(i) for i in np.argsort(quality, kind="stable") if mask[i]]
     rows = [{"row": int(splits.train["row"][i]), "text": texts[i], "given": names[labels[i]],
              "suggested": names[int(suggest[i])], "quality": round(float(quality[i]), 4),
              "suggested_prob": round(float(probs[i, suggest[i]]), 4)} for i in order[:MAX_SHOWN]]
-    result = {"evidence": evidence, "rows_checked": len(texts), "flagged": len(order), "labels": names,
+    result = {"evidence": evidence, "weights": {k: round(v, 3) for k, v in weights.items()}, "skipped": skipped,
+              "rows_checked": len(texts), "flagged": len(order), "labels": names,
               "seconds": round(time.perf_counter() - t0, 1), "rows": rows}
     return store.save(run, "label_issues", result)

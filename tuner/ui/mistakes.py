@@ -203,7 +203,7 @@ def sections(run) -> tuple:
 
 def issues_view(run, found: dict | None = None):
     """(summary, suspected label errors with the decisions so far, corrections CSV)."""
-    found = found or label_issues.find(run)
+    found = found or label_issues.latest(run)
     saved = corrections.load(run)
     words = {"relabel": "relabel → {new}", "drop": "drop", "keep": "keep"}
     rows = []
@@ -213,8 +213,10 @@ def issues_view(run, found: dict | None = None):
     n = corrections.counts(saved)
     summary = say("**{flagged} of {total} training rows look mislabelled** (evidence: {evidence}, {secs} s). "
                   "Decided so far: {relabelled} relabelled, {dropped} dropped, {kept} kept.",
-                  flagged=f"{found['flagged']:,}", total=f"{found['rows_checked']:,}", evidence=found["evidence"],
+                  flagged=f"{found['flagged']:,}", total=f"{found['rows_checked']:,}", evidence=label_issues.describe(found),
                   secs=f"{found['seconds']:.0f}", relabelled=n["relabelled"], dropped=n["dropped"], kept=n["kept"])
+    for part in found.get("skipped") or []:
+        summary += " " + say(label_issues.SKIPPED[part])
     return summary, _table(rows, ISSUE_COLUMNS), _download(run, saved)
 
 
@@ -264,7 +266,7 @@ def on_sections(run_id, request: gr.Request = None):
 
 
 @friendly
-def on_find(run_id, evidence="classical", request: gr.Request = None):
+def on_find(run_id, evidence=None, request: gr.Request = None):
     """Find suspected label errors: (summary, table, corrections CSV)."""
     run = owned_run(run_id, request)
     return issues_view(run, label_issues.find(run, evidence=evidence or label_issues.DEFAULT_EVIDENCE))
@@ -282,7 +284,7 @@ def on_decide(run_id, row, action, new_label="", request: gr.Request = None):
 def on_all(run_id, action, request: gr.Request = None):
     """The same decision for every flagged row: (summary, table, corrections CSV)."""
     run = owned_run(run_id, request)
-    found = label_issues.find(run)
+    found = label_issues.latest(run)
     if action == "relabel":
         corrections.accept_all(run)
     elif action == "clear":
@@ -337,7 +339,9 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
         with gr.Column() as issues_box:
             gr.Markdown("#### Suspected label errors in the training data")
             with gr.Row():
-                evidence = gr.Radio([("classical model only", "classical"), ("classical + finetuned model", "both"),
+                evidence = gr.Radio([("classical + embeddings + finetuned model (measured best)",
+                                      "classical+embeddings+model"), ("classical + embeddings", "classical+embeddings"),
+                                     ("classical model only", "classical"), ("classical + finetuned model", "both"),
                                      ("finetuned model only", "model")], value=label_issues.DEFAULT_EVIDENCE,
                                     label="Evidence", scale=3)
                 find_btn = gr.Button("Find suspected label errors", variant="primary", scale=1)

@@ -683,3 +683,14 @@ ZH.update({  # the section's static labels for the two views
     "Sentences with the most entity errors": "实体错误最多的句子",
     "Validation answers with the lowest ROUGE-L": "ROUGE-L 最低的验证回答",
 })
+
+
+# -- label-error evidence (tuner/ui/mistakes.py's Evidence choice) --
+SAY_ZH.update({
+    "Embeddings skipped: the base model does not read this text's language.": "已跳过嵌入：基础模型读不懂这种语言的文本。",
+    "The finetuned model's evidence skipped: the run has no trained model.": "已跳过微调模型的依据：该运行还没有训练好的模型。",
+})
+ZH.update({
+    "classical + embeddings + finetuned model (measured best)": "传统模型 + 嵌入 + 微调模型（实测最佳）",
+    "classical + embeddings": "传统模型 + 嵌入",
+})
