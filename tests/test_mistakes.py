@@ -71,3 +71,19 @@ def test_cli_prints_the_mistakes(tiny_run, capsys, monkeypatch):
     assert f"{found['n_wrong']:,} of 30 validation rows are wrong." in out
     if found["rows"]:
         assert found["rows"][0]["text"][:40] in out
+
+
+def test_clicking_a_suspected_row_fills_the_row_field():
+    """The Row field takes the file row of the clicked table row (the table's first column, counted from 1)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from tuner.ui.mistakes import ISSUE_COLUMNS, _table, picked_row
+
+    table = _table([{"row": 310, "given": "billing", "suggested": "returns", "quality": 0.08, "decision": "",
+                     "text": "Refund smaller"}, {"row": 4, "given": "a", "suggested": "b", "quality": 0.2,
+                                                 "decision": "", "text": "x"}], ISSUE_COLUMNS)
+    assert picked_row(table, SimpleNamespace(index=[0, 5])) == 311
+    assert picked_row(table.values.tolist(), SimpleNamespace(index=[1, 2])) == 5
+    assert not isinstance(picked_row(pd.DataFrame(), SimpleNamespace(index=[0, 0])), int)  # nothing there: unchanged

@@ -272,6 +272,14 @@ def on_find(run_id, evidence=None, request: gr.Request = None):
     return issues_view(run, label_issues.find(run, evidence=evidence or label_issues.DEFAULT_EVIDENCE))
 
 
+def picked_row(table, evt: gr.SelectData):
+    """The file row of the clicked table row (the table's first column), for the Row field."""
+    try:
+        return int(pd.DataFrame(table).iloc[evt.index[0], 0])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return gr.update()
+
+
 @friendly
 def on_decide(run_id, row, action, new_label="", request: gr.Request = None):
     """One row's decision (row as the table shows it, from 1): (summary, table, corrections CSV)."""
@@ -347,9 +355,11 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
                 find_btn = gr.Button("Find suspected label errors", variant="primary", scale=1)
             issues_md = gr.Markdown()
             issues = gr.Dataframe(label="Suspected label errors (lowest label quality first)", interactive=False,
-                                  wrap=True, headers=list(ISSUE_COLUMNS.values()), elem_classes=["tuner-table"])
+                                  wrap=True, headers=list(ISSUE_COLUMNS.values()), elem_classes=["tuner-table"],
+                                  column_widths=["8%", "14%", "14%", "11%", "13%", "40%"])  # the text wraps, not cut off
             with gr.Row():
-                row = gr.Number(label="Row", precision=0, minimum=1, scale=1)
+                row = gr.Number(None, label="Row", info="Click a row in the table, or type its number.", precision=0,
+                                minimum=1, scale=1)
                 action = gr.Radio(ACTIONS, value="relabel", label="Decision", scale=2)
                 new_label = gr.Textbox(label="New label (empty = the suggestion)", scale=2)
                 apply_btn = gr.Button("Apply to row", scale=1)
@@ -375,6 +385,7 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
     show_btn.click(on_mistakes, [run, true_pick, pred_pick, type_pick], shown, api_name="mistakes")
     decided = [issues_md, issues, download]
     find_btn.click(on_find, [run, evidence], decided, api_name="label_issues")
+    issues.select(picked_row, issues, row, api_visibility="private")
     apply_btn.click(on_decide, [run, row, action, new_label], decided, api_name="decide")
     for button, what in ((accept_all, "relabel"), (drop_all, "drop"), (keep_all, "keep"), (clear_all, "clear")):
         button.click(on_all, [run, gr.State(what)], decided,
