@@ -178,6 +178,7 @@ class Tuner(_TrainerVariant):
     name = "tuner (default recipe path)"
     first_token_only = True  # the last layer for [CLS] only, as tuner's classification model is built
     extra = {"optim": "adamw_torch_fused"}  # as tuner/train.py
+    frozen = "auto"  # frozen weights' products: tuner/cpu/frozen_int8.py's choice for this CPU
 
     def setup(self):
         from tuner import models
@@ -188,11 +189,26 @@ class Tuner(_TrainerVariant):
         task = get_task("classification")
         tok = models.load_tokenizer(self.source)
         ds = task.encode({"text": self.texts, "label": self.labels}, tok, 128)
-        model = tuner_model(self.source, self.adapter, self.first_token_only)
+        model = tuner_model(self.source, self.adapter, self.first_token_only, frozen=self.frozen)
         self._trainer(model, task.collator(tok), ds, auto_precision() == "bf16", True, **self.extra)
 
 
-def tuner_model(source: str, adapter, first_token_only: bool = True, precision: str = "auto"):
+class TunerFp32(Tuner):
+    name = "tuner, frozen weights fp32"
+    frozen = "off"
+
+
+class TunerInt8Fwd(Tuner):
+    name = "tuner, frozen weights int8 forward, fp32 input gradient"
+    frozen = "int8-fwd"
+
+
+class TunerInt8(Tuner):
+    name = "tuner, frozen weights int8 forward and input gradient"
+    frozen = "int8"
+
+
+def tuner_model(source: str, adapter, first_token_only: bool = True, precision: str = "auto", frozen: str = "auto"):
     """The two-label MiniLM classifier with LoRA as `python -m tuner train` builds it on the CPU: frozen weights
     in the precision auto picks (bf16 where native, else fp32), fp32 adapter, eager attention, no dropout masks,
     compile auto (= off on a CPU)."""
@@ -203,7 +219,7 @@ def tuner_model(source: str, adapter, first_token_only: bool = True, precision: 
     bf16 = models.pick_precision(precision) == "bf16"
     model = _lora_model(source, adapter, 2, torch.bfloat16 if bf16 else None, first_token_only=first_token_only,
                         attn_implementation=models.fast_attention(), **models.no_dropout_overrides(source))
-    models.ready_for_training(model, bf16, "auto", "cpu")
+    models.ready_for_training(model, bf16, "auto", "cpu", frozen=frozen)
     return model
 
 
@@ -251,7 +267,8 @@ def main() -> None:
     cfg.train.batch_size = args.batch or cfg.train.batch_size
     texts, labels = load_rows(args.rows)
     source = models.resolve("default")
-    kinds = {"naive": Naive, "competent": Competent, "tuner": Tuner}
+    kinds = {"naive": Naive, "competent": Competent, "tuner": Tuner, "tuner_fp32": TunerFp32,
+             "tuner_int8fwd": TunerInt8Fwd, "tuner_int8": TunerInt8}
     variants = [kinds[k](source, cfg.adapter, texts, labels, cfg.train.batch_size) for k in args.variants.split(",")]
     if args.mfu:
         bert = bert_base_source(tempfile.mkdtemp(prefix="tuner-bert-base-"))
@@ -295,15 +312,19 @@ def main() -> None:
         per_cpu = statistics.median(r["samples"] / r["cpu_seconds"] for r in rs)
         shown = "-" if mfu is None else f"{mfu:.0%}"  # above 100%: the probe missed the peak
         print(f"| {v.name} | {sps:,.0f} | {tps:,.0f} | {eff:.0%} | {shown} | {rel[0]} | {rel[1]} | {per_cpu:,.1f} |")
-    if Competent.name in rate and Tuner.name in rate:
+    for v in variants:
+        if Competent.name not in rate or not isinstance(v, Tuner) or v.other_model:
+            continue
         pairs = [t["samples"] / t["seconds"] / (c["samples"] / c["seconds"])
-                 for t, c in zip(results[Tuner.name], results[Competent.name])]
-        print("tuner / competent per round: " + ", ".join(f"{p:.2f}x" for p in pairs)
+                 for t, c in zip(results[v.name], results[Competent.name])]
+        print(f"{v.name} / competent per round: " + ", ".join(f"{p:.2f}x" for p in pairs)
               + f" (median {statistics.median(pairs):.2f}x)")
-        cpu_pairs = [c["cpu_seconds"] / t["cpu_seconds"] for t, c in zip(results[Tuner.name], results[Competent.name])]
-        print(f"in CPU-seconds (steadier on a shared machine; all threads' time): median {statistics.median(cpu_pairs):.2f}x")
+        cpu_pairs = [c["cpu_seconds"] / t["cpu_seconds"] for t, c in zip(results[v.name], results[Competent.name])]
+        print("  in CPU-seconds (steadier on a shared machine; all threads' time): "
+              + ", ".join(f"{p:.2f}x" for p in cpu_pairs) + f" (median {statistics.median(cpu_pairs):.2f}x)")
     if args.accuracy:
-        accuracy_table(args.accuracy, cfg, args.seeds)
+        trained = [kinds[k] for k in args.variants.split(",") if k != "naive"] or [Competent, Tuner]
+        accuracy_table(args.accuracy, cfg, args.seeds, trained)
 
 
 def scoring_splits() -> dict:
@@ -335,9 +356,10 @@ def score(model, tok, splits: dict) -> list[float]:
     return row
 
 
-def accuracy_table(n: int, cfg, seeds: int) -> None:
-    """Dev and test accuracy of the competent baseline and the tuner path after the same training rows, for
-    several seeds (each seed draws its own rows, head initialisation and order); the table shows the means."""
+def accuracy_table(n: int, cfg, seeds: int, kinds=None) -> None:
+    """Dev and test accuracy of the competent baseline and the tuner path (or `kinds`, Variant classes) after the
+    same training rows, for several seeds (each seed draws its own rows, head initialisation and order); the table
+    shows the means, and each seed's line its scores."""
     import torch
 
     from tuner import models
@@ -349,7 +371,7 @@ def accuracy_table(n: int, cfg, seeds: int) -> None:
     seconds: dict[str, list] = {}
     for seed in range(1, seeds + 1):
         texts, labels = load_rows(n, seed=seed)
-        for kind in (Competent, Tuner):  # the same rows, order and seed for both
+        for kind in kinds or (Competent, Tuner):  # the same rows, order and seed for each
             torch.manual_seed(seed)
             v = kind(source, cfg.adapter, texts, labels, cfg.train.batch_size, seed=seed)
             v.setup()

@@ -281,12 +281,15 @@ def attach_adapter(model, adapter_cfg, task_type: str, modules_to_save: list[str
     return methods.attach(model, adapter_cfg, task_type, modules_to_save, total_steps=total_steps, targets=targets)
 
 
-def ready_for_training(model, bf16: bool, compile_setting: str, device: str) -> tuple:
+def ready_for_training(model, bf16: bool, compile_setting: str, device: str, frozen: str = "auto") -> tuple:
     """What every training path does once the adapter is attached (tuner/train.py, and the benches that time its
     path): trainable parameters in fp32; with bf16 base weights, the adapter's inputs left in that dtype; no KV
     cache; the transformer blocks compiled per `compile_setting` (train.compile), or else each plain LoRA layer's
-    sum fused into one product (tuner/cpu/lora_fused.py; a compiled block fuses it itself). Returns (the previous
-    KV-cache setting, for `set_kv_cache` after training; the number of blocks compiled)."""
+    sum fused into one product (tuner/cpu/lora_fused.py; a compiled block fuses it itself). On an AVX2-only CPU
+    the frozen Linear layers multiply in int8 while training (`frozen`: "auto" = tuner/cpu/frozen_int8.py's choice
+    for this CPU, or one of its MODES). Returns (the previous KV-cache setting, for `set_kv_cache` after training;
+    the number of blocks compiled)."""
+    from .cpu import frozen_int8
     from .cpu.lora_fused import fuse_lora_linears
 
     trainable_to_fp32(model)
@@ -296,6 +299,8 @@ def ready_for_training(model, bf16: bool, compile_setting: str, device: str) -> 
     compiled = compile_blocks(model, compile_setting, device)
     if not compiled:
         fuse_lora_linears(model)
+        precision = "bf16" if bf16 else "fp32"
+        frozen_int8.use(model, frozen_int8.default_mode(precision, device, model) if frozen == "auto" else frozen)
     return kv_cache, compiled
 
 

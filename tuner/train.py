@@ -287,6 +287,7 @@ def train(cfg: RunConfig, run: Run, callbacks=(), clock=None) -> dict:
 
     from . import memory, methods, models
     from .callbacks import EarlyStopCallback, EventsCallback, NonFiniteLossCallback, StopCallback, TimeBudgetCallback
+    from .cpu import frozen_int8
     from .cpu.throughput import SpeedMeter, TokenCounter
     from .tasks import get_task
 
@@ -386,6 +387,7 @@ def train(cfg: RunConfig, run: Run, callbacks=(), clock=None) -> dict:
     if main:  # a stop asked for from here on is a new request: it ends the final evaluation
         run.stop_path.unlink(missing_ok=True)
     models.uncompile_blocks(model)
+    frozen_int8.remove(model)  # the int8 copies of the frozen weights (AVX2 CPUs): evaluation and saving use fp32
     models.set_kv_cache(model, kv_cache)
     log.info("rank %s of %s trained %s steps", os.environ.get("RANK", "0"), world, trainer.state.global_step)
     if guard.bad_step is not None:

@@ -1,0 +1,160 @@
+"""Frozen weights as int8 products while a LoRA run trains on an AVX2-only CPU.
+
+With LoRA every encoder Linear is frozen: a training step needs its forward and its input gradient, never a weight
+gradient. On an AVX2 CPU (no AMX, no AVX512-BF16: bf16 is emulated there) those fp32 products already run at the
+cores' fp32 peak, while FBGEMM's AVX2 int8 kernels run the same shapes ~1.5x faster (MiniLM's 384x1536 layers,
+bench/train_throughput.py). So during training each frozen Linear multiplies in int8: its weight is quantized once
+per output channel (symmetric, scale = max |w| / 127), each batch's activations per tensor on the fly
+(torch.ops.quantized.linear_dynamic), and the input gradient is either the same int8 product with W^T (mode
+"int8") or the exact fp32 product with W (mode "int8-fwd").
+
+Only training multiplies in int8. In eval mode (the run's own evaluation, prediction) and outside autograd's
+reach nothing changes: the layer's forward is fp32 as written, its state dict holds the same fp32 weight, and the
+saved adapter is a plain peft adapter that loads into an fp32 model. The adapter and the head stay fp32.
+
+`use(model, mode)` patches the layers in place (the forward of each plain frozen nn.Linear outside the head, the
+same way tuner/cpu/lora_fused.py patches peft's LoRA layers); `default_mode()` is the per-CPU choice; `remove`
+undoes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+
+log = logging.getLogger(__name__)
+
+MODES = ("off", "int8", "int8-fwd")
+KEEP_FP32 = ("classifier", "score", "pooler", "lm_head")  # head modules: tiny, and they decide the label
+ENCODERS = {"bert", "roberta", "xlm-roberta", "electra", "camembert", "distilbert", "mpnet"}  # chosen by default for
+
+
+def default_mode(precision: str, device: str, model=None) -> str:
+    """int8 frozen products where the CPU is AVX2-only (tuner/cpu/isa.py; an ISA cap in the environment counts), the
+    run is fp32 on the CPU and the model is a BERT-family encoder (where its accuracy was measured; `model` None: not
+    checked); "off" everywhere else: bf16-native CPUs keep bf16 frozen weights, GPUs their own, and decoder LMs,
+    whose activations carry outlier channels that a per-tensor int8 scale would flatten, stay fp32."""
+    from . import isa
+
+    if device != "cpu" or precision != "fp32" or isa.kind() != "avx2":
+        return "off"
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    return "int8" if model is None or model_type in ENCODERS else "off"
+
+
+def available() -> bool:
+    """True where this PyTorch has FBGEMM's dynamic int8 linear (x86 CPUs)."""
+    import torch
+
+    return "fbgemm" in torch.backends.quantized.supported_engines or "x86" in torch.backends.quantized.supported_engines
+
+
+def frozen_linears(model) -> list:
+    """(name, module) of every plain nn.Linear in `model` with a frozen fp32 weight, outside the head."""
+    import torch
+
+    found = []
+    for name, module in model.named_modules():
+        weight = getattr(module, "weight", None)
+        if (type(module) is torch.nn.Linear and weight is not None and not weight.requires_grad
+                and weight.dtype == torch.float32 and (module.bias is None or not module.bias.requires_grad)
+                and not any(part in KEEP_FP32 for part in name.split("."))):
+            found.append((name, module))
+    return found
+
+
+def use(model, mode: str) -> int:
+    """Give each frozen Linear of `model` the int8 training forward of `mode` ("int8": int8 forward and input
+    gradient; "int8-fwd": int8 forward, fp32 input gradient; "off": nothing). Returns how many layers got it."""
+    if mode not in MODES:
+        raise ValueError(f"frozen weights mode {mode!r} is not one of {MODES}")
+    if mode == "off" or not available():
+        return 0
+    layers = frozen_linears(model)
+    for _, module in layers:
+        if not hasattr(module, "frozen_int8"):
+            module.forward = types.MethodType(_forward, module)
+        module.frozen_int8 = mode
+        module._int8_packed = None  # packed on the first training forward
+    return len(layers)
+
+
+def remove(model) -> int:
+    """Undo `use`: every patched layer gets its own fp32 forward back and drops its int8 copies."""
+    count = 0
+    for module in model.modules():
+        if hasattr(module, "frozen_int8"):
+            del module.forward, module.frozen_int8, module._int8_packed
+            count += 1
+    return count
+
+
+def _forward(self, x):
+    import torch
+    import torch.nn.functional as F
+
+    if (not self.training or x.dtype != torch.float32 or self.weight.requires_grad
+            or torch.is_autocast_enabled(x.device.type) or x.device.type != "cpu"):
+        return F.linear(x, self.weight, self.bias)
+    return FrozenInt8Product.apply(x, self)
+
+
+def _packed(layer):
+    """(forward pack, W^T pack or None) of `layer`, made once per weight version."""
+    version = (layer.weight.data_ptr(), layer.weight._version, layer.frozen_int8)
+    cached = layer._int8_packed
+    if cached is None or cached[0] != version:
+        w = layer.weight.detach()
+        bias = None if layer.bias is None else layer.bias.detach()
+        transposed = _pack(w.t().contiguous(), None) if layer.frozen_int8 == "int8" else None
+        cached = layer._int8_packed = (version, _pack(w, bias), transposed)
+    return cached[1], cached[2]
+
+
+def _pack(weight, bias):
+    import warnings
+
+    import torch
+
+    scale = (weight.abs().amax(dim=1).clamp_min(1e-12) / 127).double()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # quantized tensors' deprecation notice, once per layer
+        q = torch.quantize_per_channel(weight, scale, torch.zeros(weight.shape[0], dtype=torch.long), 0,
+                                       torch.qint8)
+        return torch.ops.quantized.linear_prepack(q, bias)
+
+
+def _import_function():
+    import torch
+
+    class FrozenInt8Product(torch.autograd.Function):
+        """y = x W^T + b in int8 (W frozen); backward: the input gradient only."""
+
+        @staticmethod
+        def forward(ctx, x, layer):
+            packed, packed_t = _packed(layer)
+            ctx.layer, ctx.packed_t = layer, packed_t
+            # reduce_range: 7-bit activations, as FBGEMM's AVX2 kernels need to keep their 16-bit sums in range
+            return torch.ops.quantized.linear_dynamic(x, packed, True)
+
+        @staticmethod
+        def backward(ctx, grad):
+            if ctx.packed_t is not None:
+                return torch.ops.quantized.linear_dynamic(grad.contiguous(), ctx.packed_t, True), None
+            return grad.matmul(ctx.layer.weight), None
+
+    return FrozenInt8Product
+
+
+class _Lazy:
+    """The autograd Function, built on first use so that importing this module does not import torch."""
+
+    fn = None
+
+    def apply(self, *args):
+        if _Lazy.fn is None:
+            _Lazy.fn = _import_function()
+        return _Lazy.fn.apply(*args)
+
+
+FrozenInt8Product = _Lazy()
