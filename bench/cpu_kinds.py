@@ -7,7 +7,8 @@
 
 Training: the MiniLM + LoRA classifier as `python -m tuner train` builds it (bench.train_throughput.tuner_model,
 precision auto) on length-grouped SST-2 batches, in a plain loop (forward, backward, fused AdamW), one option
-changed at a time: attention kernel, [CLS]-only last layer, fused LoRA sum, batch size, torch threads, and with
+changed at a time: attention kernel, [CLS]-only last layer, fused LoRA sum, the frozen weights' products (fp32,
+int8 forward only; the default is tuner/cpu/frozen_int8.py's choice for the CPU), batch size, torch threads, and with
 `--compile` torch.compile'd blocks. Prediction:
 SST-2 dev.tsv (872 rows) through the classifier's own prediction loop (tasks/common.batched_logits, 64-row
 length-sorted batches), merged fp32 weights against dynamic int8 (torch.ao quantize_dynamic of every Linear) and,
@@ -53,8 +54,8 @@ def train_options(rows: int, steps: int, threads: list[int], compile_blocks: boo
     order = sorted(range(len(ds)), key=lambda i: len(ds[i]["input_ids"]))  # length-grouped, as group_by_length
     bf16 = models.pick_precision("auto") == "bf16"
 
-    def make(batch: int, first_token_only=True, fuse=True, attention=None, compile_blocks=False):
-        model = tuner_model(source, cfg.adapter, first_token_only)
+    def make(batch: int, first_token_only=True, fuse=True, attention=None, compile_blocks=False, frozen="auto"):
+        model = tuner_model(source, cfg.adapter, first_token_only, frozen=frozen)
         if compile_blocks:
             models.compile_blocks(model, "on", "cpu")  # train.compile: on (each encoder block, regional)
         if attention:
@@ -88,7 +89,10 @@ def train_options(rows: int, steps: int, threads: list[int], compile_blocks: boo
     out = {f"tuner default (batch {base})": (make(base), base * steps, threads[-1]),
            "sdpa attention": (make(base, attention="sdpa"), base * steps, threads[-1]),
            "no [CLS]-only last layer": (make(base, first_token_only=False), base * steps, threads[-1]),
-           "peft's LoRA sum (not fused)": (make(base, fuse=False), base * steps, threads[-1])}
+           "peft's LoRA sum (not fused)": (make(base, fuse=False), base * steps, threads[-1]),
+           "frozen weights fp32 (no int8 products)": (make(base, frozen="off"), base * steps, threads[-1]),
+           "frozen weights: int8 forward, fp32 input gradient": (make(base, frozen="int8-fwd"), base * steps,
+                                                                  threads[-1])}
     for b in (base // 2, base * 2):
         out[f"batch {b}"] = (make(b), b * steps, threads[-1])
     if compile_blocks:

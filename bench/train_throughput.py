@@ -204,8 +204,13 @@ class TunerInt8Fwd(Tuner):
 
 
 class TunerInt8(Tuner):
-    name = "tuner, frozen weights int8 forward and input gradient"
+    name = "tuner, frozen weights int8 forward and per-row int8 input gradient"
     frozen = "int8"
+
+
+class TunerInt8Tensor(Tuner):
+    name = "tuner, frozen weights int8 forward and per-tensor int8 input gradient"
+    frozen = "int8-tensor"
 
 
 def tuner_model(source: str, adapter, first_token_only: bool = True, precision: str = "auto", frozen: str = "auto"):
@@ -268,7 +273,7 @@ def main() -> None:
     texts, labels = load_rows(args.rows)
     source = models.resolve("default")
     kinds = {"naive": Naive, "competent": Competent, "tuner": Tuner, "tuner_fp32": TunerFp32,
-             "tuner_int8fwd": TunerInt8Fwd, "tuner_int8": TunerInt8}
+             "tuner_int8fwd": TunerInt8Fwd, "tuner_int8": TunerInt8, "tuner_int8tensor": TunerInt8Tensor}
     variants = [kinds[k](source, cfg.adapter, texts, labels, cfg.train.batch_size) for k in args.variants.split(",")]
     if args.mfu:
         bert = bert_base_source(tempfile.mkdtemp(prefix="tuner-bert-base-"))

@@ -37,8 +37,9 @@ def _layer_and_grads(mode):
     return layer, x, y, grad, ref, ref_grad
 
 
-def test_int8_forward_and_input_gradient_match_fp32():
-    layer, x, y, grad, ref, ref_grad = _layer_and_grads("int8")
+@pytest.mark.parametrize("mode", ["int8", "int8-tensor"])
+def test_int8_forward_and_input_gradient_match_fp32(mode):
+    layer, x, y, grad, ref, ref_grad = _layer_and_grads(mode)
     assert y.shape == ref.shape and grad.shape == ref_grad.shape
     assert 0 < rel(y, ref) < INT8_REL  # an int8 product: close, not identical
     assert 0 < rel(grad, ref_grad) < INT8_REL
@@ -46,6 +47,22 @@ def test_int8_forward_and_input_gradient_match_fp32():
         assert torch.equal(layer.eval()(x), ref)
     assert frozen_int8.remove(torch.nn.Sequential(layer)) == 1
     assert torch.equal(layer.train()(x), ref)
+
+
+def test_per_row_gradient_keeps_small_rows():
+    """A token whose gradient is 1,000x smaller than another's keeps its own gradient with one scale per row; one
+    scale for the whole tensor rounds it to zero."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(64, 96).requires_grad_(False)
+    x = torch.randn(2, 64, requires_grad=True)
+    g = torch.randn(2, 96) * torch.tensor([[1.0], [1e-3]])
+    ref = g @ layer.weight
+    grads = {}
+    for mode in ("int8", "int8-tensor"):
+        frozen_int8.use(torch.nn.Sequential(layer), mode)
+        (grads[mode],) = torch.autograd.grad(layer.train()(x), x, g)
+    assert rel(grads["int8"][1], ref[1]) < INT8_REL
+    assert rel(grads["int8-tensor"][1], ref[1]) > 0.5
 
 
 def test_int8_forward_with_fp32_input_gradient():
