@@ -3,6 +3,7 @@
     python -m bench.train_throughput                    # SST-2 rows, MiniLM, 3 interleaved rounds
     python -m bench.train_throughput --rounds 5 --steps 40
     python -m bench.train_throughput --accuracy 8000    # also train competent and tuner on 8,000 rows (3 seeds), score dev.tsv and test.tsv
+                                                        # (every variant named in --variants but naive)
     python -m bench.train_throughput --mfu              # add the ~100M BERT-base-sized model (random weights), at the
                                                         # recipe's batch and at --mfu-batch (128)
 
@@ -17,9 +18,13 @@ Variants (same rows, same model, same LoRA settings, same batch size):
   competent  transformers Trainer + peft, DataCollatorWithPadding, train_sampling_strategy="group_by_length",
              fp32 weights; bf16 autocast where bf16 is native
   tuner      what `python -m tuner train` builds (same tuner functions): frozen weights in bf16 where bf16 is
-             native (else fp32), fp32 adapter, eager attention on the CPU, no dropout masks, tight padding,
+             native, int8 products of the frozen weights while training on AVX2-only CPUs
+             (tuner/cpu/frozen_int8.py), else fp32; fp32 adapter, eager attention on the CPU, no dropout masks, tight padding,
              length-grouped batches, fused AdamW, the last layer computed for the [CLS] position only
              (tuner/cpu/cls_layer.py), the LoRA sum as one addmm (tuner/cpu/lora_fused.py)
+  tuner_fp32, tuner_int8fwd, tuner_int8, tuner_int8tensor
+             the tuner variant with the frozen weights' products forced (frozen_int8 MODES: fp32; int8 forward only;
+             int8 forward and per-row int8 input gradient; the same with one gradient scale per tensor)
 Every variant runs under the glibc malloc thresholds Tuner sets for training (tuner/cpu/malloc.py): the
 baselines gain from them too (bench/cpu_malloc.py), so the tuner / competent ratio leaves out Tuner's own gain.
 Each round runs every variant for the same number of optimizer steps, A B C C B A ...; the table shows medians,

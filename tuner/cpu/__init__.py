@@ -10,6 +10,8 @@ this subpackage to understand a run.
 - `throughput`: tokens/s, FLOPs per token and model-FLOPs utilisation (MFU, against a matmul probe in the run's own
   precision), shown live on the Train page.
 - `int8`: a dynamic-int8 copy of a classifier for a file's rows on CPUs without native bf16.
+- `frozen_int8`: on AVX2-only CPUs, the frozen weights' forward and input-gradient products in int8 while an
+  encoder trains (training mode only; evaluation, prediction and the saved adapter stay fp32).
 
 Each module is imported where it is used (`from tuner.cpu import malloc`); importing the subpackage loads none of
 them.

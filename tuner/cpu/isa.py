@@ -1,7 +1,8 @@
 """What the CPU computes natively: the one place that reads its instruction-set flags.
 
-Training precision (`precision: auto`, tuner.models.pick_precision), the prediction dtype (tuner.inference), the
-MFU probe's number format and every bench header ask this module. bf16 is native where the CPU has AMX or
+Training precision (`precision: auto`, tuner.models.pick_precision), the frozen weights' int8 products on AVX2
+(tuner/cpu/frozen_int8.py), the prediction dtype (tuner.inference), the MFU probe's number format and every bench
+header ask this module. bf16 is native where the CPU has AMX or
 AVX512-BF16; elsewhere (AVX2-only CPUs such as AMD Zen 2/3 or older Xeons) PyTorch emulates bf16 and a bf16 matmul
 runs ~10-50x slower than fp32, so those CPUs train and predict in fp32.
 
