@@ -2,16 +2,15 @@
 
 With LoRA every encoder Linear is frozen: a training step needs its forward and its input gradient, never a weight
 gradient. On an AVX2 CPU (no AMX, no AVX512-BF16: bf16 is emulated there) those fp32 products already run at the
-cores' fp32 peak, while FBGEMM's AVX2 int8 kernels run the same shapes ~1.5x faster (MiniLM's 384x1536 layers,
-bench/train_throughput.py). So during training each frozen Linear multiplies in int8: its weight is quantized once
+cores' fp32 peak, while FBGEMM's AVX2 int8 kernels run MiniLM's shapes ~1.6x faster, and a training step 1.25-1.3x
+(docs/performance.md, bench/train_throughput.py --variants tuner_fp32,tuner). So during training each frozen Linear multiplies in int8: its weight is quantized once
 per output channel (symmetric, scale = max |w| / 127), each batch's activations per tensor on the fly
 (torch.ops.quantized.linear_dynamic). The input gradient g W (mode "int8", the default) is an int8 product too,
 with W^T packed the same way and one scale per gradient row (token): one scale for the whole gradient tensor (mode
 "int8-tensor") rounds the small rows to zero and cost 2-4 points of SST-2 accuracy.
 Mode "int8-fwd" keeps the exact fp32 input gradient.
 
-Only training multiplies in int8. In eval mode (the run's own evaluation, prediction) and outside autograd's
-reach nothing changes: the layer's forward is fp32 as written, its state dict holds the same fp32 weight, and the
+Only training multiplies in int8. In eval mode (the run's own evaluation, prediction) nothing changes: the layer's forward is fp32 as written, its state dict holds the same fp32 weight, and the
 saved adapter is a plain peft adapter that loads into an fp32 model. The adapter and the head stay fp32.
 
 `use(model, mode)` patches the layers in place (the forward of each plain frozen nn.Linear outside the head, the
