@@ -146,7 +146,18 @@ def test_chosen_only_on_avx2_only_cpus(cpu, monkeypatch):
 
     cpu(ZEN3)
     assert frozen_int8.default_mode("fp32", "cpu") == "int8"
-    assert frozen_int8.default_mode("fp32", "cpu", SimpleNamespace(config=SimpleNamespace(model_type="bert"))) == "int8"
+    class BertForSequenceClassification(SimpleNamespace):
+        pass
+
+    class BertForTokenClassification(SimpleNamespace):
+        pass
+
+    bert = SimpleNamespace(model_type="bert", problem_type=None)
+    assert frozen_int8.default_mode("fp32", "cpu", BertForSequenceClassification(config=bert)) == "int8"
+    # measured on single-label classification only: the tagger and the multi-label head stay fp32
+    assert frozen_int8.default_mode("fp32", "cpu", BertForTokenClassification(config=bert)) == "off"
+    multi = SimpleNamespace(model_type="bert", problem_type="multi_label_classification")
+    assert frozen_int8.default_mode("fp32", "cpu", BertForSequenceClassification(config=multi)) == "off"
     # a decoder LM (chat): its accuracy in int8 was not measured, it stays fp32
     assert frozen_int8.default_mode("fp32", "cpu", SimpleNamespace(config=SimpleNamespace(model_type="qwen2"))) == "off"
     assert frozen_int8.default_mode("fp32", "cuda") == "off"

@@ -32,15 +32,25 @@ ENCODERS = {"bert", "roberta", "xlm-roberta", "electra", "camembert", "distilber
 
 def default_mode(precision: str, device: str, model=None) -> str:
     """int8 frozen products where the CPU is AVX2-only (tuner/cpu/isa.py; an ISA cap in the environment counts), the
-    run is fp32 on the CPU and the model is a BERT-family encoder (where its accuracy was measured; `model` None: not
+    run is fp32 on the CPU and the model is what its accuracy was measured on (`measured_for`; `model` None: not
     checked); "off" everywhere else: bf16-native CPUs keep bf16 frozen weights, GPUs their own, and decoder LMs,
     whose activations carry outlier channels that a per-tensor int8 scale would flatten, stay fp32."""
     from . import isa
 
     if device != "cpu" or precision != "fp32" or isa.kind() != "avx2":
         return "off"
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    return "int8" if model is None or model_type in ENCODERS else "off"
+    return "int8" if model is None or measured_for(model) else "off"
+
+
+def measured_for(model) -> bool:
+    """A single-label sequence classifier on a BERT-family encoder: where int8's accuracy was measured (SST-2,
+    docs/performance.md). Entity tagging (token classification) and multi-label heads read per-token or per-label
+    signals whose int8 accuracy was not measured, so they stay fp32."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(model, "config", None)
+    return (getattr(config, "model_type", None) in ENCODERS
+            and type(base).__name__.endswith("ForSequenceClassification")
+            and getattr(config, "problem_type", None) != "multi_label_classification")
 
 
 def available() -> bool:
