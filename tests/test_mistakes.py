@@ -87,3 +87,22 @@ def test_clicking_a_suspected_row_fills_the_row_field():
     assert picked_row(table, SimpleNamespace(index=[0, 5])) == 311
     assert picked_row(table.values.tolist(), SimpleNamespace(index=[1, 2])) == 5
     assert not isinstance(picked_row(pd.DataFrame(), SimpleNamespace(index=[0, 0])), int)  # nothing there: unchanged
+
+
+def test_apply_without_a_row_says_how_to_pick_one_and_the_evidence_is_worded():
+    from unittest import mock
+
+    import gradio as gr
+    import pytest
+
+    from tuner.analysis import label_issues
+    from tuner.ui import mistakes
+
+    with mock.patch.object(mistakes, "owned_run", lambda run_id, request=None: object()):
+        for row in (None, 0):  # the Row field empty, or left at 0: one sentence saying how to pick a row
+            with pytest.raises(gr.Error, match="Pick a row first"):
+                mistakes.on_decide("run", row, "relabel")
+    found = {"evidence": "classical+embeddings", "weights": {"classical": 0.6, "embeddings": 0.4}}
+    assert label_issues.describe(found) == "classical 0.60 + embeddings 0.40"
+    assert label_issues.describe(found, {"classical": "传统模型", "embeddings": "句向量"}) == "传统模型 0.60 + 句向量 0.40"
+

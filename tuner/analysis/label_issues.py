@@ -64,10 +64,14 @@ def latest(run: Run) -> dict:
     return store.load(run, "label_issues") or find(run)
 
 
-def describe(found: dict) -> str:
-    """'classical 0.68 + embeddings 0.32': the evidence parts used and their weights in the average."""
+def describe(found: dict, names: dict | None = None) -> str:
+    """'classical 0.68 + embeddings 0.32': the evidence parts used and their weights in the average; `names` words
+    each part (the page's language), else its id."""
     weights = found.get("weights") or {}
-    return " + ".join(f"{k} {v:.2f}" for k, v in weights.items()) if len(weights) > 1 else "+".join(weights) or found["evidence"]
+    name = (names or {}).get
+    if len(weights) > 1:
+        return " + ".join(f"{name(k, k)} {v:.2f}" for k, v in weights.items())
+    return "+".join(name(k, k) for k in weights) or found["evidence"]
 
 
 def gather(task, run: Run, parts: tuple[str, ...], texts: list[str], labels: list[int], names: list[str]) -> tuple[dict, list]:

@@ -211,9 +211,10 @@ def issues_view(run, found: dict | None = None):
         d = saved.get(str(r["row"]))
         rows.append({**r, "decision": say(words[d["action"]], new=d["new"]) if d else ""})
     n = corrections.counts(saved)
+    parts = {"classical": say("classical"), "embeddings": say("embeddings"), "model": say("finetuned model")}
     summary = say("**{flagged} of {total} training rows look mislabelled** (evidence: {evidence}, {secs} s). "
                   "Decided so far: {relabelled} relabelled, {dropped} dropped, {kept} kept.",
-                  flagged=f"{found['flagged']:,}", total=f"{found['rows_checked']:,}", evidence=label_issues.describe(found),
+                  flagged=f"{found['flagged']:,}", total=f"{found['rows_checked']:,}", evidence=label_issues.describe(found, parts),
                   secs=f"{found['seconds']:.0f}", relabelled=n["relabelled"], dropped=n["dropped"], kept=n["kept"])
     for part in found.get("skipped") or []:
         summary += " " + say(label_issues.SKIPPED[part])
@@ -284,6 +285,11 @@ def picked_row(table, evt: gr.SelectData):
 def on_decide(run_id, row, action, new_label="", request: gr.Request = None):
     """One row's decision (row as the table shows it, from 1): (summary, table, corrections CSV)."""
     run = owned_run(run_id, request)
+    if not row or row < 1:
+        from ..errors import DataError
+
+        raise DataError("Pick a row first: click it in the table, or type its number in Row.",
+                        zh="请先选择一行：在表格中点击它，或在“行号”中输入它的编号。")
     corrections.decide(run, [{"row": int(row) - 1, "action": action or "relabel", "new": new_label or None}])
     return issues_view(run)
 

@@ -608,6 +608,7 @@ _SENTENCE_PARTS_ZH = {"rows": "行", "sentences": "个句子", "training file": 
 
 # -- error analysis and label noise --
 SAY_ZH.update({
+    "classical": "传统模型", "embeddings": "句向量", "finetuned model": "微调模型",  # the evidence parts and weights
     "**{wrong} of {total} validation rows are wrong**; the most confident mistakes first.":
         "**{total} 条验证数据中有 {wrong} 条预测错误**；最有把握的错误排在前面。",
     "{n} rows match the filter.": "{n} 行符合筛选条件。",
