@@ -223,6 +223,8 @@ _add_task_text()
 
 # ---- error sentences: exact ones, then patterns with named parts ----------------------------------
 ERRORS_ZH: dict[str, str] = {
+    "Pick a row first: click it in the table, or type its number in Row.":
+        "请先选择一行：在表格中点击它，或在“行号”中输入它的编号。",
     "This run has nothing to train again for.": "这次运行没有需要再训练的地方。",
     "Something went wrong on the server; the details are in the log. Please try again.":
         "服务器出错了；详细信息已写入日志，请重试。",
