@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import make_rows
-from tuner.analysis import corrections, label_issues
+from tuner.analysis import corrections, evidence, label_issues
 from tuner.config import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def test_planted_flips_rank_at_the_top(tmp_path):
     rows = list(csv.DictReader(open(path, encoding="utf-8")))
     texts = [r["text"] for r in rows]
     labels = [LABELS.index(r["label"]) for r in rows]
-    probs = label_issues.cross_validated_probs(texts, labels, 3)
+    probs = evidence.classical_probs(texts, labels, 3)
     quality, flagged = label_issues.rank_issues(labels, probs)
     top = set(np.argsort(quality, kind="stable")[:len(FLIPPED)].tolist())
     assert top == set(FLIPPED)
@@ -63,7 +63,6 @@ def planted_rows(tmp_path):
 
 def test_embeddings_evidence_ranks_planted_flips_at_the_top(tmp_path):
     """The bundled MiniLM's sentence embeddings, cross-validated: the planted rows are the lowest label quality."""
-    from tuner.analysis import evidence
 
     texts, labels, truth = planted_rows(tmp_path)
     vectors = evidence.embed(texts)
@@ -77,7 +76,6 @@ def test_embeddings_evidence_ranks_planted_flips_at_the_top(tmp_path):
 
 
 def test_combination_weighs_each_evidence_by_what_it_tells_beyond_the_label_shares():
-    from tuner.analysis import evidence
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, 300)

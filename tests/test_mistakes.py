@@ -46,7 +46,8 @@ def test_lists_exactly_the_wrong_validation_rows_most_confident_first(tiny_run):
 
     found = mistakes.find(tiny_run)
     task = get_task("classification")
-    split, names = mistakes.validation_rows(tiny_run, task)
+    split, meta = mistakes.validation_rows(tiny_run, task)
+    names = meta["labels"]
     preds = get_predictor(tiny_run).predict(split["text"])
     wrong = {row for row, ref, p in zip(split["row"], split["label"], preds) if next(iter(p)) != names[ref]}
     assert found["n_validation"] == len(split["text"]) == 30

@@ -390,37 +390,36 @@ def cmd_mistakes(args) -> int:
     return 0
 
 
-ENTITY_ERROR_WORDS = {"missed": "missed {true}", "wrong_type": "{true} read as {predicted}",
-                      "boundary": "{true} with other boundaries", "spurious": "spurious {predicted}"}
-
-
 def _print_entity_mistakes(found: dict, rows: list[dict], limit: int, entity_type: str | None) -> None:
     """The tagger's view: totals, error kinds, then each sentence with [words|mark] around its entities."""
+    from .tasks.ner.analysis import ERROR_WORDS, segments
+
     print(f"{found['n_wrong']:,} of {found['n_validation']:,} validation sentences have entity errors. "
           f"Of {found['n_entities']:,} reference entities {found['n_missed']:,} were not found exactly "
           f"(recall {found['recall']:.3f}); of {found['n_predicted']:,} predicted, {found['n_spurious']:,} are not in "
           f"the reference (precision {found['precision']:.3f}).")
     print("Most frequent errors:")
     for k in found["kinds"][:10]:
-        print(f"  {ENTITY_ERROR_WORDS[k['kind']].format(**k)}: {k['spans']:,} spans")
+        print(f"  {ERROR_WORDS[k['kind']].format(**k)}: {k['spans']:,} spans")
     if entity_type:
         print(f"{len(rows):,} sentences have an error involving {entity_type}.")
     print("Marks: [words|TYPE] right · [words|missed TYPE] not found · [words|A read as B] right words, wrong type · "
           "[words|TYPE, predicted ...] other boundaries · [words|spurious TYPE] not in the reference.")
     for rank, r in enumerate(rows[:limit], 1):
         print(f"#{rank}  {r['errors']} errors (missed {len(r['missed'])}, spurious {len(r['spurious'])})")
-        words, i = [], 0
-        for m in r["marks"]:
-            words += r["tokens"][i:m["start"]]
+        words = []
+        for text, m in segments(r):
+            if m is None:
+                words.append(text)
+                continue
             if m["kind"] == "correct":
                 mark = m["true"]
             elif m["kind"] == "boundary":
                 mark = f"{m['true']}, predicted " + ", ".join(f'"{p["text"]}" {p["type"]}' for p in m["predicted_spans"])
             else:
-                mark = ENTITY_ERROR_WORDS[m["kind"]].format(**m)
-            words.append(f"[{' '.join(r['tokens'][m['start']:m['end']])}|{mark}]")
-            i = m["end"]
-        print("    " + " ".join(words + r["tokens"][i:]))
+                mark = ERROR_WORDS[m["kind"]].format(**m)
+            words.append(f"[{text}|{mark}]")
+        print("    " + " ".join(words))
 
 
 def _print_answer_mistakes(found: dict, rows: list[dict]) -> None:

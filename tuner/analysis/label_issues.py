@@ -19,7 +19,6 @@ from ..runs import Run
 from . import evidence as ev
 from . import store
 
-FOLDS = ev.FOLDS
 # The evidences the page and the CLI offer (tuner.analysis.evidence; any parts joined by "+" are accepted too).
 EVIDENCE = ("classical+embeddings+model", "classical+embeddings", "classical", "embeddings", "both", "model")
 # The measured best (bench/label_noise.py, docs/quality.md): on SST-2 with 10% flipped, P@k 0.68 vs 0.57 for
@@ -29,12 +28,6 @@ DEFAULT_EVIDENCE = "classical+embeddings+model"
 SKIPPED = {"embeddings": "Embeddings skipped: the base model does not read this text's language.",
            "model": "The finetuned model's evidence skipped: the run has no trained model."}
 MAX_SHOWN = 2000  # flagged rows kept for the page and the CLI, lowest label quality first
-
-
-def cross_validated_probs(texts: list[str], labels: list[int], n_labels: int, folds: int = FOLDS,
-                          seed: int = 0) -> np.ndarray:
-    """(rows, n_labels) probabilities, each row's from a TF-IDF model fitted on the other folds."""
-    return ev.classical_probs(texts, labels, n_labels, folds, seed)
 
 
 def rank_issues(labels, probs) -> tuple[np.ndarray, np.ndarray]:

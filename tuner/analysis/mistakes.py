@@ -30,13 +30,13 @@ def _task_of(run: Run, wanted: str):
     return task
 
 
-def validation_rows(run: Run, task) -> tuple[dict, list[str]]:
-    """(the validation split the run was scored on, with "row" positions; the label names)."""
+def validation_rows(run: Run, task) -> tuple[dict, dict]:
+    """(the validation split the run was scored on, with "row" positions; the splits' meta: labels, types)."""
     from ..train import capped_validation
 
     cfg = run.config()
     splits = task.analysis_splits(cfg)
-    return capped_validation(splits, cfg), list(splits.meta["labels"])
+    return capped_validation(splits, cfg), splits.meta
 
 
 def rank_mistakes(texts, refs, probs, names, rows=None) -> list[dict]:
@@ -70,15 +70,12 @@ def find(run: Run, refresh: bool = False) -> dict:
         if cached is not None:
             return cached
     from ..inference import get_predictor
-    from ..train import capped_validation
 
     predictor = get_predictor(run)
-    cfg = run.config()
-    splits = task.analysis_splits(cfg)
-    split = capped_validation(splits, cfg)
-    result = task.mistakes(predictor, split, splits.meta)
+    split, meta = validation_rows(run, task)
+    result = task.mistakes(predictor, split, meta)
     if result is None:
-        names = list(predictor.meta.get("labels") or splits.meta["labels"])
+        names = list(predictor.meta.get("labels") or meta["labels"])
         probs = task.label_probabilities(predictor, split["text"])
         wrong = rank_mistakes(split["text"], split["label"], probs, names, split["row"])
         result = {"kind": "labels", "n_validation": len(split["text"]), "n_wrong": len(wrong), "labels": names,

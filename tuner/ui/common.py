@@ -165,7 +165,6 @@ def all_run_choices(owner: str | None = None) -> list[tuple[str, str]]:
     return [(run_label(r), r.id) for r in list_runs(owner)]
 
 
-
 def progress_html(prog: dict) -> str:
     """The Train tab's status line, worded in `prog["lang"]`: the state (bold), step of total, the run's clock,
     the ETA (counted down between steps), tokens/s and MFU (never above 100%), then what the run is doing now or

@@ -52,13 +52,9 @@ def labels_view(found: dict, true_label=ANY, predicted=ANY):
 
 def error_words(kind: str, true: str | None, predicted: str | None) -> str:
     """One kind of entity error in the page's language ("ORG read as LOC")."""
-    if kind == "wrong_type":
-        return say("{true} read as {predicted}", true=true, predicted=predicted)
-    if kind == "boundary":
-        return say("{type} with other boundaries", type=true)
-    if kind == "spurious":
-        return say("spurious {type}", type=predicted)
-    return say("missed {type}", type=true)
+    from ..tasks.ner.analysis import ERROR_WORDS
+
+    return say(ERROR_WORDS[kind], true=true, predicted=predicted)
 
 
 # a mark's look: missed red, wrong type amber, other boundaries violet, spurious blue (dashed), right green
@@ -86,14 +82,10 @@ def _mark_html(mark: dict, words: str) -> str:
 
 
 def sentence_html(row: dict) -> str:
-    """One sentence's words with its marks (reference entities and spurious predictions never overlap)."""
-    tokens, out, i = row["tokens"], [], 0
-    for mark in row["marks"]:
-        out.extend(esc(t) for t in tokens[i:mark["start"]])
-        out.append(_mark_html(mark, " ".join(tokens[mark["start"]:mark["end"]])))
-        i = mark["end"]
-    out.extend(esc(t) for t in tokens[i:])
-    return " ".join(out)
+    """One sentence's words with its marks."""
+    from ..tasks.ner.analysis import segments
+
+    return " ".join(esc(text) if mark is None else _mark_html(mark, text) for text, mark in segments(row))
 
 
 def sentences_html(rows: list[dict]) -> str:

@@ -661,9 +661,9 @@ SAY_ZH.update({
         "（精确率 {precision}）。",
     "{n} sentences have an error with {type}.": "{n} 个句子有涉及 {type} 的错误。",
     "{true} read as {predicted}": "{true} 被识别为 {predicted}",
-    "{type} with other boundaries": "{type} 边界不同",
-    "spurious {type}": "误报 {type}",
-    "missed {type}": "漏掉 {type}",
+    "{true} with other boundaries": "{true} 边界不同",
+    "spurious {predicted}": "误报 {predicted}",
+    "missed {true}": "漏掉 {true}",
     "{type}, predicted {spans}": "{type}，预测为 {spans}",
     "missed": "漏掉", "wrong type": "类型错误", "other boundaries": "边界不同", "spurious": "误报", "right": "正确",
     "Missed: in the reference, not predicted with these words and type (wrong-type and boundary marks count here "

@@ -22,6 +22,21 @@ from .tagging import tag_words
 
 MAX_SENTENCES = 2000  # sentences kept with their marks (worst first); the counts cover every one
 ERROR_KINDS = ("missed", "wrong_type", "boundary", "spurious")
+# Each kind of error in words, filled with a mark's or a kind count's "true" / "predicted" type (the CLI prints them,
+# the page says them in its language: the templates are tuner/ui/zh.py's keys).
+ERROR_WORDS = {"missed": "missed {true}", "wrong_type": "{true} read as {predicted}",
+               "boundary": "{true} with other boundaries", "spurious": "spurious {predicted}"}
+
+
+def segments(row: dict) -> list[tuple[str, dict | None]]:
+    """A sentence of an "entities" view in word order: (words, None) between entities, (words, mark) for each mark
+    (reference entities and spurious predictions never overlap)."""
+    tokens, out, i = row["tokens"], [], 0
+    for mark in row["marks"]:
+        out += [(t, None) for t in tokens[i:mark["start"]]]
+        out.append((" ".join(tokens[mark["start"]:mark["end"]]), mark))
+        i = mark["end"]
+    return out + [(t, None) for t in tokens[i:]]
 
 
 def sentence_errors(tokens: list[str], ref: list[str], pred: list[str]) -> dict:
@@ -72,8 +87,9 @@ def rank_sentences(tokens, refs, preds) -> dict:
     rows, n_ref, n_pred = [], 0, 0
     for k, (toks, ref, pred) in enumerate(zip(tokens, refs, preds)):
         found = sentence_errors(toks, ref, pred)
-        n_ref += len(ts.bio_to_spans(ref))
-        n_pred += len(ts.bio_to_spans(pred))
+        right = sum(m["kind"] == "correct" for m in found["marks"])  # the exact matches
+        n_ref += right + len(found["missed"])
+        n_pred += right + len(found["spurious"])
         if found["errors"]:
             rows.append({"sentence": k, "tokens": list(toks), **found})
     rows.sort(key=lambda r: (-r["errors"], -(len(r["missed"]) + len(r["spurious"])), r["sentence"]))
