@@ -10,12 +10,16 @@ spam and waimai_10k: 80% of the file, stratified) get that share of their labels
 rows (SST-2's dev.tsv, the other 20%) stay clean. The ranking is tuner.analysis.label_issues on each evidence of
 `--evidence` (tuner.analysis.evidence): "classical" (5-fold cross-validated TF-IDF + logistic regression),
 "embeddings" (5-fold cross-validated logistic regression on the bundled MiniLM's mean-pooled sentence embeddings),
-"model" (the finetuned run's own probabilities; needs --finetune), and combinations joined by "+" ("both" =
+"model" (the finetuned run's own probabilities; needs --finetune), "crossfit" (with --crossfit K: K runs,
+each scoring the fold it did not train on), and combinations joined by "+" ("both" =
 classical+model), combined by the product's rule (each weighted by its log-loss gain over the label shares) and,
 on a second line marked "=", by a plain average. Printed per line: precision and recall of the flagged rows
 against the flipped ones at k = the number flipped (the top k by label quality) and at the tool's own threshold
-(cleanlab's flagged set), the evidence's time, the weights, and the test macro F1 of the model trained on the noisy
-rows vs on the rows corrected by accepting every suggestion.
+(cleanlab's flagged set), the evidence's time, the weights, how many unflipped rows the evidence contradicts
+("contra": rows whose most probable label is not their given, true one; each competes with the flipped rows for the
+top of the ranking, the ceiling discussed in docs/quality.md), and the test macro F1 of the model trained on
+the noisy rows vs on the rows corrected by accepting every suggestion ("fixed") and on the noisy rows less every
+flagged one ("drop"; with --finetune, by --fix-action).
 
 Without --finetune that model is the classical baseline (tuner.classical, TF-IDF + linear SVM), a stand-in. With
 --finetune the noisy rows train a real run (`python -m tuner train <recipe> --set data.train_file=...`, runs under
@@ -147,6 +151,30 @@ def memorised(run, probs: np.ndarray, noisy: np.ndarray, flipped) -> str:
     return "the finetuned model disagrees with the flipped label on " + ", ".join(parts)
 
 
+def parts_of(evidence: str) -> tuple[str, ...]:
+    """The product's evidence parts (tuner.analysis.evidence.parts_of), with the bench's own "crossfit"."""
+    from tuner.analysis.evidence import parts_of as product_parts
+
+    parts = [p.strip() for p in evidence.split("+") if p.strip()]
+    if "crossfit" not in parts:
+        return product_parts(evidence)
+    rest = "+".join(p for p in parts if p != "crossfit")
+    known = product_parts(rest) if rest else ()
+    return known + ("crossfit",) if known or not rest else ()
+
+
+def crossfit(tag: str, texts, labels, names, folds: int, recipe: str, extra: list[str]) -> np.ndarray:
+    """Out-of-sample finetuned probabilities: `folds` real runs, each trained on the other folds (stratified,
+    seeded), scoring the fold it did not see; what K-fold finetuning would give the ranking, at K runs' cost."""
+    from sklearn.model_selection import StratifiedKFold
+
+    probs = np.zeros((len(texts), len(names)))
+    for k, (train, held) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=0).split(texts, labels)):
+        run = finetune(f"{tag}-crossfit{folds}-{k}", [texts[i] for i in train], labels[train], names, recipe, extra)
+        probs[held] = run_probs(run, [texts[i] for i in held])
+    return probs
+
+
 def run_f1(run, test_texts, test_labels, n_labels) -> float:
     from sklearn.metrics import f1_score
 
@@ -167,6 +195,12 @@ def main(argv=None) -> int:
     ap.add_argument("--finetune", action="store_true", help="train real runs on the noisy and the corrected rows")
     ap.add_argument("--fix-with", default=label_issues.DEFAULT_EVIDENCE, help="with --finetune: the evidence whose "
                     "suggestions correct the rows for the second run ('none': no second run)")
+    ap.add_argument("--crossfit", type=int, default=0, metavar="K", help="with --finetune: also train K runs, each "
+                    "on all folds but one, for the evidence 'crossfit' (each row's probabilities from the run that did "
+                    "not see it)")
+    ap.add_argument("--fix-action", choices=["relabel", "drop", "both"], default="relabel", help="with --finetune: "
+                    "the second run trains on the flagged rows relabelled to their suggestions, or on the rows less the "
+                    "flagged ones (drop), or one of each (both)")
     ap.add_argument("--recipe", default="classification", help="with --finetune: the recipe the runs use")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="with --finetune: a setting")
     ap.add_argument("--noisy-run", help="with --finetune, one dataset and one noise share: reuse this finished run "
@@ -175,8 +209,9 @@ def main(argv=None) -> int:
     evidences = [e.strip() for e in args.evidence.split(",") if e.strip()]
     fix_with = [args.fix_with] if args.finetune and args.fix_with != "none" else []
     for e in evidences + fix_with:
-        if not ev.parts_of(e) or ("model" in ev.parts_of(e) and not args.finetune):
-            ap.error(f"evidence '{e}': unknown, or 'model' without --finetune")
+        if not parts_of(e) or ({"model", "crossfit"} & set(parts_of(e)) and not args.finetune) or \
+                ("crossfit" in parts_of(e) and not args.crossfit):
+            ap.error(f"evidence '{e}': unknown, 'model' without --finetune, or 'crossfit' without --crossfit")
     if args.c:
         from tuner import classical
 
@@ -184,10 +219,10 @@ def main(argv=None) -> int:
     if not SHARED.is_dir():
         print(f"skipped: the shared datasets folder {SHARED} is not present")
         return 0
-    needed = {p for e in evidences + fix_with for p in ev.parts_of(e)}
+    needed = {p for e in evidences + fix_with for p in parts_of(e)}
     print(f"{'dataset':>10} {'noise':>5} {'rows':>6} {'flip':>5} {'evidence':>22} | {'P@k':>5} {'R@k':>5} | "
-          f"{'flagged':>7} {'P':>5} {'R':>5} | {'secs':>5} | {'weights':>11} | {'F1 clean':>8} {'F1 noisy':>8} "
-          f"{'F1 fixed':>8}  (F1: {'finetuned runs' if args.finetune else 'classical stand-in'})")
+          f"{'flagged':>7} {'P':>5} {'R':>5} | {'secs':>5} | {'weights':>11} | {'contra':>6} | {'F1 clean':>8} {'F1 noisy':>8} "
+          f"{'F1 fixed':>8} {'F1 drop':>8}  (F1: {'finetuned runs' if args.finetune else 'classical stand-in'})")
     for name, (train, test) in datasets(args.only).items():
         names = sorted({lab for _, lab in train})
         index = {n: i for i, n in enumerate(names)}
@@ -236,9 +271,13 @@ def main(argv=None) -> int:
                 parts["model"] = run_probs(noisy_run, texts)
                 secs["model"] = time.perf_counter() - t0
                 print(f"  {memorised(noisy_run, parts['model'], noisy, flipped.tolist())}", flush=True)
+                if args.crossfit:
+                    t0 = time.perf_counter()
+                    parts["crossfit"] = crossfit(tag, texts, noisy, names, args.crossfit, args.recipe, args.set)
+                    secs["crossfit"] = time.perf_counter() - t0
                 f1_noisy_run = run_f1(noisy_run, test_texts, test_labels, len(names))
             for e in evidences + [x for x in fix_with if x not in evidences]:
-                chosen = {p: parts[p] for p in ev.parts_of(e)}
+                chosen = {p: parts[p] for p in parts_of(e)}
                 rules = [("", ev.combine(noisy, chosen))]
                 if len(chosen) > 1:
                     rules.append(("=", (sum(chosen.values()) / len(chosen), {p: 1 / len(chosen) for p in chosen})))
@@ -250,19 +289,26 @@ def main(argv=None) -> int:
                     p, r = pr(set(flagged.tolist()), truth)
                     fixed = noisy.copy()
                     fixed[flagged] = label_issues.suggestions(noisy, probs)[flagged]  # accept every suggestion
+                    kept = np.flatnonzero(~np.isin(np.arange(len(texts)), flagged))  # or drop every flagged row
                     if args.finetune:
-                        f1_noisy, f1_fixed = f1_noisy_run, float("nan")
-                        if e == args.fix_with and not mark:
+                        f1_noisy, f1_fixed, f1_drop = f1_noisy_run, float("nan"), float("nan")
+                        if e == args.fix_with and not mark and args.fix_action in ("relabel", "both"):
                             fixed_run = finetune(f"{tag}-fixed-{e.replace('+', '-')}", texts, fixed, names,
                                                  args.recipe, args.set)
                             f1_fixed = run_f1(fixed_run, test_texts, test_labels, len(names))
+                        if e == args.fix_with and not mark and args.fix_action in ("drop", "both"):
+                            dropped_run = finetune(f"{tag}-dropped-{e.replace('+', '-')}", [texts[i] for i in kept],
+                                                   noisy[kept], names, args.recipe, args.set)
+                            f1_drop = run_f1(dropped_run, test_texts, test_labels, len(names))
                     else:
                         f1_noisy = test_f1(texts, noisy, test_texts, test_labels, len(names))
                         f1_fixed = test_f1(texts, fixed, test_texts, test_labels, len(names))
+                        f1_drop = test_f1([texts[i] for i in kept], noisy[kept], test_texts, test_labels, len(names))
                     weights = "/".join(f"{w[x]:.2f}" for x in chosen) if len(chosen) > 1 else "-"
+                    contra = int(np.sum((np.argmax(probs, axis=1) != noisy) & (noisy == clean)))
                     print(f"{name:>10} {share:>5.2f} {len(texts):>6} {len(truth):>5} {mark + e:>22} | {p_k:>5.3f} "
                           f"{r_k:>5.3f} | {len(flagged):>7} {p:>5.3f} {r:>5.3f} | {sum(secs[x] for x in chosen):>5.0f} | "
-                          f"{weights:>11} | {f1_clean:>8.4f} {f1_noisy:>8.4f} {f1_fixed:>8.4f}", flush=True)
+                          f"{weights:>11} | {contra:>6,} | {f1_clean:>8.4f} {f1_noisy:>8.4f} {f1_fixed:>8.4f} {f1_drop:>8.4f}", flush=True)
     return 0
 
 

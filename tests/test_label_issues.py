@@ -122,7 +122,9 @@ def test_accepting_suggestions_writes_a_corrected_copy_and_leaves_the_upload(pla
     flagged = {r["row"]: r for r in found["rows"]}
     assert planted_in_train <= set(flagged)
     assert {r["row"] for r in found["rows"][:len(planted_in_train)]} == planted_in_train  # ranked first
-    counts = corrections.accept_all(run)
+    # every flagged row contradicts its label, the planted ones among them; the clear rows agree with theirs
+    assert 0.5 < found["agreement"] <= 1 - found["flagged"] / found["rows_checked"] + 1e-4  # rounded to 4 places
+    counts = corrections.decide_all(run)
     assert counts["relabelled"] == found["flagged"] and counts["dropped"] == 0
     corrections.decide(run, [{"row": found["rows"][0]["row"], "action": "drop"}])
     files = corrections.corrected_files(run, corrections.load(run), tmp_path / "out")
@@ -154,6 +156,7 @@ def test_cli_evidence_option(planted_run, capsys):
     assert cli.main(["label-issues", run.id, "--evidence", "classical"]) == 0
     out = capsys.readouterr().out
     assert "evidence: classical," in out and "training rows look mislabelled" in out
+    assert f"The evidence agrees with {label_issues.latest(run)['agreement']:.0%} of the given labels" in out
     assert label_issues.latest(run)["evidence"] == "classical"  # what the page's Accept all acts on: the last shown
     assert label_issues.find(run)["evidence"] == label_issues.DEFAULT_EVIDENCE  # a new ranking: the default
     with pytest.raises(SystemExit) as exc:
@@ -169,6 +172,13 @@ def test_evidence_the_run_cannot_give_is_skipped(planted_run, tmp_path):
     run, _, _ = planted_run
     found = label_issues.find(run, evidence="classical+embeddings+model")
     assert found["skipped"] == ["model"] and set(found["weights"]) == {"classical", "embeddings"}
+    # a trained run that the classical baseline beats on its validation rows (verdict "bad") is not asked
+    (run.path / "adapter").mkdir()
+    (run.path / "adapter" / "adapter_model.safetensors").write_bytes(b"x")
+    assert run.has_adapter()
+    run.metrics_path.write_text('{"verdict": {"level": "bad"}}', encoding="utf-8")
+    found = label_issues.find(run, evidence="classical+model", refresh=True)  # would fail to load the fake adapter
+    assert found["skipped"] == ["model_worse"] and found["weights"] == {"classical": 1.0}
     path = tmp_path / "zh.csv"
     good, bad = ["这家店的菜很好吃，送餐也快", "味道不错，下次还点"], ["太难吃了，再也不点了", "送得太慢，菜都凉了"]
     with open(path, "w", newline="", encoding="utf-8") as fh:
@@ -183,6 +193,26 @@ def test_evidence_the_run_cannot_give_is_skipped(planted_run, tmp_path):
     assert label_issues.describe(found) == "classical"
 
 
+def test_cli_write_drop_leaves_the_flagged_rows_out(planted_run, tmp_path, capsys):
+    """`label-issues <run> --write FILE --drop`: every flagged row is left out of the corrected copy, every other
+    training row kept with its label as uploaded; without --drop they are relabelled (the test above)."""
+    from tuner import cli
+    from tuner.tasks import get_task
+
+    run, upload, _ = planted_run
+    out = tmp_path / "fixed.csv"
+    assert cli.main(["label-issues", run.id, "--evidence", "classical", "--write", str(out), "--drop"]) == 0
+    found = label_issues.latest(run)
+    flagged = {r["row"] for r in found["rows"]}
+    assert flagged and set(corrections.load(run)) == {str(r) for r in flagged}
+    assert {d["action"] for d in corrections.load(run).values()} == {"drop"}
+    original = list(csv.DictReader(open(upload, encoding="utf-8")))
+    held_out = set(get_task("classification").analysis_splits(run.config()).validation["row"])
+    kept = [original[i] for i in range(len(original)) if i not in flagged and i not in held_out]
+    assert list(csv.DictReader(open(out, encoding="utf-8"))) == kept
+    assert f"0 rows relabelled, {len(flagged):,} dropped" in capsys.readouterr().err
+
+
 def test_train_again_starts_a_run_on_the_corrected_copy(planted_run, monkeypatch):
     from tuner import jobs
 
@@ -192,7 +222,7 @@ def test_train_again_starts_a_run_on_the_corrected_copy(planted_run, monkeypatch
     label_issues.find(run, evidence="classical")
     with pytest.raises(Exception, match="no corrections yet"):
         corrections.train_again(run)
-    corrections.accept_all(run)
+    corrections.decide_all(run)
     new = corrections.train_again(run).run
     assert submitted == [new]
     cfg, old = new.config(), run.config()
@@ -230,7 +260,7 @@ def test_section_text_is_translated():
     columns = [v for d in ("MISTAKE_COLUMNS", "PAIR_COLUMNS", "ISSUE_COLUMNS")
                for v in re.findall(r'"\w+": "([^"]+)"', source.split(f"{d} = ", 1)[1].split("\n\n")[0])]
     assert len(said) >= 8 and len(labels) >= 15
-    said += list(label_issues.SKIPPED.values())  # said through a lookup
+    said += list(label_issues.SKIPPED.values()) + [label_issues.AGREES]  # said through a name
     missing = [s for s in said + columns if i18n.say(s, "zh") == s]
     missing += [s for s in labels if i18n.t(s, "zh") == s]
     assert not missing, missing

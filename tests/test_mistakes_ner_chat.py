@@ -94,6 +94,28 @@ def conll(n: int) -> str:
     return "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(TOKENS[i % 4], REFS[i % 4])) for i in range(n)) + "\n"
 
 
+def first_words(path: Path, place: str) -> list[str]:
+    """The words of the sentence that starts at `place` ('line 12') of a CoNLL file."""
+    lines = path.read_text(encoding="utf-8").splitlines()[int(place.split()[1].replace(",", "")) - 1:]
+    return [ln.split()[0] for ln in lines[:next((i for i, ln in enumerate(lines) if not ln.strip()), len(lines))]]
+
+
+def test_each_validation_sentence_knows_its_line_in_the_file(tmp_path):
+    """The held-out sentences (shuffled out of the file, then sorted by length) keep where they are in the file,
+    so the mistakes view can say 'line 1,204' instead of a rank."""
+    sentences = [TOKENS[i % 4] + [f"w{i}"] for i in range(30)]  # every sentence different
+    path = tmp_path / "train.conll"
+    path.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(s, REFS[i % 4] + ["O"]))
+                                for i, s in enumerate(sentences)) + "\n", encoding="utf-8")
+    cfg = RunConfig.from_dict({"task": "ner", "data": {"train_file": str(path), "validation_fraction": 0.3}})
+    splits = get_task("ner").analysis_splits(cfg)
+    for part in (splits.train, splits.validation):
+        assert len(part["place"]) == len(part["tokens"]) > 0
+        for place, tokens in zip(part["place"], part["tokens"]):
+            assert first_words(path, place) == tokens
+    assert "place" not in get_task("ner").load_splits(cfg).validation  # training reads no such column
+
+
 @pytest.fixture(scope="module")
 def ner_run(tmp_path_factory, tiny_model_dir):
     from tuner import runs
@@ -130,6 +152,8 @@ def test_tiny_tagger_lists_exactly_the_sentences_whose_spans_differ(ner_run):
     differ = {k for k, (r, p) in enumerate(zip(refs, preds)) if set(ts.bio_to_spans(r)) != set(ts.bio_to_spans(p))}
     assert found["kind"] == "entities" and found["n_validation"] == 8
     assert {r["sentence"] for r in found["rows"]} == differ and found["n_wrong"] == len(differ)
+    valid = Path(ner_run.config().data.validation_file)
+    assert all(first_words(valid, r["place"]) == r["tokens"] for r in found["rows"])
     worst = [(r["errors"], len(r["missed"]) + len(r["spurious"])) for r in found["rows"]]
     assert worst == sorted(worst, reverse=True)
     report = ner_run.metrics()  # the counts agree with the Evaluate tab's scores

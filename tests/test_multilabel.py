@@ -410,3 +410,80 @@ def test_merged_export_is_a_multi_label_model(trained, tmp_path):
     assert model.config.problem_type == "multi_label_classification" and model.config.num_labels == 3
     assert json.loads((folder / "tuner_meta.json").read_text())["threshold"] == run.meta()["threshold"]
     assert "micro_f1" in model_card.render(run, "me/tickets")
+
+
+# ---- the mistakes view (issue #26) -----------------------------------------------------------------------------
+def made(probs: dict, threshold: float = 0.5) -> Prediction:
+    """A prediction as the task's predict makes it: probabilities highest first, the labels at the threshold."""
+    out = Prediction(sorted(probs.items(), key=lambda kv: -kv[1]))
+    out.chosen = [k for k, p in out.items() if p >= threshold] or list(out)[:1]
+    return out
+
+
+def test_mistakes_are_the_rows_with_a_wrong_label_set_surest_first():
+    from tuner.analysis import mistakes
+    from tuner.tasks.multilabel.analysis import NONE, label_errors, rank_set_mistakes
+
+    names = META["labels"]
+    truth = [[0], [0, 1], [2], [1, 2], [1]]
+    preds = [made({"billing": 0.9, "shipping": 0.1, "technical": 0.2}),    # right
+             made({"billing": 0.8, "shipping": 0.3, "technical": 0.1}),    # shipping missed (1 - 0.3 = 0.7)
+             made({"billing": 0.95, "shipping": 0.2, "technical": 0.6}),   # billing extra (0.95)
+             made({"billing": 0.1, "shipping": 0.7, "technical": 0.45}),   # technical missed (0.55)
+             made({"billing": 0.2, "shipping": 0.9, "technical": 0.1})]    # right
+    wrong = rank_set_mistakes(["a", "b", "c", "d", "e"], truth, preds, names, rows=[10, 11, 12, 13, 14])
+    assert [r["row"] for r in wrong] == [12, 11, 13]  # confidence 0.95, 0.7, 0.55
+    assert wrong[0]["true"] == "technical" and wrong[0]["predicted"] == "billing; technical"
+    assert wrong[0]["extra"] == ["billing"] and wrong[0]["missed"] == [] and wrong[0]["confidence"] == 0.95
+    assert wrong[1]["missed"] == ["shipping"] and wrong[1]["confidence"] == 0.7
+    assert label_errors(wrong + wrong[:1]) == [{"true": NONE, "predicted": "billing", "rows": 2},  # most rows first
+                                               {"true": "shipping", "predicted": NONE, "rows": 1},
+                                               {"true": "technical", "predicted": NONE, "rows": 1}]
+    assert [r["row"] for r in mistakes.filtered(wrong, true="shipping")] == [11, 13]  # in the true set
+    assert [r["row"] for r in mistakes.filtered(wrong, predicted="billing")] == [12, 11]
+
+
+def test_mistakes_view_of_the_tiny_run(trained, tmp_path, capsys):
+    """The tiny run scored on a validation file where every third row carries a wrong label set: the view lists
+    exactly the rows whose predicted set is not the file's, surest first, each with its row in that file."""
+    import shutil
+
+    from tuner import cli, runs
+    from tuner.analysis import mistakes
+    from tuner.inference import Predictor
+    from tuner.tasks.multilabel.analysis import SETS_NOTE
+    from tuner.ui import i18n
+    from tuner.ui import mistakes as page
+
+    run, _ = trained
+    rows = multi_label_rows(seed=5, per_kind=4)
+    others = {"billing": "shipping", "shipping": "technical", "technical": "billing"}
+    rows = [(t, ";".join(others[x] for x in labs.split(";")) if i % 3 == 0 else labs) for i, (t, labs) in enumerate(rows)]
+    valid = write_csv(tmp_path / "valid.csv", rows)
+    copy = runs.Run(shutil.copytree(run.path, run.path.parent / (run.id[:-6] + "abcdef")))
+    cfg = copy.config()
+    cfg.data.validation_file = str(valid)
+    cfg.save(copy.config_path)
+    found = mistakes.find(copy)
+    split = TASK.analysis_splits(copy.config()).validation
+    preds = Predictor(copy).predict(split["text"])
+    names = copy.meta()["labels"]
+    differ = {split["row"][i] for i, (ids, p) in enumerate(zip(split["labels"], preds))
+              if sorted(p.chosen) != sorted(names[j] for j in ids)}
+    assert found["kind"] == "labels" and found["sets"] and found["n_validation"] == len(rows)
+    assert {r["row"] for r in found["rows"]} == differ and found["n_wrong"] == len(differ) >= len(rows) // 3 - 2
+    assert abs((1 - Predictor(copy).evaluate_file(valid)["accuracy"]) * len(rows) - found["n_wrong"]) < 0.5
+    assert [r["confidence"] for r in found["rows"]] == sorted((r["confidence"] for r in found["rows"]), reverse=True)
+    for r in found["rows"]:  # "row" is the row of the validation file
+        assert rows[r["row"]][0] == r["text"] and sorted(rows[r["row"]][1].split(";")) == sorted(r["true_set"])
+        assert sorted(r["missed"] + r["extra"]) == sorted(set(r["true_set"]) ^ set(r["predicted_set"]))
+    assert sum(p["rows"] for p in found["pairs"]) == sum(len(r["missed"]) + len(r["extra"]) for r in found["rows"])
+    assert cli.main(["mistakes", copy.id, "--true", "billing"]) == 0
+    out = capsys.readouterr().out
+    assert f"{found['n_wrong']:,} of {len(rows):,} validation rows are wrong" in out and " -> —: " in out
+    assert SETS_NOTE in out
+    summary = page.labels_view(found)[0]
+    assert SETS_NOTE in summary and i18n.say(SETS_NOTE, "zh") != SETS_NOTE
+    from tuner.ui import evaluate_tab
+
+    assert evaluate_tab.show(run.id)[3]["visible"] is False  # no confusion matrix: no empty frame either

@@ -382,6 +382,10 @@ def cmd_mistakes(args) -> int:
         _print_answer_mistakes(found, rows[:args.limit])
     else:
         print(f"{found['n_wrong']:,} of {found['n_validation']:,} validation rows are wrong.")
+        if found.get("sets"):
+            from .tasks.multilabel.analysis import SETS_NOTE
+
+            print(SETS_NOTE)
         for pair in found["pairs"][:10]:
             print(f"  {pair['true']} -> {pair['predicted']}: {pair['rows']:,} rows")
         print(f"{'row':>6}  {'true':>14}  {'predicted':>14}  {'conf':>6}  text")
@@ -406,7 +410,8 @@ def _print_entity_mistakes(found: dict, rows: list[dict], limit: int, entity_typ
     print("Marks: [words|TYPE] right · [words|missed TYPE] not found · [words|A read as B] right words, wrong type · "
           "[words|TYPE, predicted ...] other boundaries · [words|spurious TYPE] not in the reference.")
     for rank, r in enumerate(rows[:limit], 1):
-        print(f"#{rank}  {r['errors']} errors (missed {len(r['missed'])}, spurious {len(r['spurious'])})")
+        place = f"  {r['place']}" if r.get("place") else ""
+        print(f"#{rank}{place}  {r['errors']} errors (missed {len(r['missed'])}, spurious {len(r['spurious'])})")
         words = []
         for text, m in segments(r):
             if m is None:
@@ -456,13 +461,15 @@ def cmd_label_issues(args) -> int:
     else:
         print(f"{found['flagged']:,} of {found['rows_checked']:,} training rows look mislabelled "
               f"(evidence: {label_issues.describe(found)}, {found['seconds']:.0f} s).")
+        if found.get("agreement") is not None:
+            print(label_issues.AGREES.format(share=f"{found['agreement']:.0%}"))
         for part in found.get("skipped") or []:
             print(label_issues.SKIPPED[part])
         print(f"{'row':>6}  {'given':>14}  {'suggested':>14}  {'quality':>7}  text")
         for r in found["rows"][:args.limit]:
             print(f"{r['row'] + 1:>6}  {r['given'][:14]:>14}  {r['suggested'][:14]:>14}  {r['quality']:>7.3f}  {r['text'][:70]}")
     if args.write or args.train_again:
-        counts = corrections.accept_all(run)
+        counts = corrections.decide_all(run, "drop" if args.drop else "relabel")
         print(f"accepted: {counts['relabelled']:,} rows relabelled, {counts['dropped']:,} dropped", file=sys.stderr)
     if args.write:
         import shutil
@@ -558,6 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
     li.add_argument("--write", metavar="FILE", help="accept every suggestion and write the corrected training rows as CSV")
     li.add_argument("--train-again", action="store_true", help="accept every suggestion and start a run with the same settings on the corrected copy")
+    li.add_argument("--drop", action="store_true", help="with --write / --train-again: drop every flagged row "
+                    "instead of relabelling it (safer where the evidence is often wrong, docs/quality.md)")
     li.add_argument("--json", action="store_true")
     li.add_argument("--refresh", action="store_true", help="rank again instead of the saved result")
     li.set_defaults(fn=cmd_label_issues)

@@ -53,13 +53,14 @@ def decide(run: Run, decisions: list[dict]) -> dict:
     return counts(saved)
 
 
-def accept_all(run: Run, rows: list[int] | None = None) -> dict:
-    """Relabel every flagged row (or those in `rows`) to its suggested label."""
+def decide_all(run: Run, action: str = "relabel", rows: list[int] | None = None) -> dict:
+    """One decision for every flagged row (or those in `rows`): "relabel" to its suggested label, "drop" or
+    "keep"."""
     from .label_issues import find
 
     issues = (store.load(run, "label_issues") or find(run)).get("rows", [])
     wanted = None if rows is None else {int(r) for r in rows}
-    return decide(run, [{"row": r["row"], "action": "relabel", "new": r["suggested"]}
+    return decide(run, [{"row": r["row"], "action": action, "new": r["suggested"] if action == "relabel" else None}
                         for r in issues if wanted is None or r["row"] in wanted])
 
 

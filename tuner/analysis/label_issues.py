@@ -26,8 +26,12 @@ EVIDENCE = ("classical+embeddings+model", "classical+embeddings", "classical", "
 # has no adapter, so on those files it is classical+model or classical.
 DEFAULT_EVIDENCE = "classical+embeddings+model"
 SKIPPED = {"embeddings": "Embeddings skipped: the base model does not read this text's language.",
-           "model": "The finetuned model's evidence skipped: the run has no trained model."}
+           "model": "The finetuned model's evidence skipped: the run has no trained model.",
+           "model_worse": "The finetuned model's evidence skipped: on the validation rows it does worse than the "
+                          "classical baseline (see the verdict)."}
 MAX_SHOWN = 2000  # flagged rows kept for the page and the CLI, lowest label quality first
+AGREES = ("The evidence agrees with {share} of the given labels, so it is wrong on some rows too: look at each "
+          "suggestion before accepting it.")  # the page and the CLI, under the count of flagged rows
 
 
 def rank_issues(labels, probs) -> tuple[np.ndarray, np.ndarray]:
@@ -68,11 +72,18 @@ def describe(found: dict, names: dict | None = None) -> str:
 
 
 def gather(task, run: Run, parts: tuple[str, ...], texts: list[str], labels: list[int], names: list[str]) -> tuple[dict, list]:
-    """({evidence part: probabilities}, parts skipped). Beside other evidence, embeddings are skipped when the base
-    model cannot read the text (tuner.language: a language it was not trained on, or many unknown tokens), and the
-    model's when the run has no trained adapter."""
+    """({evidence part: probabilities}, the reasons parts were skipped: SKIPPED's keys). Beside other evidence,
+    embeddings are skipped when the base model cannot read the text (tuner.language: a language it was not trained
+    on, or many unknown tokens), and the model's when the run has no trained adapter or its verdict is "bad" (it
+    learned next to nothing, or the classical baseline beats it on the held-out validation rows: the bundled
+    English MiniLM on Chinese text, docs/quality.md, made the ranking worse)."""
     cfg = run.config()
-    skipped = ["model"] if "model" in parts and len(parts) > 1 and not run.has_adapter() else []
+    skipped = []
+    if "model" in parts and len(parts) > 1:
+        if not run.has_adapter():
+            skipped.append("model")
+        elif ((run.metrics() or {}).get("verdict") or {}).get("level") == "bad":
+            skipped.append("model_worse")
     if "embeddings" in parts and len(parts) > 1:
         from .. import language
 
@@ -83,7 +94,7 @@ def gather(task, run: Run, parts: tuple[str, ...], texts: list[str], labels: lis
         out["classical"] = ev.classical_probs(texts, labels, len(names))
     if "embeddings" in parts and "embeddings" not in skipped:
         out["embeddings"] = ev.embedding_probs(texts, labels, len(names), cfg.model.name, cfg.model.max_length)
-    if "model" in parts and "model" not in skipped:
+    if "model" in parts and not {"model", "model_worse"} & set(skipped):
         from ..inference import get_predictor
 
         predictor = get_predictor(run)
@@ -96,8 +107,11 @@ def gather(task, run: Run, parts: tuple[str, ...], texts: list[str], labels: lis
 
 def find(run: Run, evidence: str = DEFAULT_EVIDENCE, refresh: bool = False) -> dict:
     """{rows: flagged rows lowest quality first ({row, text, given, suggested, quality, suggested_prob}), flagged,
-    rows_checked, evidence, weights (each evidence part's share of the average), skipped, seconds, labels}; cached
-    per adapter and evidence."""
+    rows_checked, evidence, weights (each evidence part's share of the average), skipped, seconds, labels,
+    agreement (the share of rows whose most probable label is the given one)}; cached per adapter and evidence.
+
+    The agreement says how far to trust the list: every correct label the evidence contradicts competes with the
+    wrong ones for the top of the ranking (docs/quality.md, "Why the list is only as good as its evidence")."""
     from .mistakes import _task_of
 
     parts = ev.parts_of(evidence)
@@ -123,5 +137,6 @@ def find(run: Run, evidence: str = DEFAULT_EVIDENCE, refresh: bool = False) -> d
              "suggested_prob": round(float(probs[i, suggest[i]]), 4)} for i in order[:MAX_SHOWN]]
     result = {"evidence": evidence, "weights": {k: round(v, 3) for k, v in weights.items()}, "skipped": skipped,
               "rows_checked": len(texts), "flagged": len(order), "labels": names,
+              "agreement": round(float(np.mean(np.argmax(probs, axis=1) == np.asarray(labels))), 4),
               "seconds": round(time.perf_counter() - t0, 1), "rows": rows}
     return store.save(run, "label_issues", result)

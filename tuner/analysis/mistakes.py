@@ -1,5 +1,6 @@
 """What a finished run gets wrong on its validation rows. A classifier: the rows it gets wrong, most confident first,
 and the label pairs it confuses most (made here). Other tasks make their own view through the `mistakes` hook: the
+multi-label classifier's rows with a wrong label set, in the same view (tuner/tasks/multilabel/analysis.py), the
 tagger's sentences with the most entity errors (tuner/tasks/ner/analysis.py), chat's answers with the lowest ROUGE-L
 (tuner/tasks/chat/analysis.py).
 
@@ -89,8 +90,10 @@ def kind_of(found: dict) -> str:
 
 
 def filtered(rows: list[dict], true: str | None = None, predicted: str | None = None) -> list[dict]:
-    """The mistakes whose true and/or predicted label is the one given (None or "" = any)."""
-    return [r for r in rows if (not true or r["true"] == true) and (not predicted or r["predicted"] == predicted)]
+    """The mistakes whose true and/or predicted label is the one given (None or "" = any); a multi-label row's
+    when its true / predicted labels include it."""
+    return [r for r in rows if (not true or true in r.get("true_set", [r["true"]]))
+            and (not predicted or predicted in r.get("predicted_set", [r["predicted"]]))]
 
 
 def with_type(rows: list[dict], entity_type: str | None = None) -> list[dict]:

@@ -238,6 +238,7 @@ CSS = """
 .tuner-progress-msg {color: #666; font-size: 0.9em;}
 .tuner-error {color: #b3261e; font-weight: 600;}
 .tuner-warn {color: #8a5a00;}
+.tuner-hint {font-size: 0.9em; opacity: 0.8;}
 footer {display: none !important;}
 /* charts (tuner/ui/charts.py): horizontal bars, one row each, from zero */
 .tuner-hbars {display: flex; flex-direction: column; gap: 3px; font-size: 0.9em; margin: 4px 0;}

@@ -86,10 +86,12 @@ def no_report(report: dict) -> str:
 
 @friendly
 def show(run_id, request: gr.Request = None):
-    """The selected run's report views: (summary, headline table, per-label table, confusion figure)."""
+    """The selected run's report views: (summary, headline table, per-label table, confusion figure); the figure's
+    box is hidden where the task draws none (multi-label, chat), not left as an empty frame."""
     if not run_id:
-        return say("Pick a finished run."), None, None, None
-    return report_views(owned_run(run_id, request).metrics() or {})
+        return say("Pick a finished run."), None, None, gr.update(value=None, visible=False)
+    summary, headline, per_label, figure = report_views(owned_run(run_id, request).metrics() or {})
+    return summary, headline, per_label, gr.update(value=figure, visible=figure is not None)
 
 
 def choices(selected=None, request: gr.Request = None):

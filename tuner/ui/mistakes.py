@@ -14,8 +14,9 @@ import gradio as gr
 import pandas as pd
 
 from ..analysis import corrections, label_issues, mistakes
+from ..skipped import where_zh
 from .common import esc, friendly, owned_run, user_of
-from .i18n import say
+from .i18n import current_lang, say
 
 SHOWN = 200  # rows of each table on the page (the CLI and the CSV have them all)
 SHOWN_SENTENCES = 100  # sentences of an entity view drawn on the page (the CLI prints them all with --limit)
@@ -43,6 +44,10 @@ def labels_view(found: dict, true_label=ANY, predicted=ANY):
     rows = mistakes.filtered(found["rows"], true_label or None, predicted or None)
     summary = say("**{wrong} of {total} validation rows are wrong**; the most confident mistakes first.",
                   wrong=f"{found['n_wrong']:,}", total=f"{found['n_validation']:,}")
+    if found.get("sets"):
+        from ..tasks.multilabel.analysis import SETS_NOTE
+
+        summary += " " + say(SETS_NOTE)
     if true_label or predicted:
         summary += " " + say("{n} rows match the filter.", n=f"{len(rows):,}")
     choices = [(say("any"), ANY), *[(n, n) for n in found["labels"]]]
@@ -101,7 +106,9 @@ def sentences_html(rows: list[dict]) -> str:
     for rank, r in enumerate(rows[:SHOWN_SENTENCES], 1):
         counts = say("{errors} errors · missed {missed} · spurious {spurious}", errors=r["errors"],
                      missed=len(r["missed"]), spurious=len(r["spurious"]))
-        items.append(f'<li style="margin:0 0 .7em 0"><div style="font-size:.85em;opacity:.75">#{rank} · {esc(counts)}'
+        place = where_zh(r["place"]) if r.get("place") and current_lang() == "zh" else r.get("place", "")
+        head = " · ".join(x for x in (f"#{rank}", place, counts) if x)
+        items.append(f'<li style="margin:0 0 .7em 0"><div style="font-size:.85em;opacity:.75">{esc(head)}'
                      f'</div><div style="line-height:1.9;overflow-wrap:anywhere">{sentence_html(r)}</div></li>')
     more = ""
     if len(rows) > SHOWN_SENTENCES:
@@ -208,6 +215,8 @@ def issues_view(run, found: dict | None = None):
                   "Decided so far: {relabelled} relabelled, {dropped} dropped, {kept} kept.",
                   flagged=f"{found['flagged']:,}", total=f"{found['rows_checked']:,}", evidence=label_issues.describe(found, parts),
                   secs=f"{found['seconds']:.0f}", relabelled=n["relabelled"], dropped=n["dropped"], kept=n["kept"])
+    if found.get("agreement") is not None:
+        summary += " " + say(label_issues.AGREES, share=f"{found['agreement']:.0%}")
     for part in found.get("skipped") or []:
         summary += " " + say(label_issues.SKIPPED[part])
     return summary, _table(rows, ISSUE_COLUMNS), _download(run, saved)
@@ -290,13 +299,10 @@ def on_decide(run_id, row, action, new_label="", request: gr.Request = None):
 def on_all(run_id, action, request: gr.Request = None):
     """The same decision for every flagged row: (summary, table, corrections CSV)."""
     run = owned_run(run_id, request)
-    found = label_issues.latest(run)
-    if action == "relabel":
-        corrections.accept_all(run)
-    elif action == "clear":
+    if action == "clear":
         corrections.clear(run)
     else:
-        corrections.decide(run, [{"row": r["row"], "action": action} for r in found["rows"]])
+        corrections.decide_all(run, action)
     return issues_view(run)
 
 
@@ -332,7 +338,7 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
             wrong = gr.Dataframe(label="Validation rows the model gets wrong (most confident first)", interactive=False,
                                  wrap=True, scale=3, headers=list(MISTAKE_COLUMNS.values()),  # not 1 2 3 while empty
                                  elem_classes=["tuner-table"],  # the page's small type on a phone
-                                 column_widths=["9%", "16%", "16%", "13%", "46%"])  # the text wraps, not cut off
+                                 column_widths=["12%", "16%", "16%", "13%", "43%"])  # the text wraps, not cut off
             pairs = gr.Dataframe(label="Most confused label pairs", interactive=False, scale=2,
                                  headers=list(PAIR_COLUMNS.values()), elem_classes=["tuner-table"])
         with gr.Column(visible=False) as entities_views:
@@ -354,7 +360,7 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
             issues_md = gr.Markdown()
             issues = gr.Dataframe(label="Suspected label errors (lowest label quality first)", interactive=False,
                                   wrap=True, headers=list(ISSUE_COLUMNS.values()), elem_classes=["tuner-table"],
-                                  column_widths=["8%", "14%", "14%", "11%", "13%", "40%"])  # the text wraps, not cut off
+                                  column_widths=["12%", "13%", "13%", "11%", "11%", "40%"])  # the text wraps, not cut off
             with gr.Row():
                 row = gr.Number(None, label="Row", info="Click a row in the table, or type its number.", precision=0,
                                 minimum=1, scale=1)
@@ -363,9 +369,12 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
                 apply_btn = gr.Button("Apply to row", scale=1)
             with gr.Row():
                 accept_all = gr.Button("Accept all suggestions")
-                drop_all = gr.Button("Drop all shown rows")
+                drop_all = gr.Button("Drop all flagged rows")
                 keep_all = gr.Button("Keep all as they are")
                 clear_all = gr.Button("Clear decisions")
+            gr.Markdown("Not sure about a row? Dropping it is safer than relabelling it: a row dropped by mistake costs "
+                        "one example, a row relabelled by mistake teaches the model a wrong label.",
+                        elem_classes=["tuner-hint"])
             download = gr.File(label="Corrections (CSV)", visible=False, interactive=False)
             again = gr.Button("Train again with these corrections", variant="primary")
             again_msg = gr.Markdown()

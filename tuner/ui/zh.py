@@ -614,11 +614,17 @@ SAY_ZH.update({
     "**{wrong} of {total} validation rows are wrong**; the most confident mistakes first.":
         "**{total} 条验证数据中有 {wrong} 条预测错误**；最有把握的错误排在前面。",
     "{n} rows match the filter.": "{n} 行符合筛选条件。",
+    "A row is wrong when its labels are not exactly its true ones. In the list of label errors, “billing → —” is "
+    "billing missed on a row that has it, “— → urgent” urgent given to a row that does not.":
+        "一行的预测标签与真实标签不完全一致即算错误。在标签错误列表中，“billing → —”表示该行有 billing 但没有预测出来，"
+        "“— → urgent”表示该行没有 urgent 却被打上了它。",
     "any": "全部",
     "**{flagged} of {total} training rows look mislabelled** (evidence: {evidence}, {secs} s). "
     "Decided so far: {relabelled} relabelled, {dropped} dropped, {kept} kept.":
         "**{total} 条训练数据中有 {flagged} 条疑似标注错误**（依据：{evidence}，用时 {secs} 秒）。"
         "目前已决定：改标 {relabelled} 条，删除 {dropped} 条，保留 {kept} 条。",
+    "The evidence agrees with {share} of the given labels, so it is wrong on some rows too: look at each "
+    "suggestion before accepting it.": "依据与 {share} 的已有标签一致，它自己也会判断错一些行：接受建议前请逐条查看。",
     "Trained on corrected data: {flagged} of {total} training rows were flagged as suspected label "
     "errors in run {run}; {relabelled} were relabelled and {dropped} dropped.":
         "基于更正后的数据训练：运行 {run} 的 {total} 条训练数据中有 {flagged} 条被标记为疑似标注错误；"
@@ -645,10 +651,13 @@ ZH.update({  # the section's static labels (tuner/ui/mistakes.py)
     "Suspected label errors (lowest label quality first)": "疑似标注错误（标签质量最低的在前）",
     "Row": "行号", "Click a row in the table, or type its number.": "点击表格中的一行，或输入其行号。",
     "Decision": "决定", "New label (empty = the suggestion)": "新标签（留空 = 采用建议）",
-    "Apply to row": "应用到该行", "Accept all suggestions": "全部采用建议", "Drop all shown rows": "删除所有显示的行",
+    "Apply to row": "应用到该行", "Accept all suggestions": "全部采用建议", "Drop all flagged rows": "删除所有被标记的行",
     "Keep all as they are": "全部保持原样", "Clear decisions": "清除所有决定", "Corrections (CSV)": "更正记录（CSV）",
     "Train again with these corrections": "用这些更正重新训练",
     "Accept the suggestion": "采用建议", "Drop the row": "删除该行", "Keep as it is": "保持原样",
+    "Not sure about a row? Dropping it is safer than relabelling it: a row dropped by mistake costs one example, a "
+    "row relabelled by mistake teaches the model a wrong label.":
+        "拿不准某一行？删除比改标更稳妥：误删一行只少一个样本，误改一行则会教给模型一个错误的标签。",
 })
 
 # -- error analysis: entities and chat (tuner/ui/mistakes.py: the tagger's and the chat model's mistakes views) --
@@ -693,6 +702,8 @@ ZH.update({  # the section's static labels for the two views
 SAY_ZH.update({
     "Embeddings skipped: the base model does not read this text's language.": "已跳过嵌入：基础模型读不懂这种语言的文本。",
     "The finetuned model's evidence skipped: the run has no trained model.": "已跳过微调模型的依据：该运行还没有训练好的模型。",
+    "The finetuned model's evidence skipped: on the validation rows it does worse than the classical baseline (see "
+    "the verdict).": "已跳过微调模型的依据：在验证数据上它不如传统基线模型（见结论）。",
 })
 ZH.update({
     "classical + embeddings + finetuned model (measured best)": "传统模型 + 嵌入 + 微调模型（实测最佳）",

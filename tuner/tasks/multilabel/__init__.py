@@ -9,19 +9,22 @@ metrics.py   the threshold chosen on validation, micro / macro / samples F1, the
              most common label set, TF-IDF + one-vs-rest logistic regression), file evaluation, the CLI summary
 predict.py   label probabilities, the labels over the threshold (the Try-it title, CLI lines, a predicted file's
              columns)
+analysis.py  the mistakes view: validation rows whose label set is wrong, each label's misses and extras
 """
 
 from __future__ import annotations
 
 from ..base import Task
 from ..registry import register
+from .analysis import MultiLabelAnalysis
 from .metrics import MultiLabelMetrics
 from .model import MultiLabelModel
 from .predict import MultiLabelPredict
 from .reading import MultiLabelReading
 
 
-class MultiLabelTask(MultiLabelReading, MultiLabelModel, MultiLabelMetrics, MultiLabelPredict, Task):
+class MultiLabelTask(MultiLabelReading, MultiLabelModel, MultiLabelMetrics, MultiLabelPredict, MultiLabelAnalysis,
+                     Task):
     name = "multilabel"
     title = "Tag texts with several labels"
     title_zh = "给文本打多个标签（多标签分类）"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -62,6 +62,7 @@ class Rows:
     labels: list[list[str]]
     skipped: skip.Skipped
     separator: str
+    positions: list[int] = field(default_factory=list)  # each kept row's position in the table (0-based)
 
 
 # ---- how a row's labels are written --------------------------------------------------------------------------
@@ -234,7 +235,7 @@ def extract(df, text_columns: list[str], label_column: str, separator: str = "au
     skipped.settle(data_mod.records_read(df), strict)
     if len(keep) < len(texts):
         texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
-    return Rows(texts, labels, skipped, separator)
+    return Rows(texts, labels, skipped, separator, keep)
 
 
 def label_counts(labels: list[list[str]]) -> Counter:
@@ -337,19 +338,20 @@ def held_out(labels: list[list[str]], share: float, seed: int) -> tuple[list[int
     return sorted(set(range(n)) - val), sorted(val)
 
 
-def load_splits(task, cfg) -> Splits:
-    """The configured file(s) as train/validation examples: {"text", "labels" (label ids per row), "n_labels"}."""
+def load_splits(task, cfg, positions: bool = False) -> Splits:
+    """The configured file(s) as train/validation examples: {"text", "labels" (label ids per row), "n_labels"};
+    `positions`: each split also gets "row", the rows' positions in their file (error analysis, tuner.analysis)."""
     table = task.read(cfg.data.train_file)
     warnings = list(table.warnings)
     text_columns, label_column = columns_for(table.df, cfg)
     rows = extract(table.df, text_columns, label_column, cfg.data.label_separator, strict=cfg.data.strict)
     lists = [rows.skipped]
     warnings += rows.skipped.warnings() + warnings_for(rows, cfg.model.max_length)
-    texts, labels = rows.texts, rows.labels
+    texts, labels, places = rows.texts, rows.labels, rows.positions
     if cfg.data.max_train_rows and len(texts) > cfg.data.max_train_rows:
         rng = np.random.default_rng(cfg.seed)
         keep = sorted(rng.choice(len(texts), cfg.data.max_train_rows, replace=False).tolist())
-        texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
+        texts, labels, places = [texts[i] for i in keep], [labels[i] for i in keep], [places[i] for i in keep]
     if cfg.data.validation_file:
         vtable = task.read(cfg.data.validation_file)
         vcols, vlabel = matching_columns(vtable.df, text_columns, label_column)
@@ -357,11 +359,11 @@ def load_splits(task, cfg) -> Splits:
                         strict=cfg.data.strict, known_labels=label_counts(labels))
         lists.append(vrows.skipped)
         warnings += vtable.warnings + vrows.skipped.warnings()
-        vtexts, vlabels = vrows.texts, vrows.labels
+        vtexts, vlabels, vplaces = vrows.texts, vrows.labels, vrows.positions
     else:
         tr, va = held_out(labels, data_mod.held_out_share(cfg.data, len(labels)), cfg.seed)
-        vtexts, vlabels = [texts[i] for i in va], [labels[i] for i in va]
-        texts, labels = [texts[i] for i in tr], [labels[i] for i in tr]
+        vtexts, vlabels, vplaces = [texts[i] for i in va], [labels[i] for i in va], [places[i] for i in va]
+        texts, labels, places = [texts[i] for i in tr], [labels[i] for i in tr], [places[i] for i in tr]
     names = sorted(label_counts(labels), key=natural_key)
     index = {n: i for i, n in enumerate(names)}
     counts = label_counts(labels)
@@ -371,11 +373,11 @@ def load_splits(task, cfg) -> Splits:
     def ids(rows_labels):
         return [[index[lab] for lab in labs] for labs in rows_labels]
 
-    return Splits(
-        train={"text": texts, "labels": ids(labels), "n_labels": len(names)},
-        validation={"text": vtexts, "labels": ids(vlabels), "n_labels": len(names)},
-        meta=meta, warnings=warnings, skipped=[s for s in lists if s],
-    )
+    train = {"text": texts, "labels": ids(labels), "n_labels": len(names)}
+    validation = {"text": vtexts, "labels": ids(vlabels), "n_labels": len(names)}
+    if positions:
+        train["row"], validation["row"] = places, vplaces
+    return Splits(train=train, validation=validation, meta=meta, warnings=warnings, skipped=[s for s in lists if s])
 
 
 class MultiLabelReading:
@@ -397,8 +399,8 @@ class MultiLabelReading:
     def check_validation(self, vdf, info: dict, cfg):
         return check_validation(vdf, info, cfg)
 
-    def load_splits(self, cfg) -> Splits:
-        return load_splits(self, cfg)
+    def load_splits(self, cfg, positions: bool = False) -> Splits:
+        return load_splits(self, cfg, positions)
 
     def rows_per_label(self, splits: Splits) -> dict[str, int]:
         """{label: training rows holding it} (the verdict's advice names labels with too few rows)."""

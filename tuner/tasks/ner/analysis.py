@@ -82,8 +82,9 @@ def error_kinds(rows: list[dict]) -> list[dict]:
             for (k, t, p), n in sorted(counts.items(), key=lambda kv: (-kv[1], ERROR_KINDS.index(kv[0][0]), kv[0]))]
 
 
-def rank_sentences(tokens, refs, preds) -> dict:
-    """Every sentence whose predicted spans differ from the reference, the most errors first, and the totals."""
+def rank_sentences(tokens, refs, preds, places=None) -> dict:
+    """Every sentence whose predicted spans differ from the reference, the most errors first, and the totals.
+    `places`: where each sentence is in its file ('line 1,204'), kept as each row's "place"."""
     rows, n_ref, n_pred = [], 0, 0
     for k, (toks, ref, pred) in enumerate(zip(tokens, refs, preds)):
         found = sentence_errors(toks, ref, pred)
@@ -91,7 +92,8 @@ def rank_sentences(tokens, refs, preds) -> dict:
         n_ref += right + len(found["missed"])
         n_pred += right + len(found["spurious"])
         if found["errors"]:
-            rows.append({"sentence": k, "tokens": list(toks), **found})
+            rows.append({"sentence": k, "place": places[k] if places else f"sentence {k + 1}", "tokens": list(toks),
+                         **found})
     rows.sort(key=lambda r: (-r["errors"], -(len(r["missed"]) + len(r["spurious"])), r["sentence"]))
     n_missed = sum(len(r["missed"]) for r in rows)
     n_spurious = sum(len(r["spurious"]) for r in rows)
@@ -109,7 +111,7 @@ class NerAnalysis:
     mistakes_kind = "entities"
 
     def analysis_splits(self, cfg):
-        return self.load_splits(cfg)
+        return self.load_splits(cfg, positions=True)
 
     def mistakes(self, predictor, split: dict, meta: dict) -> dict:
         """The validation sentences tagged by the run's model (whole sentences, Viterbi, as the evaluation does)."""
@@ -117,5 +119,5 @@ class NerAnalysis:
         refs = [[labels[j] for j in s] for s in split["tags"]]
         tagged = predictor.compute(tag_words, predictor.model, predictor.tokenizer, split["tokens"], predictor.meta,
                                    predictor.max_length)
-        found = rank_sentences(split["tokens"], refs, [tags for tags, _ in tagged])
+        found = rank_sentences(split["tokens"], refs, [tags for tags, _ in tagged], split.get("place"))
         return {**found, "types": list(meta["types"])}

@@ -370,7 +370,9 @@ class NerReading:
         }
 
     # ---- splits --------------------------------------------------------------------------------------------
-    def load_splits(self, cfg) -> Splits:
+    def load_splits(self, cfg, positions: bool = False) -> Splits:
+        """Train/validation sentences with integer tag ids. `positions`: each split also gets "place", where each
+        sentence is in its file ('line 1,204', 'row 17'; error analysis, tuner.analysis)."""
         table = self.read(cfg.data.train_file)
         warnings = list(table.warnings)
         proposal = self.propose(table.df)
@@ -380,11 +382,11 @@ class NerReading:
                              strict=cfg.data.strict)
         warnings += train.skipped.warnings() + self._warnings(train, cfg.model.max_length)
         lists = [train.skipped]
-        tokens, tags = train.tokens, train.tags
+        tokens, tags, places = train.tokens, train.tags, train.places
         rng = np.random.default_rng(cfg.seed)
         if cfg.data.max_train_rows and len(tokens) > cfg.data.max_train_rows:
             keep = sorted(rng.choice(len(tokens), cfg.data.max_train_rows, replace=False).tolist())
-            tokens, tags = [tokens[i] for i in keep], [tags[i] for i in keep]
+            tokens, tags, places = [tokens[i] for i in keep], [tags[i] for i in keep], [places[i] for i in keep]
         if cfg.data.validation_file:
             vtable = self.read(cfg.data.validation_file)
             vcols, vlabel = self.matching_columns(vtable.df, text_columns, label_column)
@@ -393,17 +395,18 @@ class NerReading:
             val.drop_unknown_types(set(train.types()), "the training file", cfg.data.strict)
             warnings += vtable.warnings + val.skipped.warnings()
             lists.append(val.skipped)
-            vtokens, vtags = val.tokens, val.tags
+            vtokens, vtags, vplaces = val.tokens, val.tags, val.places
         else:
             order = rng.permutation(len(tokens)).tolist()
             n_val = max(1, int(round(len(tokens) * data_mod.held_out_share(cfg.data, len(tokens))))) if len(tokens) >= 2 else 0
             va, tr = sorted(order[:n_val]), sorted(order[n_val:])
-            vtokens, vtags = [tokens[i] for i in va], [tags[i] for i in va]
-            tokens, tags = [tokens[i] for i in tr], [tags[i] for i in tr]
+            vtokens, vtags, vplaces = [tokens[i] for i in va], [tags[i] for i in va], [places[i] for i in va]
+            tokens, tags, places = [tokens[i] for i in tr], [tags[i] for i in tr], [places[i] for i in tr]
         # Shortest first: the Trainer's evaluation batches are then padded to similar lengths (about 3x less
         # work than file order); every score is order-free.
         by_length = sorted(range(len(vtokens)), key=lambda i: len(vtokens[i]))
-        vtokens, vtags = [vtokens[i] for i in by_length], [vtags[i] for i in by_length]
+        vtokens, vtags, vplaces = ([vtokens[i] for i in by_length], [vtags[i] for i in by_length],
+                                   [vplaces[i] for i in by_length])
         types = sorted(train.types())
         labels = ts.label_list(types)
         index = {n: i for i, n in enumerate(labels)}
@@ -414,11 +417,12 @@ class NerReading:
         def ids(seqs):  # an entity type seen only in the dropped/sampled-out rows cannot happen: types come from all rows
             return [[index[t] for t in s] for s in seqs]
 
-        return Splits(
-            train={"tokens": tokens, "tags": ids(tags), "case_feature": case},
-            validation={"tokens": vtokens, "tags": ids(vtags), "case_feature": case},
-            meta=meta, warnings=warnings, skipped=[x for x in lists if x],
-        )
+        train_split = {"tokens": tokens, "tags": ids(tags), "case_feature": case}
+        validation = {"tokens": vtokens, "tags": ids(vtags), "case_feature": case}
+        if positions:
+            train_split["place"], validation["place"] = places, vplaces
+        return Splits(train=train_split, validation=validation, meta=meta, warnings=warnings,
+                      skipped=[x for x in lists if x])
 
     def texts(self, split: dict) -> list[str]:
         """The first 2,000 sentences, their words joined by spaces (for the language check)."""
