@@ -189,7 +189,7 @@ def test_page_handler_returns_the_entity_view(ner_run, monkeypatch):
     assert html.count("<li") == len(found["rows"])
     labels_box, entities_box, answers_box, issues_box, why, note = page.sections(ner_run)
     assert entities_box["visible"] and not labels_box["visible"] and not issues_box["visible"]
-    assert "classification" in why
+    assert "one label per row" in why
 
 
 # ---- chat ---------------------------------------------------------------------------------------------------------

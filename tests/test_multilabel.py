@@ -487,3 +487,6 @@ def test_mistakes_view_of_the_tiny_run(trained, tmp_path, capsys):
     from tuner.ui import evaluate_tab
 
     assert evaluate_tab.show(run.id)[3]["visible"] is False  # no confusion matrix: no empty frame either
+    labels_box, entities_box, _, issues_box, why, _ = page.sections(run)  # the label view; no label-error tools
+    assert labels_box["visible"] and not entities_box["visible"] and not issues_box["visible"]
+    assert "one label per row" in why

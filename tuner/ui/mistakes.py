@@ -190,8 +190,8 @@ def sections(run) -> tuple:
     task = get_task(run.config().task)
     kind = task.mistakes_kind if "mistakes" in task.analyses else None
     issues = "label_issues" in task.analyses
-    why = "" if issues else say("Suspected label errors and training again on corrected labels are for text "
-                                "classification runs: they check one label per row.")
+    why = "" if issues else say("Suspected label errors and training again on corrected labels are for runs with "
+                                "one label per row (sort texts into labels); this run's task does not have them yet.")
     note = ""
     if kind == "answers" and task.mistakes_cap:
         note = say("The model answers the first {cap} validation prompts; on a CPU this takes a minute or more.",

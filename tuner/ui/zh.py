@@ -685,8 +685,9 @@ SAY_ZH.update({
     "prompts are answered: generation is slow on a CPU (greedy, up to {tokens} new tokens).":
         "**已为 {n} 条验证回答评分**，ROUGE-L 最低的排在前面（平均 {mean}）。只回答前 {cap} 条验证提示：在 CPU 上生成较慢"
         "（贪心解码，最多 {tokens} 个新词元）。",
-    "Suspected label errors and training again on corrected labels are for text classification runs: they check "
-    "one label per row.": "疑似标注错误的查找和用更正后的标签重新训练只适用于文本分类运行：它们检查每行的一个标签。",
+    "Suspected label errors and training again on corrected labels are for runs with one label per row (sort texts "
+    "into labels); this run's task does not have them yet.":
+        "疑似标注错误的查找和用更正后的标签重新训练只适用于每行一个标签的运行（文本分类）；该运行的任务暂不支持。",
     "The model answers the first {cap} validation prompts; on a CPU this takes a minute or more.":
         "模型会回答前 {cap} 条验证提示；在 CPU 上需要一分钟或更久。",
     "error": "错误", "spans": "实体数", "model's answer": "模型的回答",
