@@ -83,15 +83,6 @@ def duration(seconds: float, lang: str = "en") -> str:
     return f"{seconds / 3600:.1f} 小时" if zh else f"{seconds / 3600:.1f} h"
 
 
-def _subset(split: dict, idx: list[int]) -> dict:
-    n = max((len(v) for v in split.values() if isinstance(v, list)), default=0)
-    return {k: ([v[i] for i in idx] if isinstance(v, list) and len(v) == n else v) for k, v in split.items()}
-
-
-def _split_rows(split: dict) -> int:
-    return max((len(v) for v in split.values() if isinstance(v, list)), default=0)
-
-
 def estimate(cfg, source: str | None = None, probe_seconds: float = PROBE_SECONDS) -> Estimate:
     """Time a few training steps of this config on this machine; see the module docstring."""
     from transformers.utils import logging as hf_logging
@@ -114,7 +105,7 @@ def _estimate(cfg, source: str | None, probe_seconds: float) -> Estimate:
     from . import models
     from .sampling import batch_plan, class_labels
     from .tasks import get_task
-    from .train import build_for_training, grown_batch, plan_steps
+    from .train import build_for_training, grown_batch, plan_steps, split_rows, subset
 
     t_start = time.perf_counter()
     task = get_task(cfg.task)
@@ -124,10 +115,10 @@ def _estimate(cfg, source: str | None, probe_seconds: float) -> Estimate:
     precision = models.pick_precision(cfg.train.precision)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     world = _world_size(cfg)
-    n_train = _split_rows(splits.train)
+    n_train = split_rows(splits.train)
     rng = random.Random(cfg.seed)
     idx = sorted(rng.sample(range(n_train), min(n_train, SAMPLE_ROWS)))
-    sample = task.encode(_subset(splits.train, idx), tokenizer, cfg.model.max_length)
+    sample = task.encode(subset(splits.train, idx), tokenizer, cfg.model.max_length)
     lengths = [len(x) for x in sample["input_ids"]]
     n_rows = len(sample)  # tasks that pack or drop rows report their own count
     scale = n_train / max(1, len(idx))
@@ -204,13 +195,15 @@ def _eval_time(task, splits, tokenizer, cfg, model, device, autocast, plan) -> t
     """(seconds of one validation pass, passes during training): one forward batch timed, scaled by tokens."""
     import torch
 
-    n_val = _split_rows(splits.validation)
+    from .train import split_rows, subset
+
+    n_val = split_rows(splits.validation)
     if not n_val or not cfg.train.evals:
         return 0.0, 0
     evals = plan["steps"] // plan["eval_steps"]
     rng = random.Random(cfg.seed + 1)
     idx = sorted(rng.sample(range(n_val), min(n_val, SAMPLE_ROWS)))
-    ds = task.encode(_subset(splits.validation, idx), tokenizer, cfg.model.max_length)
+    ds = task.encode(subset(splits.validation, idx), tokenizer, cfg.model.max_length)
     lengths = [len(x) for x in ds["input_ids"]]
     size = min(cfg.train.eval_batch_size, len(ds))
     rows = sorted(range(len(ds)), key=lambda i: lengths[i])

@@ -347,23 +347,24 @@ def load_splits(task, cfg, positions: bool = False) -> Splits:
     rows = extract(table.df, text_columns, label_column, cfg.data.label_separator, strict=cfg.data.strict)
     lists = [rows.skipped]
     warnings += rows.skipped.warnings() + warnings_for(rows, cfg.model.max_length)
-    texts, labels, places = rows.texts, rows.labels, rows.positions
-    if cfg.data.max_train_rows and len(texts) > cfg.data.max_train_rows:
+    from ...train import subset
+
+    kept = {"text": rows.texts, "labels": rows.labels, "row": rows.positions}  # cut together by `subset`
+    if cfg.data.max_train_rows and len(rows.texts) > cfg.data.max_train_rows:
         rng = np.random.default_rng(cfg.seed)
-        keep = sorted(rng.choice(len(texts), cfg.data.max_train_rows, replace=False).tolist())
-        texts, labels, places = [texts[i] for i in keep], [labels[i] for i in keep], [places[i] for i in keep]
+        kept = subset(kept, sorted(rng.choice(len(rows.texts), cfg.data.max_train_rows, replace=False).tolist()))
     if cfg.data.validation_file:
         vtable = task.read(cfg.data.validation_file)
         vcols, vlabel = matching_columns(vtable.df, text_columns, label_column)
         vrows = extract(vtable.df, vcols, vlabel, cfg.data.label_separator, source="validation file",
-                        strict=cfg.data.strict, known_labels=label_counts(labels))
+                        strict=cfg.data.strict, known_labels=label_counts(kept["labels"]))
         lists.append(vrows.skipped)
         warnings += vtable.warnings + vrows.skipped.warnings()
-        vtexts, vlabels, vplaces = vrows.texts, vrows.labels, vrows.positions
+        vkept = {"text": vrows.texts, "labels": vrows.labels, "row": vrows.positions}
     else:
-        tr, va = held_out(labels, data_mod.held_out_share(cfg.data, len(labels)), cfg.seed)
-        vtexts, vlabels, vplaces = [texts[i] for i in va], [labels[i] for i in va], [places[i] for i in va]
-        texts, labels, places = [texts[i] for i in tr], [labels[i] for i in tr], [places[i] for i in tr]
+        tr, va = held_out(kept["labels"], data_mod.held_out_share(cfg.data, len(kept["labels"])), cfg.seed)
+        vkept, kept = subset(kept, va), subset(kept, tr)
+    labels = kept["labels"]
     names = sorted(label_counts(labels), key=natural_key)
     index = {n: i for i, n in enumerate(names)}
     counts = label_counts(labels)
@@ -373,11 +374,12 @@ def load_splits(task, cfg, positions: bool = False) -> Splits:
     def ids(rows_labels):
         return [[index[lab] for lab in labs] for labs in rows_labels]
 
-    train = {"text": texts, "labels": ids(labels), "n_labels": len(names)}
-    validation = {"text": vtexts, "labels": ids(vlabels), "n_labels": len(names)}
-    if positions:
-        train["row"], validation["row"] = places, vplaces
-    return Splits(train=train, validation=validation, meta=meta, warnings=warnings, skipped=[s for s in lists if s])
+    def split(r):
+        return {"text": r["text"], "labels": ids(r["labels"]), "n_labels": len(names),
+                **({"row": r["row"]} if positions else {})}
+
+    return Splits(train=split(kept), validation=split(vkept), meta=meta, warnings=warnings,
+                  skipped=[s for s in lists if s])
 
 
 class MultiLabelReading:

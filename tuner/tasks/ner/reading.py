@@ -373,6 +373,8 @@ class NerReading:
     def load_splits(self, cfg, positions: bool = False) -> Splits:
         """Train/validation sentences with integer tag ids. `positions`: each split also gets "place", where each
         sentence is in its file ('line 1,204', 'row 17'; error analysis, tuner.analysis)."""
+        from ...train import subset
+
         table = self.read(cfg.data.train_file)
         warnings = list(table.warnings)
         proposal = self.propose(table.df)
@@ -382,11 +384,10 @@ class NerReading:
                              strict=cfg.data.strict)
         warnings += train.skipped.warnings() + self._warnings(train, cfg.model.max_length)
         lists = [train.skipped]
-        tokens, tags, places = train.tokens, train.tags, train.places
+        rows = {"tokens": train.tokens, "tags": train.tags, "place": train.places}  # cut together by `subset`
         rng = np.random.default_rng(cfg.seed)
-        if cfg.data.max_train_rows and len(tokens) > cfg.data.max_train_rows:
-            keep = sorted(rng.choice(len(tokens), cfg.data.max_train_rows, replace=False).tolist())
-            tokens, tags, places = [tokens[i] for i in keep], [tags[i] for i in keep], [places[i] for i in keep]
+        if cfg.data.max_train_rows and len(train.tokens) > cfg.data.max_train_rows:
+            rows = subset(rows, sorted(rng.choice(len(train.tokens), cfg.data.max_train_rows, replace=False).tolist()))
         if cfg.data.validation_file:
             vtable = self.read(cfg.data.validation_file)
             vcols, vlabel = self.matching_columns(vtable.df, text_columns, label_column)
@@ -395,18 +396,15 @@ class NerReading:
             val.drop_unknown_types(set(train.types()), "the training file", cfg.data.strict)
             warnings += vtable.warnings + val.skipped.warnings()
             lists.append(val.skipped)
-            vtokens, vtags, vplaces = val.tokens, val.tags, val.places
+            vrows = {"tokens": val.tokens, "tags": val.tags, "place": val.places}
         else:
-            order = rng.permutation(len(tokens)).tolist()
-            n_val = max(1, int(round(len(tokens) * data_mod.held_out_share(cfg.data, len(tokens))))) if len(tokens) >= 2 else 0
-            va, tr = sorted(order[:n_val]), sorted(order[n_val:])
-            vtokens, vtags, vplaces = [tokens[i] for i in va], [tags[i] for i in va], [places[i] for i in va]
-            tokens, tags, places = [tokens[i] for i in tr], [tags[i] for i in tr], [places[i] for i in tr]
+            n = len(rows["tokens"])
+            order = rng.permutation(n).tolist()
+            n_val = max(1, int(round(n * data_mod.held_out_share(cfg.data, n)))) if n >= 2 else 0
+            vrows, rows = subset(rows, sorted(order[:n_val])), subset(rows, sorted(order[n_val:]))
         # Shortest first: the Trainer's evaluation batches are then padded to similar lengths (about 3x less
         # work than file order); every score is order-free.
-        by_length = sorted(range(len(vtokens)), key=lambda i: len(vtokens[i]))
-        vtokens, vtags, vplaces = ([vtokens[i] for i in by_length], [vtags[i] for i in by_length],
-                                   [vplaces[i] for i in by_length])
+        vrows = subset(vrows, sorted(range(len(vrows["tokens"])), key=lambda i: len(vrows["tokens"][i])))
         types = sorted(train.types())
         labels = ts.label_list(types)
         index = {n: i for i, n in enumerate(labels)}
@@ -417,11 +415,11 @@ class NerReading:
         def ids(seqs):  # an entity type seen only in the dropped/sampled-out rows cannot happen: types come from all rows
             return [[index[t] for t in s] for s in seqs]
 
-        train_split = {"tokens": tokens, "tags": ids(tags), "case_feature": case}
-        validation = {"tokens": vtokens, "tags": ids(vtags), "case_feature": case}
-        if positions:
-            train_split["place"], validation["place"] = places, vplaces
-        return Splits(train=train_split, validation=validation, meta=meta, warnings=warnings,
+        def split(r):
+            return {"tokens": r["tokens"], "tags": ids(r["tags"]), "case_feature": case,
+                    **({"place": r["place"]} if positions else {})}
+
+        return Splits(train=split(rows), validation=split(vrows), meta=meta, warnings=warnings,
                       skipped=[x for x in lists if x])
 
     def texts(self, split: dict) -> list[str]:
