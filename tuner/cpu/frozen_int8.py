@@ -20,6 +20,7 @@ undoes it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import types
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 MODES = ("off", "int8", "int8-fwd", "int8-tensor")
 KEEP_FP32 = ("classifier", "score", "pooler", "lm_head")  # head modules: tiny, and they decide the label
-ENCODERS = {"bert", "roberta", "xlm-roberta", "electra", "camembert", "distilbert", "mpnet"}  # chosen by default for
+ENCODERS = {"bert", "roberta", "xlm-roberta", "electra", "camembert", "distilbert", "mpnet"}  # `measured_for`'s types
 
 
 def default_mode(precision: str, device: str, model=None) -> str:
@@ -108,7 +109,7 @@ def _forward(self, x):
     if (not self.training or x.dtype != torch.float32 or self.weight.requires_grad
             or torch.is_autocast_enabled(x.device.type) or x.device.type != "cpu"):
         return F.linear(x, self.weight, self.bias)
-    return FrozenInt8Product.apply(x, self)
+    return _product().apply(x, self)
 
 
 def _packed(layer):
@@ -151,7 +152,9 @@ def _rows_product(grad, packed_t):
     return out.view(*grad.shape[:-1], out.shape[-1])
 
 
-def _import_function():
+@functools.cache
+def _product():
+    """The autograd Function, built on first use so that importing this module does not import torch."""
     import torch
 
     class FrozenInt8Product(torch.autograd.Function):
@@ -174,17 +177,3 @@ def _import_function():
             return grad.matmul(ctx.layer.weight), None
 
     return FrozenInt8Product
-
-
-class _Lazy:
-    """The autograd Function, built on first use so that importing this module does not import torch."""
-
-    fn = None
-
-    def apply(self, *args):
-        if _Lazy.fn is None:
-            _Lazy.fn = _import_function()
-        return _Lazy.fn.apply(*args)
-
-
-FrozenInt8Product = _Lazy()
