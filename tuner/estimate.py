@@ -105,7 +105,8 @@ def _estimate(cfg, source: str | None, probe_seconds: float) -> Estimate:
     from . import models
     from .sampling import batch_plan, class_labels
     from .tasks import get_task
-    from .train import build_for_training, grown_batch, plan_steps, split_rows, subset
+    from .tasks.common import split_rows, subset
+    from .train import build_for_training, grown_batch, plan_steps
 
     t_start = time.perf_counter()
     task = get_task(cfg.task)
@@ -195,7 +196,7 @@ def _eval_time(task, splits, tokenizer, cfg, model, device, autocast, plan) -> t
     """(seconds of one validation pass, passes during training): one forward batch timed, scaled by tokens."""
     import torch
 
-    from .train import split_rows, subset
+    from .tasks.common import split_rows, subset
 
     n_val = split_rows(splits.validation)
     if not n_val or not cfg.train.evals:

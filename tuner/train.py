@@ -21,6 +21,7 @@ from .cpu import malloc as cpu_malloc
 from .errors import TunerError, user_message
 from .progress import PhaseClock, StopRequested
 from .runs import Run
+from .tasks.common import split_rows, subset
 
 log = logging.getLogger("tuner.train")
 
@@ -75,11 +76,6 @@ def grown_batch(cfg: RunConfig, n_train: int, world_size: int = 1, quiet: bool =
 # Only the rows the plan can reach are tokenized (a 1,000,000-row file capped at 64 examples tokenizes 64 rows,
 # not 1,000,000), in a seeded sample that keeps every label's share; docs/performance.md has the memory figures.
 
-def split_rows(split: dict) -> int:
-    """Rows of a split: the length of its per-row lists (settings such as `packing` or `_meta` are not rows)."""
-    return max((len(v) for k, v in split.items() if isinstance(v, list) and not k.startswith("_")), default=0)
-
-
 def rows_used(cfg: RunConfig, n_rows: int, world_size: int = 1) -> int:
     """Training rows a run can reach: its plan's examples (epochs x rows, capped by `train.max_examples`) rounded up
     to whole optimizer steps, on the batch `grown_batch` picks for `n_rows`, and never more than `n_rows`. Fewer than
@@ -119,13 +115,6 @@ def sample_indices(n_rows: int, n: int, seed: int, labels=None) -> list[int]:
         quota[int(np.argmax(room))] += 1
     picks = [rng.permutation(group)[:q] for group, q in zip(groups, quota)]  # one draw per label, in label order
     return sorted(np.concatenate(picks).tolist())
-
-
-def subset(split: dict, idx: list[int]) -> dict:
-    """A copy of `split` holding only rows `idx` of its per-row lists (settings are kept as they are)."""
-    n = split_rows(split)
-    return {k: ([v[i] for i in idx] if isinstance(v, list) and len(v) == n and not k.startswith("_") else v)
-            for k, v in split.items()}
 
 
 def sample_split(split: dict, n: int, seed: int) -> dict:

@@ -1,4 +1,5 @@
-"""What several tasks share: the `Splits` a task's reader returns, length statistics, bounded inputs, reading a
+"""What several tasks share: the `Splits` a task's reader returns (and cutting a split's per-row lists together:
+`split_rows`, `subset`), length statistics, bounded inputs, reading a
 table of texts and labels (column names, cells, label names, limits), and the batching pieces (tokenizing in chunks,
 padding in numpy, length-sorted prediction batches).
 
@@ -35,6 +36,18 @@ class Splits:
     meta: dict
     warnings: list[str] = field(default_factory=list)
     skipped: list = field(default_factory=list)  # tuner.skipped.Skipped per file that had rows left out
+
+
+def split_rows(split: dict) -> int:
+    """Rows of a split: the length of its per-row lists (settings such as `packing` or `_meta` are not rows)."""
+    return max((len(v) for k, v in split.items() if isinstance(v, list) and not k.startswith("_")), default=0)
+
+
+def subset(split: dict, idx: list[int]) -> dict:
+    """A copy of `split` holding only rows `idx` of its per-row lists (settings are kept as they are)."""
+    n = split_rows(split)
+    return {k: ([v[i] for i in idx] if isinstance(v, list) and len(v) == n and not k.startswith("_") else v)
+            for k, v in split.items()}
 
 
 def stats(values) -> dict:

@@ -45,6 +45,7 @@ from ..common import (
     natural_key,
     reads_like_text,
     stats,
+    subset,
 )
 
 SEPARATORS = (";", "|")   # taken whenever they occur; the comma needs more proof (module docstring)
@@ -347,8 +348,6 @@ def load_splits(task, cfg, positions: bool = False) -> Splits:
     rows = extract(table.df, text_columns, label_column, cfg.data.label_separator, strict=cfg.data.strict)
     lists = [rows.skipped]
     warnings += rows.skipped.warnings() + warnings_for(rows, cfg.model.max_length)
-    from ...train import subset
-
     kept = {"text": rows.texts, "labels": rows.labels, "row": rows.positions}  # cut together by `subset`
     if cfg.data.max_train_rows and len(rows.texts) > cfg.data.max_train_rows:
         rng = np.random.default_rng(cfg.seed)

@@ -15,7 +15,7 @@ import numpy as np
 from ... import data as data_mod
 from ... import skipped as skip
 from ...errors import DataError
-from ..common import Splits, stats
+from ..common import Splits, stats, subset
 from . import schemes as ts
 
 TOKEN_NAMES = ["tokens", "words", "token", "word", "forms", "form"]
@@ -373,8 +373,6 @@ class NerReading:
     def load_splits(self, cfg, positions: bool = False) -> Splits:
         """Train/validation sentences with integer tag ids. `positions`: each split also gets "place", where each
         sentence is in its file ('line 1,204', 'row 17'; error analysis, tuner.analysis)."""
-        from ...train import subset
-
         table = self.read(cfg.data.train_file)
         warnings = list(table.warnings)
         proposal = self.propose(table.df)
