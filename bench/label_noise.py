@@ -17,9 +17,11 @@ on a second line marked "=", by a plain average. Printed per line: precision and
 against the flipped ones at k = the number flipped (the top k by label quality) and at the tool's own threshold
 (cleanlab's flagged set), the evidence's time, the weights, how many unflipped rows the evidence contradicts
 ("contra": rows whose most probable label is not their given, true one; each competes with the flipped rows for the
-top of the ranking, the ceiling discussed in docs/quality.md), and the test macro F1 of the model trained on
-the noisy rows vs on the rows corrected by accepting every suggestion ("fixed") and on the noisy rows less every
-flagged one ("drop"; with --finetune, by --fix-action).
+top of the ranking, the ceiling discussed in docs/quality.md), how many flagged rows the product advises relabelling
+and how many of those suggestions are the true label ("sure/right"; the others it advises dropping,
+tuner.analysis.label_issues.advice), and the test macro F1 of the model trained on the noisy rows vs on the rows
+corrected by accepting every suggestion ("fixed": the sure rows relabelled, the other flagged rows dropped), by
+relabelling every flagged row ("relab") and by dropping every flagged row ("drop"; with --finetune, by --fix-action).
 
 Without --finetune that model is the classical baseline (tuner.classical, TF-IDF + linear SVM), a stand-in. With
 --finetune the noisy rows train a real run (`python -m tuner train <recipe> --set data.train_file=...`, runs under
@@ -175,6 +177,14 @@ def crossfit(tag: str, texts, labels, names, folds: int, recipe: str, extra: lis
     return probs
 
 
+def _corrected(noisy: np.ndarray, relabel, drop, suggest: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """(the rows kept, their labels) after relabelling `relabel` to their suggestions and dropping `drop`."""
+    labels = noisy.copy()
+    labels[relabel] = suggest[relabel]
+    kept = np.flatnonzero(~np.isin(np.arange(len(noisy)), drop)).tolist()
+    return kept, labels[kept]
+
+
 def run_f1(run, test_texts, test_labels, n_labels) -> float:
     from sklearn.metrics import f1_score
 
@@ -198,9 +208,10 @@ def main(argv=None) -> int:
     ap.add_argument("--crossfit", type=int, default=0, metavar="K", help="with --finetune: also train K runs, each "
                     "on all folds but one, for the evidence 'crossfit' (each row's probabilities from the run that did "
                     "not see it)")
-    ap.add_argument("--fix-action", choices=["relabel", "drop", "both"], default="relabel", help="with --finetune: "
-                    "the second run trains on the flagged rows relabelled to their suggestions, or on the rows less the "
-                    "flagged ones (drop), or one of each (both)")
+    ap.add_argument("--fix-action", choices=["fixed", "relabel", "drop", "all"], default="fixed", help="with "
+                    "--finetune: the second run trains on the rows corrected by accepting every suggestion (fixed: "
+                    "the sure ones relabelled, the others dropped), on every flagged row relabelled (relabel), on the "
+                    "rows less the flagged ones (drop), or one run each (all)")
     ap.add_argument("--recipe", default="classification", help="with --finetune: the recipe the runs use")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="with --finetune: a setting")
     ap.add_argument("--noisy-run", help="with --finetune, one dataset and one noise share: reuse this finished run "
@@ -221,8 +232,9 @@ def main(argv=None) -> int:
         return 0
     needed = {p for e in evidences + fix_with for p in parts_of(e)}
     print(f"{'dataset':>10} {'noise':>5} {'rows':>6} {'flip':>5} {'evidence':>22} | {'P@k':>5} {'R@k':>5} | "
-          f"{'flagged':>7} {'P':>5} {'R':>5} | {'secs':>5} | {'weights':>11} | {'contra':>6} | {'F1 clean':>8} {'F1 noisy':>8} "
-          f"{'F1 fixed':>8} {'F1 drop':>8}  (F1: {'finetuned runs' if args.finetune else 'classical stand-in'})")
+          f"{'flagged':>7} {'P':>5} {'R':>5} | {'secs':>5} | {'weights':>11} | {'contra':>6} | {'sure/right':>10} | "
+          f"{'F1 clean':>8} {'F1 noisy':>8} {'F1 fixed':>8} {'F1 relab':>8} {'F1 drop':>8}  "
+          f"(F1: {'finetuned runs' if args.finetune else 'classical stand-in'})")
     for name, (train, test) in datasets(args.only).items():
         names = sorted({lab for _, lab in train})
         index = {n: i for i, n in enumerate(names)}
@@ -287,28 +299,28 @@ def main(argv=None) -> int:
                     flagged = np.flatnonzero(mask)
                     p_k, r_k = pr(top, truth)
                     p, r = pr(set(flagged.tolist()), truth)
-                    fixed = noisy.copy()
-                    fixed[flagged] = label_issues.suggestions(noisy, probs)[flagged]  # accept every suggestion
-                    kept = np.flatnonzero(~np.isin(np.arange(len(texts)), flagged))  # or drop every flagged row
-                    if args.finetune:
-                        f1_noisy, f1_fixed, f1_drop = f1_noisy_run, float("nan"), float("nan")
-                        if e == args.fix_with and not mark and args.fix_action in ("relabel", "both"):
-                            fixed_run = finetune(f"{tag}-fixed-{e.replace('+', '-')}", texts, fixed, names,
-                                                 args.recipe, args.set)
-                            f1_fixed = run_f1(fixed_run, test_texts, test_labels, len(names))
-                        if e == args.fix_with and not mark and args.fix_action in ("drop", "both"):
-                            dropped_run = finetune(f"{tag}-dropped-{e.replace('+', '-')}", [texts[i] for i in kept],
-                                                   noisy[kept], names, args.recipe, args.set)
-                            f1_drop = run_f1(dropped_run, test_texts, test_labels, len(names))
-                    else:
-                        f1_noisy = test_f1(texts, noisy, test_texts, test_labels, len(names))
-                        f1_fixed = test_f1(texts, fixed, test_texts, test_labels, len(names))
-                        f1_drop = test_f1([texts[i] for i in kept], noisy[kept], test_texts, test_labels, len(names))
+                    suggest = label_issues.suggestions(noisy, probs)
+                    sure = label_issues.advice(noisy, probs, suggest)[flagged] == "relabel"
+                    versions = {  # the training rows each way of correcting leaves: (row indexes, their labels)
+                        "fixed": _corrected(noisy, flagged[sure], flagged[~sure], suggest),  # every suggestion
+                        "relabel": _corrected(noisy, flagged, [], suggest),  # every flagged row relabelled
+                        "drop": _corrected(noisy, [], flagged, suggest)}  # every flagged row dropped
+                    f1 = {}
+                    for what, (kept, labels) in versions.items():
+                        if not args.finetune:
+                            f1[what] = test_f1([texts[i] for i in kept], labels, test_texts, test_labels, len(names))
+                        elif e == args.fix_with and not mark and args.fix_action in (what, "all"):
+                            run = finetune(f"{tag}-{what}-{e.replace('+', '-')}", [texts[i] for i in kept], labels,
+                                           names, args.recipe, args.set)
+                            f1[what] = run_f1(run, test_texts, test_labels, len(names))
+                    f1_noisy = f1_noisy_run if args.finetune else test_f1(texts, noisy, test_texts, test_labels, len(names))
+                    fixes = " ".join(f"{f1.get(what, float('nan')):>8.4f}" for what in versions)
+                    relabels = f"{int(sure.sum()):>5}/{int(np.mean(clean[flagged[sure]] == suggest[flagged[sure]]) * 100) if sure.any() else 0:>3}%"
                     weights = "/".join(f"{w[x]:.2f}" for x in chosen) if len(chosen) > 1 else "-"
                     contra = int(np.sum((np.argmax(probs, axis=1) != noisy) & (noisy == clean)))
                     print(f"{name:>10} {share:>5.2f} {len(texts):>6} {len(truth):>5} {mark + e:>22} | {p_k:>5.3f} "
                           f"{r_k:>5.3f} | {len(flagged):>7} {p:>5.3f} {r:>5.3f} | {sum(secs[x] for x in chosen):>5.0f} | "
-                          f"{weights:>11} | {contra:>6,} | {f1_clean:>8.4f} {f1_noisy:>8.4f} {f1_fixed:>8.4f} {f1_drop:>8.4f}", flush=True)
+                          f"{weights:>11} | {contra:>6,} | {relabels} | {f1_clean:>8.4f} {f1_noisy:>8.4f} {fixes}", flush=True)
     return 0
 
 

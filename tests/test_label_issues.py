@@ -55,6 +55,23 @@ def test_planted_flips_rank_at_the_top(tmp_path):
     assert all(LABELS[suggested[i]] == truth[i] for i in FLIPPED)
 
 
+def test_advice_relabels_only_where_the_evidence_is_sure():
+    """Accepting a suggestion relabels a row only where the evidence is at least as sure of the new label as it is,
+    on average, of the labels it agrees with; elsewhere it drops the row."""
+    labels = np.array([0] * 10 + [1] * 10 + [2] * 3 + [0, 0, 0])
+    probs = np.full((26, 3), 0.05)
+    probs[np.arange(20), labels[:20]] = 0.9  # agrees with labels 0 and 1 at 0.9
+    probs[20:23] = [0.6, 0.3, 0.1]  # label 2: the evidence never agrees with it
+    probs[23] = [0.03, 0.95, 0.02]  # given 0; sure it is 1 (0.95 >= 0.9): relabel
+    probs[24] = [0.3, 0.65, 0.05]  # given 0; thinks 1, less sure than it usually is of a 1: drop
+    probs[25] = [0.1, 0.1, 0.8]  # given 0; thinks 2, a label it never agreed with: drop
+    assert np.allclose(label_issues.sure_at(labels, probs)[:2], [0.9, 0.9], atol=0.01)
+    assert label_issues.sure_at(labels, probs)[2] > 1
+    suggest = label_issues.suggestions(labels, probs)
+    assert suggest[23:].tolist() == [1, 1, 2]
+    assert label_issues.advice(labels, probs, suggest)[23:].tolist() == ["relabel", "drop", "drop"]
+
+
 def planted_rows(tmp_path):
     path, truth = planted_csv(tmp_path / "planted.csv")
     rows = list(csv.DictReader(open(path, encoding="utf-8")))
@@ -124,18 +141,25 @@ def test_accepting_suggestions_writes_a_corrected_copy_and_leaves_the_upload(pla
     assert {r["row"] for r in found["rows"][:len(planted_in_train)]} == planted_in_train  # ranked first
     # every flagged row contradicts its label, the planted ones among them; the clear rows agree with theirs
     assert 0.5 < found["agreement"] <= 1 - found["flagged"] / found["rows_checked"] + 1e-4  # rounded to 4 places
-    counts = corrections.decide_all(run)
-    assert counts["relabelled"] == found["flagged"] and counts["dropped"] == 0
+    advised = {r["row"]: r["advice"] for r in found["rows"]}
+    # the evidence is sure of most planted rows' true labels (about as sure as of the labels it agrees with: 0.83)
+    assert sum(advised[r] == "relabel" for r in planted_in_train) > len(planted_in_train) / 2
+    counts = corrections.decide_all(run)  # accept every suggestion: its advice
+    assert counts["relabelled"] == found["to_relabel"] == sum(a == "relabel" for a in advised.values())
+    assert counts["relabelled"] + counts["dropped"] == found["flagged"]
     corrections.decide(run, [{"row": found["rows"][0]["row"], "action": "drop"}])
+    assert corrections.load(run)[str(found["rows"][0]["row"])]["action"] == "drop"  # a later decision wins
+    dropped_rows = {int(r) for r, d in corrections.load(run).items() if d["action"] == "drop"}
     files = corrections.corrected_files(run, corrections.load(run), tmp_path / "out")
     original = list(csv.DictReader(open(upload, encoding="utf-8")))
     fixed = list(csv.DictReader(open(files["train_file"], encoding="utf-8")))
     by_text = {r["text"]: r["label"] for r in fixed}
     dropped = found["rows"][0]["row"]
     assert original[dropped]["text"] not in by_text
-    for row in planted_in_train - {dropped}:
+    for row in planted_in_train - dropped_rows:
         assert by_text[original[row]["text"]] == truth[row]
-    assert len(fixed) == len(original) - len(held_out) - 1
+    assert len(fixed) == len(original) - len(held_out) - len(dropped_rows)
+    assert not any(original[r]["text"] in by_text for r in dropped_rows)
     validation = list(csv.DictReader(open(files["validation_file"], encoding="utf-8")))
     assert validation == [original[i] for i in sorted(held_out)]  # the same rows, labels as uploaded
     assert {p: digest(p) for p in before} == before  # the upload and the run's copy are unchanged
@@ -156,6 +180,9 @@ def test_cli_evidence_option(planted_run, capsys):
     assert cli.main(["label-issues", run.id, "--evidence", "classical"]) == 0
     out = capsys.readouterr().out
     assert "evidence: classical," in out and "training rows look mislabelled" in out
+    saved = label_issues.latest(run)
+    assert f"Suggested: relabel {saved['to_relabel']:,}, drop {saved['flagged'] - saved['to_relabel']:,}." in out
+    assert out.count("drop (maybe ") == sum(r["advice"] == "drop" for r in saved["rows"][:50])  # the rows printed
     assert f"The evidence agrees with {label_issues.latest(run)['agreement']:.0%} of the given labels" in out
     assert label_issues.latest(run)["evidence"] == "classical"  # what the page's Accept all acts on: the last shown
     assert label_issues.find(run)["evidence"] == label_issues.DEFAULT_EVIDENCE  # a new ranking: the default
@@ -211,6 +238,12 @@ def test_cli_write_drop_leaves_the_flagged_rows_out(planted_run, tmp_path, capsy
     kept = [original[i] for i in range(len(original)) if i not in flagged and i not in held_out]
     assert list(csv.DictReader(open(out, encoding="utf-8"))) == kept
     assert f"0 rows relabelled, {len(flagged):,} dropped" in capsys.readouterr().err
+    assert cli.main(["label-issues", run.id, "--evidence", "classical", "--write", str(out), "--relabel"]) == 0
+    assert f"{len(flagged):,} rows relabelled, 0 dropped" in capsys.readouterr().err  # every row, sure or not
+    assert cli.main(["label-issues", run.id, "--evidence", "classical", "--write", str(out)]) == 0
+    sure = found["to_relabel"]
+    assert f"{sure:,} rows relabelled, {len(flagged) - sure:,} dropped" in capsys.readouterr().err  # the advice
+    assert len(list(csv.DictReader(open(out, encoding="utf-8")))) == len(original) - len(held_out) - (len(flagged) - sure)
 
 
 def test_train_again_starts_a_run_on_the_corrected_copy(planted_run, monkeypatch):
@@ -230,12 +263,13 @@ def test_train_again_starts_a_run_on_the_corrected_copy(planted_run, monkeypatch
     assert cfg.train == old.train and cfg.model == old.model and cfg.adapter == old.adapter
     work = corrections.data_work(new)
     assert work["from_run"] == run.id and work["relabelled"] >= 1
+    assert work["relabelled"] + work["dropped"] == label_issues.latest(run)["flagged"]
     assert (new.path / corrections.CORRECTIONS_CSV).is_file()
     assert "flagged as suspected label errors" in corrections.data_work_sentence(work)
     from tuner.model_card import data_summary
 
     card = data_summary(new, {}, {})  # the model card's Data section says what was done to the labels
-    assert f"{work['relabelled']:,} were relabelled and 0 dropped" in card and run.id in card
+    assert f"{work['relabelled']:,} were relabelled and {work['dropped']:,} dropped" in card and run.id in card
     assert "flagged as suspected label errors; " in data_summary(run, {}, {})  # the checked run says so too
 
 
@@ -260,7 +294,7 @@ def test_section_text_is_translated():
     columns = [v for d in ("MISTAKE_COLUMNS", "PAIR_COLUMNS", "ISSUE_COLUMNS")
                for v in re.findall(r'"\w+": "([^"]+)"', source.split(f"{d} = ", 1)[1].split("\n\n")[0])]
     assert len(said) >= 8 and len(labels) >= 15
-    said += list(label_issues.SKIPPED.values()) + [label_issues.AGREES]  # said through a name
+    said += list(label_issues.SKIPPED.values()) + [label_issues.AGREES, label_issues.DROP_SUGGESTION]  # by name
     missing = [s for s in said + columns if i18n.say(s, "zh") == s]
     missing += [s for s in labels if i18n.t(s, "zh") == s]
     assert not missing, missing
@@ -298,8 +332,11 @@ def test_fix_and_retrain_through_the_page(tmp_path, tiny_model_dir, monkeypatch)
         assert "training rows look mislabelled" in summary
         flagged = [int(r[0]) - 1 for r in table["data"]]
         assert flagged and set(flagged) & set(truth)
+        sure = {int(r[0]) - 1 for r in table["data"] if not str(r[2]).startswith("drop (")}  # the suggestion column
         summary, table, csv_file = client.predict(first.id, api_name="/accept_all")
-        assert f"{len(flagged)} relabelled" in summary and csv_file
+        relabelled, dropped = len(sure), len(flagged) - len(sure)
+        assert f"Suggested: relabel {relabelled}, drop {dropped}." in summary and csv_file
+        assert f"{relabelled} relabelled, {dropped} dropped" in summary
         new_id, message = client.predict(first.id, api_name="/train_corrected")
         assert new_id != first.id and first.id in message
         html = wait_finished(client, new_id, timeout=600, poll=2)
@@ -309,12 +346,13 @@ def test_fix_and_retrain_through_the_page(tmp_path, tiny_model_dir, monkeypatch)
     new = runs.get_run(new_id)
     diff, metrics, _chart = compare_runs([first, new])
     assert list(metrics["run"]) == [first.id, new.id]
-    assert metrics["label corrections"].iloc[1].startswith(f"{len(flagged)} relabelled, 0 dropped (run {first.id})")
+    assert metrics["label corrections"].iloc[1].startswith(f"{relabelled} relabelled, {dropped} dropped (run {first.id})")
     changed = dict(zip(diff["setting"], diff[new.id]))
     assert changed["data.train_file"] == "upload (corrected).csv" and "validation rows" in changed["data.validation_file"]
     fixed = {r["text"]: r["label"] for r in csv.DictReader(open(new.config().data.train_file, encoding="utf-8"))}
     original = list(csv.DictReader(open(upload, encoding="utf-8")))
+    assert sure & set(truth)
     for row in set(flagged) & set(truth):
-        assert fixed[original[row]["text"]] == truth[row]
+        assert fixed.get(original[row]["text"]) == (truth[row] if row in sure else None)  # relabelled or dropped
     assert digest(upload) == before and (new.path / corrections.CORRECTIONS_CSV).is_file()
     assert new.status()["corrections"]["from_run"] == first.id

@@ -82,12 +82,22 @@ def test_clicking_a_suspected_row_fills_the_row_field():
 
     from tuner.ui.mistakes import ISSUE_COLUMNS, _table, picked_row
 
-    table = _table([{"row": 310, "given": "billing", "suggested": "returns", "quality": 0.08, "decision": "",
-                     "text": "Refund smaller"}, {"row": 4, "given": "a", "suggested": "b", "quality": 0.2,
+    table = _table([{"row": 310, "given": "billing", "suggestion": "returns", "quality": 0.08, "decision": "",
+                     "text": "Refund smaller"}, {"row": 4, "given": "a", "suggestion": "b", "quality": 0.2,
                                                  "decision": "", "text": "x"}], ISSUE_COLUMNS)
     assert picked_row(table, SimpleNamespace(index=[0, 5])) == 311
     assert picked_row(table.values.tolist(), SimpleNamespace(index=[1, 2])) == 5
     assert not isinstance(picked_row(pd.DataFrame(), SimpleNamespace(index=[0, 0])), int)  # nothing there: unchanged
+
+
+def test_the_suggestion_column_says_relabel_or_drop_in_the_pages_language():
+    from tuner.ui import i18n
+    from tuner.ui.mistakes import suggestion_words
+
+    sure, unsure = {"suggested": "returns", "advice": "relabel"}, {"suggested": "returns", "advice": "drop"}
+    assert suggestion_words(sure) == "returns" and suggestion_words(unsure) == "drop (maybe returns)"
+    assert suggestion_words({"suggested": "returns"}) == "returns"  # saved before rows had advice: relabel
+    assert i18n.say("drop (maybe {label})", "zh", label="x") == "删除（或许是 x）"
 
 
 def test_apply_without_a_row_says_how_to_pick_one_and_the_evidence_is_worded():

@@ -450,8 +450,9 @@ def evidence_choice(value: str) -> str:
 
 
 def cmd_label_issues(args) -> int:
-    """Suspected label errors in the run's training rows; --write accepts every suggestion into a corrected copy,
-    --train-again starts a run with the same settings on it."""
+    """Suspected label errors in the run's training rows; --write accepts every suggestion (or, with --drop /
+    --relabel, drops / relabels every flagged row) into a corrected copy, --train-again starts a run with the same
+    settings on it."""
     from .analysis import corrections, label_issues
 
     run = find_run(args.run)
@@ -459,17 +460,21 @@ def cmd_label_issues(args) -> int:
     if args.json:
         print(json.dumps({**found, "rows": found["rows"][:args.limit]}, indent=1, ensure_ascii=False))
     else:
+        to_relabel = found.get("to_relabel", found["flagged"])
         print(f"{found['flagged']:,} of {found['rows_checked']:,} training rows look mislabelled "
-              f"(evidence: {label_issues.describe(found)}, {found['seconds']:.0f} s).")
+              f"(evidence: {label_issues.describe(found)}, {found['seconds']:.0f} s). Suggested: relabel "
+              f"{to_relabel:,}, drop {found['flagged'] - to_relabel:,}.")
         if found.get("agreement") is not None:
             print(label_issues.AGREES.format(share=f"{found['agreement']:.0%}"))
         for part in found.get("skipped") or []:
             print(label_issues.SKIPPED[part])
-        print(f"{'row':>6}  {'given':>14}  {'suggested':>14}  {'quality':>7}  text")
+        print(f"{'row':>6}  {'given':>14}  {'suggestion':>20}  {'quality':>7}  text")
         for r in found["rows"][:args.limit]:
-            print(f"{r['row'] + 1:>6}  {r['given'][:14]:>14}  {r['suggested'][:14]:>14}  {r['quality']:>7.3f}  {r['text'][:70]}")
+            said = r["suggested"] if r.get("advice", "relabel") == "relabel" else \
+                label_issues.DROP_SUGGESTION.format(label=r["suggested"])
+            print(f"{r['row'] + 1:>6}  {r['given'][:14]:>14}  {said[:20]:>20}  {r['quality']:>7.3f}  {r['text'][:70]}")
     if args.write or args.train_again:
-        counts = corrections.decide_all(run, "drop" if args.drop else "relabel")
+        counts = corrections.decide_all(run, "drop" if args.drop else "relabel" if args.relabel else "accept")
         print(f"accepted: {counts['relabelled']:,} rows relabelled, {counts['dropped']:,} dropped", file=sys.stderr)
     if args.write:
         import shutil
@@ -563,10 +568,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "(cross-validated model on the base model's sentence embeddings), model (the finetuned run), "
                          "or parts joined by + (both = classical+model); default classical+embeddings+model, the measured best")
     li.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
-    li.add_argument("--write", metavar="FILE", help="accept every suggestion and write the corrected training rows as CSV")
+    li.add_argument("--write", metavar="FILE", help="accept every suggestion (relabel the rows the evidence is sure "
+                    "of, drop the others) and write the corrected training rows as CSV")
     li.add_argument("--train-again", action="store_true", help="accept every suggestion and start a run with the same settings on the corrected copy")
-    li.add_argument("--drop", action="store_true", help="with --write / --train-again: drop every flagged row "
-                    "instead of relabelling it (safer where the evidence is often wrong, docs/quality.md)")
+    every = li.add_mutually_exclusive_group()
+    every.add_argument("--drop", action="store_true", help="with --write / --train-again: drop every flagged row "
+                       "instead of following the suggestions")
+    every.add_argument("--relabel", action="store_true", help="with --write / --train-again: relabel every flagged "
+                       "row to its most likely label, sure or not (docs/quality.md: risky where the evidence is "
+                       "often wrong)")
     li.add_argument("--json", action="store_true")
     li.add_argument("--refresh", action="store_true", help="rank again instead of the saved result")
     li.set_defaults(fn=cmd_label_issues)

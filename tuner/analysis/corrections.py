@@ -1,7 +1,9 @@
 """The person's decisions on suspected label errors, saved with the run, and what they make: a corrected copy of
 the training file and a new run with the same settings.
 
-A decision is per training-file row: "relabel" (old -> new), "drop", or "keep" (looked at, left as it is). The
+A decision is per training-file row: "relabel" (old -> new), "drop", or "keep" (looked at, left as it is); "accept"
+takes the row's advice (tuner.analysis.label_issues.advice: relabel to the suggested label where the evidence is sure
+of it, else drop) and is saved as that. The
 uploaded file is never changed: `train_again` writes the corrected copy, which the new run stores as its own data
 (tuner.runs.create_run). Where the old run held out part of its training file for validation, the new run gets
 exactly those rows, with their labels as uploaded, as its validation file, so the two runs are scored on the same
@@ -29,20 +31,23 @@ def load(run: Run) -> dict:
 
 
 def decide(run: Run, decisions: list[dict]) -> dict:
-    """Merge decisions ({row, action, new?}) on flagged rows into the saved ones; returns the counts."""
+    """Merge decisions ({row, action, new?}; action "accept" = the row's advice) on flagged rows into the saved
+    ones; returns the counts."""
     from .label_issues import find
 
     issues = {r["row"]: r for r in (store.load(run, "label_issues") or find(run)).get("rows", [])}
     saved = load(run)
     for d in decisions:
         row, action = int(d["row"]), d.get("action")
-        if action not in ACTIONS:
-            raise DataError(f"Unknown action '{action}'; choose relabel, drop or keep.",
-                            zh=f"未知的操作“{action}”；请选择 relabel、drop 或 keep。")
+        if action not in ACTIONS + ("accept",):
+            raise DataError(f"Unknown action '{action}'; choose accept, relabel, drop or keep.",
+                            zh=f"未知的操作“{action}”；请选择 accept、relabel、drop 或 keep。")
         issue = issues.get(row)
         if issue is None:
             raise DataError(f"Row {row + 1} is not among the suspected label errors of this run.",
                             zh=f"第 {row + 1} 行不在该运行的疑似标注错误中。")
+        if action == "accept":
+            action = issue.get("advice", "relabel")
         new = d.get("new") or issue["suggested"]
         names = set((store.load(run, "label_issues") or {}).get("labels") or [])
         if action == "relabel" and names and new not in names:
@@ -53,15 +58,14 @@ def decide(run: Run, decisions: list[dict]) -> dict:
     return counts(saved)
 
 
-def decide_all(run: Run, action: str = "relabel", rows: list[int] | None = None) -> dict:
-    """One decision for every flagged row (or those in `rows`): "relabel" to its suggested label, "drop" or
-    "keep"."""
+def decide_all(run: Run, action: str = "accept", rows: list[int] | None = None) -> dict:
+    """One decision for every flagged row (or those in `rows`): "accept" its advice, "relabel" it to its suggested
+    label, "drop" or "keep" it."""
     from .label_issues import find
 
     issues = (store.load(run, "label_issues") or find(run)).get("rows", [])
     wanted = None if rows is None else {int(r) for r in rows}
-    return decide(run, [{"row": r["row"], "action": action, "new": r["suggested"] if action == "relabel" else None}
-                        for r in issues if wanted is None or r["row"] in wanted])
+    return decide(run, [{"row": r["row"], "action": action} for r in issues if wanted is None or r["row"] in wanted])
 
 
 def clear(run: Run) -> None:

@@ -32,6 +32,7 @@ SKIPPED = {"embeddings": "Embeddings skipped: the base model does not read this 
 MAX_SHOWN = 2000  # flagged rows kept for the page and the CLI, lowest label quality first
 AGREES = ("The evidence agrees with {share} of the given labels, so it is wrong on some rows too: look at each "
           "suggestion before accepting it.")  # the page and the CLI, under the count of flagged rows
+DROP_SUGGESTION = "drop (maybe {label})"  # a row advised "drop" in the suggestion column (page and CLI)
 
 
 def rank_issues(labels, probs) -> tuple[np.ndarray, np.ndarray]:
@@ -56,9 +57,31 @@ def suggestions(labels, probs) -> np.ndarray:
     return np.argmax(probs, axis=1)
 
 
+def sure_at(labels, probs) -> np.ndarray:
+    """Per label, how sure the evidence usually is when it agrees with it: the mean probability of label j over the
+    rows given j whose most probable label is j (1.01, never reached, where no row is)."""
+    labels, probs = np.asarray(labels, dtype=int), np.asarray(probs, dtype=float)
+    agree = np.argmax(probs, axis=1) == labels
+    return np.array([probs[agree & (labels == j), j].mean() if np.any(agree & (labels == j)) else 1.01
+                     for j in range(probs.shape[1])])
+
+
+def advice(labels, probs, suggest) -> np.ndarray:
+    """Per row, what accepting its suggestion does: "relabel" (to the suggested label) where the evidence is at least
+    as sure of that label as it usually is of the labels it agrees with (`sure_at`), else "drop": the evidence doubts
+    the given label but is not sure of another. A wrong relabel teaches the model a wrong label, a wrong drop costs
+    one row; relabelling only the sure rows scored at least as well as relabelling all or dropping all on every
+    line of bench/label_noise.py (docs/quality.md)."""
+    probs = np.asarray(probs, dtype=float)
+    suggest = np.asarray(suggest, dtype=int)
+    sure = probs[np.arange(len(probs)), suggest] >= sure_at(labels, probs)[suggest]
+    return np.where(sure, "relabel", "drop")
+
+
 def latest(run: Run) -> dict:
     """The saved ranking, whatever evidence made it (the one the page shows); else a new one on the default."""
-    return store.load(run, "label_issues") or find(run)
+    saved = store.load(run, "label_issues")
+    return find(run, saved["evidence"]) if saved else find(run)
 
 
 def describe(found: dict, names: dict | None = None) -> str:
@@ -106,7 +129,8 @@ def gather(task, run: Run, parts: tuple[str, ...], texts: list[str], labels: lis
 
 
 def find(run: Run, evidence: str = DEFAULT_EVIDENCE, refresh: bool = False) -> dict:
-    """{rows: flagged rows lowest quality first ({row, text, given, suggested, quality, suggested_prob}), flagged,
+    """{rows: flagged rows lowest quality first ({row, text, given, suggested, quality, suggested_prob, advice:
+    "relabel" or "drop", see `advice`}), flagged, to_relabel (flagged rows advised "relabel"),
     rows_checked, evidence, weights (each evidence part's share of the average), skipped, seconds, labels,
     agreement (the share of rows whose most probable label is the given one)}; cached per adapter and evidence.
 
@@ -121,7 +145,8 @@ def find(run: Run, evidence: str = DEFAULT_EVIDENCE, refresh: bool = False) -> d
     task = _task_of(run, "label_issues")
     if not refresh:
         cached = store.load(run, "label_issues")
-        if cached is not None and cached.get("evidence") == evidence:
+        # a result saved before the rows carried advice (no "to_relabel") is ranked again
+        if cached is not None and cached.get("evidence") == evidence and "to_relabel" in cached:
             return cached
     t0 = time.perf_counter()
     splits = task.analysis_splits(run.config())
@@ -131,12 +156,15 @@ def find(run: Run, evidence: str = DEFAULT_EVIDENCE, refresh: bool = False) -> d
     probs, weights = ev.combine(labels, found)
     quality, mask = rank_issues(labels, probs)
     suggest = suggestions(labels, probs)
+    advised = advice(labels, probs, suggest)
     order = [int(i) for i in np.argsort(quality, kind="stable") if mask[i]]
     rows = [{"row": int(splits.train["row"][i]), "text": texts[i], "given": names[labels[i]],
              "suggested": names[int(suggest[i])], "quality": round(float(quality[i]), 4),
-             "suggested_prob": round(float(probs[i, suggest[i]]), 4)} for i in order[:MAX_SHOWN]]
+             "suggested_prob": round(float(probs[i, suggest[i]]), 4), "advice": str(advised[i])}
+            for i in order[:MAX_SHOWN]]
     result = {"evidence": evidence, "weights": {k: round(v, 3) for k, v in weights.items()}, "skipped": skipped,
               "rows_checked": len(texts), "flagged": len(order), "labels": names,
+              "to_relabel": int(sum(advised[i] == "relabel" for i in order)),
               "agreement": round(float(np.mean(np.argmax(probs, axis=1) == np.asarray(labels))), 4),
               "seconds": round(time.perf_counter() - t0, 1), "rows": rows}
     return store.save(run, "label_issues", result)

@@ -21,7 +21,8 @@ from .i18n import current_lang, say
 SHOWN = 200  # rows of each table on the page (the CLI and the CSV have them all)
 SHOWN_SENTENCES = 100  # sentences of an entity view drawn on the page (the CLI prints them all with --limit)
 ANY = ""
-ACTIONS = [("Accept the suggestion", "relabel"), ("Drop the row", "drop"), ("Keep as it is", "keep")]
+ACTIONS = [("Accept the suggestion", "accept"), ("Relabel", "relabel"), ("Drop the row", "drop"),
+           ("Keep as it is", "keep")]
 
 
 def _table(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:
@@ -34,7 +35,7 @@ def _table(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:
 # the text last: a long text column would push the labels out of sight (seen on the page)
 MISTAKE_COLUMNS = {"row": "row", "true": "true label", "predicted": "predicted", "confidence": "confidence", "text": "text"}
 PAIR_COLUMNS = {"true": "true label", "predicted": "predicted", "rows": "rows"}
-ISSUE_COLUMNS = {"row": "row", "given": "given label", "suggested": "suggested label", "quality": "label quality",
+ISSUE_COLUMNS = {"row": "row", "given": "given label", "suggestion": "suggestion", "quality": "label quality",
                  "decision": "decision", "text": "text"}
 KIND_COLUMNS = {"error": "error", "spans": "spans"}
 
@@ -208,18 +209,30 @@ def issues_view(run, found: dict | None = None):
     rows = []
     for r in found["rows"]:
         d = saved.get(str(r["row"]))
-        rows.append({**r, "decision": say(words[d["action"]], new=d["new"]) if d else ""})
+        rows.append({**r, "decision": say(words[d["action"]], new=d["new"]) if d else "",
+                     "suggestion": suggestion_words(r)})
     n = corrections.counts(saved)
     parts = {"classical": say("classical"), "embeddings": say("embeddings"), "model": say("finetuned model")}
+    to_relabel = found.get("to_relabel", found["flagged"])
     summary = say("**{flagged} of {total} training rows look mislabelled** (evidence: {evidence}, {secs} s). "
-                  "Decided so far: {relabelled} relabelled, {dropped} dropped, {kept} kept.",
-                  flagged=f"{found['flagged']:,}", total=f"{found['rows_checked']:,}", evidence=label_issues.describe(found, parts),
-                  secs=f"{found['seconds']:.0f}", relabelled=n["relabelled"], dropped=n["dropped"], kept=n["kept"])
+                  "Suggested: relabel {relabel}, drop {drop}. Decided so far: {relabelled} relabelled, {dropped} "
+                  "dropped, {kept} kept.", flagged=f"{found['flagged']:,}", total=f"{found['rows_checked']:,}",
+                  evidence=label_issues.describe(found, parts), secs=f"{found['seconds']:.0f}",
+                  relabel=f"{to_relabel:,}", drop=f"{found['flagged'] - to_relabel:,}", relabelled=n["relabelled"],
+                  dropped=n["dropped"], kept=n["kept"])
     if found.get("agreement") is not None:
         summary += " " + say(label_issues.AGREES, share=f"{found['agreement']:.0%}")
     for part in found.get("skipped") or []:
         summary += " " + say(label_issues.SKIPPED[part])
     return summary, _table(rows, ISSUE_COLUMNS), _download(run, saved)
+
+
+def suggestion_words(row: dict) -> str:
+    """A flagged row's suggestion in the page's language: its suggested label, or "drop" where the evidence doubts
+    the given label without being sure of another (tuner.analysis.label_issues.advice)."""
+    if row.get("advice", "relabel") == "relabel":
+        return row["suggested"]
+    return say(label_issues.DROP_SUGGESTION, label=row["suggested"])
 
 
 def _download(run, saved: dict):
@@ -291,7 +304,8 @@ def on_decide(run_id, row, action, new_label="", request: gr.Request = None):
 
         raise DataError("Pick a row first: click it in the table, or type its number in Row.",
                         zh="请先选择一行：在表格中点击它，或在“行号”中输入它的编号。")
-    corrections.decide(run, [{"row": int(row) - 1, "action": action or "relabel", "new": new_label or None}])
+    action = "relabel" if new_label and action in (None, "", "accept") else action or "accept"  # a typed label
+    corrections.decide(run, [{"row": int(row) - 1, "action": action, "new": new_label or None}])
     return issues_view(run)
 
 
@@ -364,17 +378,18 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
             with gr.Row():
                 row = gr.Number(None, label="Row", info="Click a row in the table, or type its number.", precision=0,
                                 minimum=1, scale=1)
-                action = gr.Radio(ACTIONS, value="relabel", label="Decision", scale=2)
-                new_label = gr.Textbox(label="New label (empty = the suggestion)", scale=2)
+                action = gr.Radio(ACTIONS, value="accept", label="Decision", scale=2)
+                new_label = gr.Textbox(label="New label (empty = the most likely one)", scale=2)
                 apply_btn = gr.Button("Apply to row", scale=1)
             with gr.Row():
                 accept_all = gr.Button("Accept all suggestions")
                 drop_all = gr.Button("Drop all flagged rows")
                 keep_all = gr.Button("Keep all as they are")
                 clear_all = gr.Button("Clear decisions")
-            gr.Markdown("Not sure about a row? Dropping it is safer than relabelling it: a row dropped by mistake costs "
-                        "one example, a row relabelled by mistake teaches the model a wrong label.",
-                        elem_classes=["tuner-hint"])
+            gr.Markdown("A suggestion is a new label where the evidence is as sure of it as it usually is of the "
+                        "labels it agrees with, and “drop” where it doubts the given label without being sure of "
+                        "another: a row dropped by mistake costs one example, a row relabelled by mistake teaches the "
+                        "model a wrong label.", elem_classes=["tuner-hint"])
             download = gr.File(label="Corrections (CSV)", visible=False, interactive=False)
             again = gr.Button("Train again with these corrections", variant="primary")
             again_msg = gr.Markdown()
@@ -393,8 +408,11 @@ def build(run: gr.Dropdown, current_run: gr.BrowserState) -> None:
     decided = [issues_md, issues, download]
     find_btn.click(on_find, [run, evidence], decided, api_name="label_issues")
     issues.select(picked_row, issues, row, api_visibility="private")
-    apply_btn.click(on_decide, [run, row, action, new_label], decided, api_name="decide")
-    for button, what in ((accept_all, "relabel"), (drop_all, "drop"), (keep_all, "keep"), (clear_all, "clear")):
+    # each decision also renews the data-work line above the section ("… 267 relabelled and 228 dropped so far")
+    apply_btn.click(on_decide, [run, row, action, new_label], decided, api_name="decide").then(
+        on_work, run, work, api_visibility="private")
+    for button, what in ((accept_all, "accept"), (drop_all, "drop"), (keep_all, "keep"), (clear_all, "clear")):
         button.click(on_all, [run, gr.State(what)], decided,
-                     **({"api_name": "accept_all"} if what == "relabel" else {"api_visibility": "private"}))
+                     **({"api_name": "accept_all"} if what == "accept" else {"api_visibility": "private"})).then(
+            on_work, run, work, api_visibility="private")
     again.click(on_train_again, run, [current_run, again_msg], api_name="train_corrected")

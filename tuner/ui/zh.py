@@ -620,9 +620,11 @@ SAY_ZH.update({
         "“— → urgent”表示该行没有 urgent 却被打上了它。",
     "any": "全部",
     "**{flagged} of {total} training rows look mislabelled** (evidence: {evidence}, {secs} s). "
-    "Decided so far: {relabelled} relabelled, {dropped} dropped, {kept} kept.":
+    "Suggested: relabel {relabel}, drop {drop}. Decided so far: {relabelled} relabelled, {dropped} "
+    "dropped, {kept} kept.":
         "**{total} 条训练数据中有 {flagged} 条疑似标注错误**（依据：{evidence}，用时 {secs} 秒）。"
-        "目前已决定：改标 {relabelled} 条，删除 {dropped} 条，保留 {kept} 条。",
+        "建议：改标 {relabel} 条，删除 {drop} 条。目前已决定：改标 {relabelled} 条，删除 {dropped} 条，保留 {kept} 条。",
+    "drop (maybe {label})": "删除（或许是 {label}）",
     "The evidence agrees with {share} of the given labels, so it is wrong on some rows too: look at each "
     "suggestion before accepting it.": "依据与 {share} 的已有标签一致，它自己也会判断错一些行：接受建议前请逐条查看。",
     "Trained on corrected data: {flagged} of {total} training rows were flagged as suspected label "
@@ -637,7 +639,7 @@ SAY_ZH.update({
         "已用更正后的数据开始运行 {new}。训练结束后，可在“运行记录”页与运行 {old} 比较。",
     "relabel → {new}": "改标为 {new}", "drop": "删除", "keep": "保留",
     "row": "行", "text": "文本", "true label": "真实标签", "predicted": "预测标签", "confidence": "置信度",
-    "rows": "行数", "given label": "给定标签", "suggested label": "建议标签", "label quality": "标签质量",
+    "rows": "行数", "given label": "给定标签", "suggestion": "建议", "label quality": "标签质量",
     "decision": "决定", "Training started.": "训练已开始。",
 })
 ZH.update({  # the section's static labels (tuner/ui/mistakes.py)
@@ -650,14 +652,16 @@ ZH.update({  # the section's static labels (tuner/ui/mistakes.py)
     "finetuned model only": "仅微调模型", "Evidence": "依据", "Find suspected label errors": "查找疑似标注错误",
     "Suspected label errors (lowest label quality first)": "疑似标注错误（标签质量最低的在前）",
     "Row": "行号", "Click a row in the table, or type its number.": "点击表格中的一行，或输入其行号。",
-    "Decision": "决定", "New label (empty = the suggestion)": "新标签（留空 = 采用建议）",
+    "Decision": "决定", "New label (empty = the most likely one)": "新标签（留空 = 最可能的标签）",
     "Apply to row": "应用到该行", "Accept all suggestions": "全部采用建议", "Drop all flagged rows": "删除所有被标记的行",
     "Keep all as they are": "全部保持原样", "Clear decisions": "清除所有决定", "Corrections (CSV)": "更正记录（CSV）",
     "Train again with these corrections": "用这些更正重新训练",
-    "Accept the suggestion": "采用建议", "Drop the row": "删除该行", "Keep as it is": "保持原样",
-    "Not sure about a row? Dropping it is safer than relabelling it: a row dropped by mistake costs one example, a "
-    "row relabelled by mistake teaches the model a wrong label.":
-        "拿不准某一行？删除比改标更稳妥：误删一行只少一个样本，误改一行则会教给模型一个错误的标签。",
+    "Accept the suggestion": "采用建议", "Relabel": "改标", "Drop the row": "删除该行", "Keep as it is": "保持原样",
+    "A suggestion is a new label where the evidence is as sure of it as it usually is of the labels it agrees "
+    "with, and “drop” where it doubts the given label without being sure of another: a row dropped by mistake "
+    "costs one example, a row relabelled by mistake teaches the model a wrong label.":
+        "依据对某个新标签的把握，达到它对自己认同的标签的一般把握时，建议改为该标签；"
+        "依据怀疑原标签、却说不准该改成什么时，建议“删除”：误删一行只少一个样本，误改一行则会教给模型一个错误的标签。",
 })
 
 # -- error analysis: entities and chat (tuner/ui/mistakes.py: the tagger's and the chat model's mistakes views) --
