@@ -70,8 +70,9 @@ def advice(labels, probs, suggest) -> np.ndarray:
     """Per row, what accepting its suggestion does: "relabel" (to the suggested label) where the evidence is at least
     as sure of that label as it usually is of the labels it agrees with (`sure_at`), else "drop": the evidence doubts
     the given label but is not sure of another. A wrong relabel teaches the model a wrong label, a wrong drop costs
-    one row; relabelling only the sure rows scored at least as well as relabelling all or dropping all on every
-    line of bench/label_noise.py (docs/quality.md)."""
+    one row. Among flagged rows the suggested label is right more often the surer the evidence is of it; against
+    relabelling or dropping every flagged row, bench/label_noise.py measured this rule in docs/quality.md ("A
+    suggestion relabels only where the evidence is sure")."""
     probs = np.asarray(probs, dtype=float)
     suggest = np.asarray(suggest, dtype=int)
     sure = probs[np.arange(len(probs)), suggest] >= sure_at(labels, probs)[suggest]
