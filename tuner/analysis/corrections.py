@@ -33,9 +33,11 @@ def load(run: Run) -> dict:
 def decide(run: Run, decisions: list[dict]) -> dict:
     """Merge decisions ({row, action, new?}; action "accept" = the row's advice) on flagged rows into the saved
     ones; returns the counts."""
-    from .label_issues import find
+    from .label_issues import latest
 
-    issues = {r["row"]: r for r in (store.load(run, "label_issues") or find(run)).get("rows", [])}
+    found = latest(run)  # read once, not once per decision
+    issues = {r["row"]: r for r in found.get("rows", [])}
+    names = set(found.get("labels") or [])
     saved = load(run)
     for d in decisions:
         row, action = int(d["row"]), d.get("action")
@@ -49,7 +51,6 @@ def decide(run: Run, decisions: list[dict]) -> dict:
         if action == "accept":
             action = issue.get("advice", "relabel")
         new = d.get("new") or issue["suggested"]
-        names = set((store.load(run, "label_issues") or {}).get("labels") or [])
         if action == "relabel" and names and new not in names:
             raise DataError(f"'{new}' is not one of this run's labels.", zh=f"“{new}”不是该运行的标签之一。")
         saved[str(row)] = {"action": action, "old": issue["given"], "new": new if action == "relabel" else "",
@@ -61,9 +62,9 @@ def decide(run: Run, decisions: list[dict]) -> dict:
 def decide_all(run: Run, action: str = "accept", rows: list[int] | None = None) -> dict:
     """One decision for every flagged row (or those in `rows`): "accept" its advice, "relabel" it to its suggested
     label, "drop" or "keep" it."""
-    from .label_issues import find
+    from .label_issues import latest
 
-    issues = (store.load(run, "label_issues") or find(run)).get("rows", [])
+    issues = latest(run).get("rows", [])
     wanted = None if rows is None else {int(r) for r in rows}
     return decide(run, [{"row": r["row"], "action": action} for r in issues if wanted is None or r["row"] in wanted])
 
@@ -136,14 +137,14 @@ def train_again(run: Run, owner: str | None = None, model_roots=None):
     import dataclasses
 
     from ..start import start_run
-    from .label_issues import find
+    from .label_issues import latest
 
     saved = load(run)
     n = counts(saved)
     if not n["relabelled"] and not n["dropped"]:
         raise DataError("There are no corrections yet; relabel or drop at least one row first.",
                         zh="还没有任何更正；请先至少改正或删除一行。")
-    issues = store.load(run, "label_issues") or find(run)
+    issues = latest(run)
     staging = store.folder(run) / f"corrected-{time.time_ns()}"
     try:
         files = corrected_files(run, saved, staging)
