@@ -276,7 +276,6 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 parts["embeddings"] = ev.embedding_probs(texts, noisy.tolist(), len(names), vectors=vectors)
                 secs["embeddings"] = time.perf_counter() - t0 + embed_secs
-            noisy_run = None
             if args.finetune:
                 tag = f"{name}-{round(share * 100)}"
                 if args.noisy_run:
@@ -296,7 +295,9 @@ def main(argv=None) -> int:
                     t0 = time.perf_counter()
                     parts["crossfit"] = crossfit(tag, texts, noisy, names, args.crossfit, args.recipe, args.set)
                     secs["crossfit"] = time.perf_counter() - t0
-                f1_noisy_run = run_f1(noisy_run, test_texts, test_labels, len(names))
+                f1_noisy = run_f1(noisy_run, test_texts, test_labels, len(names))
+            else:  # once per noise share: it does not depend on the evidence
+                f1_noisy = test_f1(texts, noisy, test_texts, test_labels, len(names))
             for e in evidences + [x for x in fix_with if x not in evidences]:
                 chosen = {p: parts[p] for p in parts_of(e)}
                 rules = [("", ev.combine(noisy, chosen))]
@@ -322,7 +323,6 @@ def main(argv=None) -> int:
                             run = finetune(f"{tag}-{what}-{e.replace('+', '-')}", [texts[i] for i in kept], labels,
                                            names, args.recipe, args.set)
                             f1[what] = run_f1(run, test_texts, test_labels, len(names))
-                    f1_noisy = f1_noisy_run if args.finetune else test_f1(texts, noisy, test_texts, test_labels, len(names))
                     fixes = " ".join(f"{f1.get(what, float('nan')):>8.4f}" for what in versions)
                     relabels = f"{int(sure.sum()):>5}/{int(np.mean(clean[flagged[sure]] == suggest[flagged[sure]]) * 100) if sure.any() else 0:>3}%"
                     weights = "/".join(f"{w[x]:.2f}" for x in chosen) if len(chosen) > 1 else "-"
